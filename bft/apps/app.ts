@@ -14,6 +14,13 @@ export interface Application {
   checkpoint(): AppSnapshot;
   /** Replaces the whole state with a snapshot's bytes. Returns false (state unchanged) on malformed bytes. */
   restore(bytes: Uint8Array): boolean;
+  /**
+   * The digest the state would have after restore(bytes), computed without changing the state;
+   * undefined on malformed bytes. State transfer checks a received copy with it before installing.
+   * App digests need not be a hash of the bytes (kv keeps an incremental digest), so a receiver
+   * cannot simply hash what it got.
+   */
+  snapshotDigest(bytes: Uint8Array): Uint8Array | undefined;
 }
 
 export interface AppSnapshot {

@@ -1,0 +1,196 @@
+/**
+ * The PBFT client as a pure state machine (PBFT section 4.1, TOCS 2002).
+ *
+ * One request is outstanding at a time (closed loop, as the paper's benchmark clients). The request
+ * goes to the primary of the last view the client heard of; when no result arrives within the
+ * retransmission timeout it is multicast to every replica, and the timeout doubles (bounded) so a
+ * view change has time to finish. A result is accepted after f+1 replies with the same timestamp and
+ * the same result from distinct replicas: at least one of them is correct, so the result is the one
+ * the correct replicas computed.
+ */
+import { assert } from "../assert.js";
+import { bytesEqual } from "../bytes.js";
+import { OPERATION_BYTES_MAX, RETRY_COUNT_MAX } from "../limits.js";
+import type { Message, Principal, Request } from "../messages.js";
+
+export interface ClientConfig {
+  readonly clientId: number;
+  readonly f: number;
+  /** First retransmission timeout; doubles on each retransmission up to retransmitTimeoutMsMax. */
+  readonly retransmitTimeoutMs: number;
+  readonly retransmitTimeoutMsMax: number;
+}
+
+export interface ClientDeps {
+  /** One MAC per replica over the request digest (bft/wire). */
+  authenticateRequest(request: Omit<Request, "auth">): Uint8Array;
+}
+
+export type ClientTimerId = "retransmit";
+
+export type ClientInput =
+  | { readonly kind: "message"; readonly from: Principal; readonly message: Message }
+  | { readonly kind: "timer"; readonly timer: ClientTimerId };
+
+export type ClientEffect =
+  | { readonly kind: "send"; readonly to: Principal; readonly message: Request }
+  /** To every replica. */
+  | { readonly kind: "broadcast"; readonly message: Request }
+  | { readonly kind: "setTimer"; readonly timer: ClientTimerId; readonly afterMs: number }
+  | { readonly kind: "cancelTimer"; readonly timer: ClientTimerId }
+  /** History record: the client accepted `result` for the request with `timestamp`. */
+  | {
+      readonly kind: "completed";
+      readonly clientId: number;
+      readonly timestamp: number;
+      readonly operation: Uint8Array;
+      readonly result: Uint8Array;
+      readonly latencyMs: number;
+    }
+  /** The request was retransmitted RETRY_COUNT_MAX times without a result; the client gave up on it. */
+  | { readonly kind: "abandoned"; readonly clientId: number; readonly timestamp: number };
+
+export interface ClientMetrics {
+  completed: number;
+  retransmissions: number;
+  abandoned: number;
+  repliesDropped: number;
+}
+
+interface Outstanding {
+  readonly request: Request;
+  readonly sentAtMs: number;
+  /** Replies by replica id for this request; a replica's later reply replaces its earlier one. */
+  readonly replies: (Uint8Array | undefined)[];
+  retransmitTimeoutMs: number;
+  retryCount: number;
+}
+
+export function defaultClientConfig(clientId: number, f: number): ClientConfig {
+  return { clientId, f, retransmitTimeoutMs: 500, retransmitTimeoutMsMax: 8000 };
+}
+
+export function validateClientConfig(config: ClientConfig): ClientConfig {
+  const { clientId, f, retransmitTimeoutMs, retransmitTimeoutMsMax } = config;
+  if (!Number.isSafeInteger(clientId) || clientId < 0) throw new Error(`clientId must be a non-negative integer, got ${clientId}`);
+  if (!Number.isInteger(f) || f < 1 || f > 3) throw new Error(`f must be 1, 2 or 3, got ${f}`);
+  if (!(retransmitTimeoutMs > 0)) throw new Error(`retransmitTimeoutMs must be positive, got ${retransmitTimeoutMs}`);
+  if (!(retransmitTimeoutMsMax >= retransmitTimeoutMs)) {
+    throw new Error(`retransmitTimeoutMsMax (${retransmitTimeoutMsMax}) must be >= retransmitTimeoutMs (${retransmitTimeoutMs})`);
+  }
+  return config;
+}
+
+export class Client {
+  readonly metrics: ClientMetrics = { completed: 0, retransmissions: 0, abandoned: 0, repliesDropped: 0 };
+  private readonly n: number;
+  /** Last view a reply named; the client sends to its primary. */
+  private view = 0;
+  private lastTimestamp = 0;
+  private outstanding: Outstanding | undefined;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly deps: ClientDeps,
+  ) {
+    validateClientConfig(config);
+    this.n = 3 * config.f + 1;
+  }
+
+  get busy(): boolean {
+    return this.outstanding !== undefined;
+  }
+
+  get clientId(): number {
+    return this.config.clientId;
+  }
+
+  /** Primary of the view the client last heard of. */
+  get primary(): number {
+    return this.view % this.n;
+  }
+
+  submit(operation: Uint8Array, nowMs: number): ClientEffect[] {
+    assert(this.outstanding === undefined, "one request outstanding at a time");
+    assert(operation.length <= OPERATION_BYTES_MAX, "operation within OPERATION_BYTES_MAX");
+    this.lastTimestamp += 1;
+    const body = { type: "Request" as const, clientId: this.config.clientId, timestamp: this.lastTimestamp, operation };
+    const request: Request = { ...body, auth: this.deps.authenticateRequest(body) };
+    this.outstanding = {
+      request,
+      sentAtMs: nowMs,
+      replies: new Array<Uint8Array | undefined>(this.n),
+      retransmitTimeoutMs: this.config.retransmitTimeoutMs,
+      retryCount: 0,
+    };
+    return [
+      { kind: "send", to: { kind: "replica", id: this.primary }, message: request },
+      { kind: "setTimer", timer: "retransmit", afterMs: this.config.retransmitTimeoutMs },
+    ];
+  }
+
+  step(input: ClientInput, nowMs: number): ClientEffect[] {
+    if (input.kind === "timer") return this.onRetransmitTimer();
+    if (input.from.kind !== "replica" || input.message.type !== "Reply") {
+      this.metrics.repliesDropped += 1;
+      return [];
+    }
+    return this.onReply(input.from.id, input.message, nowMs);
+  }
+
+  private onReply(from: number, reply: Extract<Message, { type: "Reply" }>, nowMs: number): ClientEffect[] {
+    const outstanding = this.outstanding;
+    const valid =
+      outstanding !== undefined &&
+      from < this.n &&
+      reply.replicaId === from &&
+      reply.clientId === this.config.clientId &&
+      reply.timestamp === outstanding.request.timestamp;
+    if (!valid) {
+      this.metrics.repliesDropped += 1;
+      return [];
+    }
+    outstanding.replies[from] = reply.result;
+    // Track the newest view any replica reports; a lying replica can only misdirect the next first
+    // send, which the retransmission to all replicas repairs.
+    if (reply.view > this.view) this.view = reply.view;
+    const matching = countMatching(outstanding.replies, reply.result);
+    if (matching < this.config.f + 1) return [];
+    this.outstanding = undefined;
+    this.metrics.completed += 1;
+    return [
+      { kind: "cancelTimer", timer: "retransmit" },
+      {
+        kind: "completed",
+        clientId: this.config.clientId,
+        timestamp: outstanding.request.timestamp,
+        operation: outstanding.request.operation,
+        result: reply.result,
+        latencyMs: nowMs - outstanding.sentAtMs,
+      },
+    ];
+  }
+
+  private onRetransmitTimer(): ClientEffect[] {
+    const outstanding = this.outstanding;
+    if (outstanding === undefined) return [];
+    outstanding.retryCount += 1;
+    if (outstanding.retryCount > RETRY_COUNT_MAX) {
+      this.outstanding = undefined;
+      this.metrics.abandoned += 1;
+      return [{ kind: "abandoned", clientId: this.config.clientId, timestamp: outstanding.request.timestamp }];
+    }
+    this.metrics.retransmissions += 1;
+    outstanding.retransmitTimeoutMs = Math.min(outstanding.retransmitTimeoutMs * 2, this.config.retransmitTimeoutMsMax);
+    return [
+      { kind: "broadcast", message: outstanding.request },
+      { kind: "setTimer", timer: "retransmit", afterMs: outstanding.retransmitTimeoutMs },
+    ];
+  }
+}
+
+function countMatching(replies: readonly (Uint8Array | undefined)[], result: Uint8Array): number {
+  let count = 0;
+  for (const candidate of replies) if (candidate !== undefined && bytesEqual(candidate, result)) count += 1;
+  return count;
+}

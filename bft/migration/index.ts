@@ -1,0 +1,87 @@
+/**
+ * Public surface of the migration protocol's pure building blocks (paper section 3): messages,
+ * the bytes their signatures cover, source/target selection, the migration interval, the
+ * standby's registration state machine and the active replicas' standby registry.
+ */
+export { MigrationConfigError } from "./errors.js";
+export {
+  type AdminNotification,
+  DEFAULT_INTERVAL_PARAMS,
+  IntervalController,
+  type IntervalParams,
+  type IntervalPlan,
+  initialTimeoutMs,
+  migrationTimeoutMs,
+  requestsPerRound,
+  targetAvailability,
+  validateIntervalParams,
+} from "./interval.js";
+export {
+  type JoinAcceptance,
+  type JoinApprovalInfo,
+  type JoinExecution,
+  JoinRegistry,
+  type JoinRegistryConfig,
+  type JoinRegistryDeps,
+  type JoinRegistryDropCounts,
+  type JoinRegistrySnapshot,
+  type JoinRejection,
+  type LeaveAcceptance,
+  type LeaveExecution,
+  type LeaveRejection,
+  makeJoinApproved,
+  type RosterEntry,
+  type StandbyRecord,
+} from "./join-registry.js";
+export {
+  ADDRESS_CHARS_MAX,
+  JOIN_RETRANSMIT_COUNT_MAX,
+  NODES_MAX,
+  ORDER_EXECUTE_MS_FLOOR,
+  REQUESTS_PER_ROUND_MIN_MAX,
+  STANDBYS_MAX,
+} from "./limits.js";
+export type {
+  InitMigration,
+  JoinApproved,
+  JoinRequest,
+  KeyExchange,
+  LeaveRequest,
+  MemberAddress,
+  MigrateNow,
+  MigrationMessage,
+  MigrationMessageType,
+  MigrationPair,
+  MigrationRequest,
+  MigrationTrigger,
+  NewMembership,
+  NodeAddress,
+} from "./messages.js";
+export {
+  compareTargetPreference,
+  type OnDemandSelection,
+  pairSourcesWithTargets,
+  type StandbyCandidate,
+  selectOnDemand,
+  selectSources,
+  selectTargets,
+  type TargetSelection,
+} from "./selection.js";
+export {
+  joinRequestSignedBytes,
+  keyExchangeSignedBytes,
+  leaveRequestSignedBytes,
+  migrateNowSignedBytes,
+  newMembershipSignedBytes,
+} from "./signing.js";
+export {
+  type StandbyConfig,
+  type StandbyDeps,
+  type StandbyDropCounts,
+  type StandbyEffect,
+  type StandbyInput,
+  type StandbyPhase,
+  StandbyRegistration,
+  type StandbyTimerId,
+  validateStandbyConfig,
+} from "./standby.js";

@@ -1,0 +1,29 @@
+/**
+ * Limits of the migration protocol's building blocks. Relationships are asserted at load.
+ */
+import { assert } from "../assert.js";
+import { FAULTS_MAX, REPLICAS_MAX } from "../limits.js";
+
+/** Nodes (active + standby) a deployment may have; node ids are 0..NODES_MAX-1. */
+export const NODES_MAX = 256;
+/** Registered standby nodes the active replicas track (paper section 3.1). */
+export const STANDBYS_MAX = 128;
+/** A node's NIC2 address as text ("host:port"), in characters. */
+export const ADDRESS_CHARS_MAX = 128;
+/**
+ * p0 bounds the interval controller's ring buffer of order-and-execute samples (8 bytes each):
+ * one million samples is 8 MB, far above the paper's 10,000.
+ */
+export const REQUESTS_PER_ROUND_MIN_MAX = 1_000_000;
+/** A standby's JOIN-REQUEST retransmissions before it gives up and reports to the CM. */
+export const JOIN_RETRANSMIT_COUNT_MAX = 1000;
+/**
+ * Mean order-and-execute times below this are rounded up to it (a simulator may execute in zero
+ * simulated time), so Equation 2 never divides by zero. One microsecond.
+ */
+export const ORDER_EXECUTE_MS_FLOOR = 0.001;
+
+// Every standby must be addressable as a node; the pool also holds the 3f+1 active nodes.
+assert(STANDBYS_MAX + REPLICAS_MAX <= NODES_MAX, "standbys and active replicas fit in the node id space");
+// Migration needs f targets per round (paper section 2: the pool size is at least f).
+assert(STANDBYS_MAX >= FAULTS_MAX, "the standby pool can hold f targets");

@@ -1,0 +1,378 @@
+/**
+ * Proves the configuration manager core (paper sections 2, 3.1, 3.2, 3.4): pool nodes are
+ * sanitized, probed, admitted and registered before they count as standbys; the CM acts only on
+ * f+1 MIGRATE-NOW with the same v, n, C and P from distinct replicas (mismatched and malformed
+ * ones are ignored); a migration disables every source's NIC1 before enabling any target's; a
+ * source that does not comply is cut off (NIC1, then NIC2) and sanitized after the timeout; a
+ * compliant retired source is sanitized back into the pool; failures escalate reboot -> disk
+ * swap -> damaged, and a damaged node stays out (no probes, no promotion) until repaired; a
+ * failed probe or an IDS report on an active node requests an on-demand migration.
+ * How: drive `step` with inputs as a host would and compare the effect lists.
+ */
+import { describe, expect, it } from "vitest";
+import { type CmConfig, type CmEffect, type CmState, createCmState, step } from "../../bft/cm/index.js";
+import type { MigrateNow, MigrationPair } from "../../bft/migration/index.js";
+
+const config: CmConfig = {
+  f: 1,
+  probeIntervalMs: 1_000,
+  probeTimeoutMs: 200,
+  complianceTimeoutMs: 5_000,
+  registerTimeoutMs: 3_000,
+  standbyResanitizeIntervalMs: 0,
+  onDemandRetryMs: 10_000,
+  retiredSanitizeMethod: "swapDisk",
+};
+
+function makeState(f = 1, poolIds = [10, 11, 12]): CmState {
+  const replicaCount = 3 * f + 1;
+  const nodes = [
+    ...Array.from({ length: replicaCount }, (_, replicaId) => ({ nodeId: replicaId, replicaId })),
+    ...poolIds.map((nodeId) => ({ nodeId })),
+  ];
+  const state = createCmState({ ...config, f }, nodes);
+  step(state, { kind: "start" }, 0);
+  return state;
+}
+
+/** Effects that concern one node (records without a node, like migrationApplied, never do). */
+const about = (nodeId: number) => (effect: CmEffect) => "nodeId" in effect && effect.nodeId === nodeId;
+
+function probeIdOf(effects: CmEffect[], nodeId: number): number {
+  const probe = effects.find((e) => e.kind === "probe" && e.nodeId === nodeId);
+  if (probe?.kind !== "probe") throw new Error(`no probe of node ${nodeId}`);
+  return probe.probeId;
+}
+
+/** sanitizing -> probing -> registering -> standby. */
+function admitToPool(state: CmState, nodeId: number, nowMs: number, counter = 1): CmEffect[] {
+  const all: CmEffect[] = [];
+  const sanitized = step(state, { kind: "sanitizeResult", nodeId, ok: true }, nowMs);
+  const probed = step(
+    state,
+    { kind: "probeResult", nodeId, probeId: probeIdOf(sanitized, nodeId), healthy: true },
+    nowMs,
+  );
+  const registered = step(state, { kind: "nodeRegistered", nodeId, counter }, nowMs);
+  all.push(...sanitized, ...probed, ...registered);
+  return all;
+}
+
+function migrateNow(from: number, overrides: Partial<MigrateNow> = {}): MigrateNow {
+  const pairs: MigrationPair[] = [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 10 }];
+  return {
+    type: "MigrateNow",
+    view: 0,
+    seq: 64,
+    checkpointDigest: new Uint8Array(32).fill(1),
+    pairs,
+    replicaId: from,
+    signature: new Uint8Array(64),
+    ...overrides,
+  };
+}
+
+function readyState(): CmState {
+  const state = makeState();
+  for (const nodeId of [10, 11, 12]) admitToPool(state, nodeId, 0);
+  return state;
+}
+
+describe("CM start and pool admission", () => {
+  it("sets every port and sanitizes the pool at start", () => {
+    const state = createCmState(
+      config,
+      [0, 1, 2, 3, 10].map((nodeId) => (nodeId < 4 ? { nodeId, replicaId: nodeId } : { nodeId })),
+    );
+    const effects = step(state, { kind: "start" }, 0);
+    expect(effects.filter(about(0))).toEqual([
+      { kind: "setNic", nodeId: 0, nic: "nic1", enabled: true },
+      { kind: "setNic", nodeId: 0, nic: "nic2", enabled: true },
+    ]);
+    expect(effects.filter(about(10))).toEqual([
+      { kind: "setNic", nodeId: 10, nic: "nic1", enabled: false },
+      { kind: "setNic", nodeId: 10, nic: "nic2", enabled: true },
+      { kind: "sanitize", nodeId: 10, method: "reboot" },
+    ]);
+  });
+
+  it("admits a sanitized node only after a healthy probe, and counts it a standby once registered", () => {
+    const state = makeState();
+    const effects = admitToPool(state, 10, 5);
+    expect(effects).toEqual([
+      { kind: "roleChanged", nodeId: 10, from: "sanitizing", to: "probing" },
+      { kind: "probe", nodeId: 10, probeId: 1 },
+      { kind: "roleChanged", nodeId: 10, from: "probing", to: "registering" },
+      { kind: "admit", nodeId: 10 },
+      { kind: "roleChanged", nodeId: 10, from: "registering", to: "standby" },
+    ]);
+    expect(state.nodes.get(10)).toMatchObject({ role: "standby", registeredCounter: 1, sanitizeAttempt: 0 });
+  });
+
+  it("re-sanitizes a node that does not register in time", () => {
+    const state = makeState();
+    const sanitized = step(state, { kind: "sanitizeResult", nodeId: 10, ok: true }, 0);
+    step(state, { kind: "probeResult", nodeId: 10, probeId: probeIdOf(sanitized, 10), healthy: true }, 0);
+    const effects = step(state, { kind: "tick" }, 3_000);
+    expect(effects).toContainEqual({ kind: "sanitize", nodeId: 10, method: "swapDisk" });
+  });
+});
+
+describe("CM on MIGRATE-NOW", () => {
+  it("does nothing on f MIGRATE-NOW and migrates on the f+1-th matching one", () => {
+    const state = readyState();
+    expect(step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100)).toEqual([]);
+    const effects = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1) }, 100);
+    expect(effects).toEqual([
+      { kind: "setNic", nodeId: 3, nic: "nic1", enabled: false },
+      { kind: "setNic", nodeId: 10, nic: "nic1", enabled: true },
+      { kind: "roleChanged", nodeId: 3, from: "active", to: "retiring" },
+      { kind: "roleChanged", nodeId: 10, from: "standby", to: "active" },
+      { kind: "migrationApplied", view: 0, seq: 64, pairs: migrateNow(0).pairs },
+    ]);
+    expect(state.nodes.get(10)).toMatchObject({ role: "active", replicaId: 3 });
+    // The remaining replicas' copies are now stale and change nothing.
+    expect(step(state, { kind: "migrateNow", from: 2, message: migrateNow(2) }, 100)).toEqual([]);
+    expect(state.drops.staleMigrateNow).toBe(1);
+  });
+
+  it.each([
+    ["another view", { view: 1 }],
+    ["another sequence number", { seq: 65 }],
+    ["another checkpoint digest", { checkpointDigest: new Uint8Array(32).fill(2) }],
+    ["another target", { pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 11 }] }],
+    ["another source", { pairs: [{ replicaId: 2, sourceNodeId: 2, targetNodeId: 10 }] }],
+  ])("ignores a MIGRATE-NOW that differs in %s", (_name, overrides) => {
+    const state = readyState();
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100);
+    expect(step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, overrides) }, 100)).toEqual([]);
+    expect(state.nodes.get(3)?.role).toBe("active");
+  });
+
+  it.each([
+    ["the same replica twice", 0, migrateNow(0)],
+    ["a sender that is not the message's replica", 2, migrateNow(0)],
+    [
+      "more than f pairs",
+      1,
+      migrateNow(1, {
+        pairs: [migrateNow(1).pairs[0]!, { replicaId: 2, sourceNodeId: 2, targetNodeId: 11 }],
+      }),
+    ],
+    ["a short digest", 1, migrateNow(1, { checkpointDigest: new Uint8Array(4) })],
+    ["an unknown node", 1, migrateNow(1, { pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 77 }] })],
+    [
+      "a node as its own target",
+      1,
+      migrateNow(1, { pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 3 }] }),
+    ],
+  ])("does not count %s towards f+1", (_name, from, message) => {
+    const state = readyState();
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100);
+    expect(step(state, { kind: "migrateNow", from, message }, 100)).toEqual([]);
+  });
+
+  it("f=2: disables every source's NIC1 before enabling any target's", () => {
+    const state = makeState(2, [20, 21, 22]);
+    for (const nodeId of [20, 21, 22]) admitToPool(state, nodeId, 0);
+    const pairs = [
+      { replicaId: 6, sourceNodeId: 6, targetNodeId: 21 },
+      { replicaId: 5, sourceNodeId: 5, targetNodeId: 22 },
+    ];
+    const effects = [0, 1, 2].flatMap((from) =>
+      step(state, { kind: "migrateNow", from, message: migrateNow(from, { pairs }) }, 100),
+    );
+    expect(effects.filter((e) => e.kind === "setNic")).toEqual([
+      { kind: "setNic", nodeId: 6, nic: "nic1", enabled: false },
+      { kind: "setNic", nodeId: 5, nic: "nic1", enabled: false },
+      { kind: "setNic", nodeId: 21, nic: "nic1", enabled: true },
+      { kind: "setNic", nodeId: 22, nic: "nic1", enabled: true },
+    ]);
+  });
+});
+
+describe("CM retiring sources", () => {
+  function migrated(): CmState {
+    const state = readyState();
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100);
+    step(state, { kind: "migrateNow", from: 1, message: migrateNow(1) }, 100);
+    return state;
+  }
+
+  const forcedCutOff: CmEffect[] = [
+    { kind: "setNic", nodeId: 3, nic: "nic1", enabled: false },
+    { kind: "setNic", nodeId: 3, nic: "nic2", enabled: false },
+    { kind: "adminNotification", nodeId: 3, reason: "sourceNotComplying" },
+    { kind: "sanitize", nodeId: 3, method: "swapDisk" },
+    { kind: "roleChanged", nodeId: 3, from: "retiring", to: "sanitizing" },
+  ];
+
+  it("cuts off a source with no compliance by the timeout, NIC1 then NIC2, then sanitizes", () => {
+    const state = migrated();
+    expect(step(state, { kind: "tick" }, 5_099).filter(about(3))).toEqual([]);
+    expect(step(state, { kind: "tick" }, 5_100).filter(about(3))).toEqual(forcedCutOff);
+  });
+
+  it("cuts off at once a source reported as still sending", () => {
+    const state = migrated();
+    expect(step(state, { kind: "complianceCheck", nodeId: 3, complied: false }, 200)).toEqual(forcedCutOff);
+  });
+
+  it("sanitizes a compliant retired source back into the pool with NIC1 off", () => {
+    const state = migrated();
+    expect(step(state, { kind: "complianceCheck", nodeId: 3, complied: true }, 200)).toEqual([
+      { kind: "sanitize", nodeId: 3, method: "swapDisk" },
+      { kind: "roleChanged", nodeId: 3, from: "retiring", to: "sanitizing" },
+    ]);
+    admitToPool(state, 3, 300);
+    expect(state.nodes.get(3)).toMatchObject({
+      role: "standby",
+      replicaId: null,
+      nic1Enabled: false,
+      nic2Enabled: true,
+    });
+    // No later timeout fires for it.
+    expect(step(state, { kind: "tick" }, 5_100).filter((e) => e.kind === "adminNotification")).toEqual([]);
+  });
+
+  it("re-enables NIC2 of a cut-off source after its sanitization, before probing it", () => {
+    const state = migrated();
+    step(state, { kind: "complianceCheck", nodeId: 3, complied: false }, 200);
+    expect(step(state, { kind: "sanitizeResult", nodeId: 3, ok: true }, 300).slice(0, 2)).toEqual([
+      { kind: "setNic", nodeId: 3, nic: "nic2", enabled: true },
+      { kind: "roleChanged", nodeId: 3, from: "sanitizing", to: "probing" },
+    ]);
+  });
+});
+
+describe("CM failures and repair", () => {
+  function damaged(): CmState {
+    const state = readyState();
+    // Node 12 is up for re-sanitization after an IDS report and its disk swap fails.
+    step(state, { kind: "intrusionReport", nodeId: 12, source: "ids" }, 0);
+    step(state, { kind: "sanitizeResult", nodeId: 12, ok: false }, 10);
+    return state;
+  }
+
+  it("escalates reboot -> disk swap -> damaged and calls an administrator", () => {
+    const state = makeState();
+    expect(step(state, { kind: "sanitizeResult", nodeId: 10, ok: false }, 0)).toEqual([
+      { kind: "sanitize", nodeId: 10, method: "swapDisk" },
+    ]);
+    expect(step(state, { kind: "sanitizeResult", nodeId: 10, ok: false }, 0)).toEqual([
+      { kind: "setNic", nodeId: 10, nic: "nic2", enabled: false },
+      { kind: "roleChanged", nodeId: 10, from: "sanitizing", to: "damaged" },
+      { kind: "adminNotification", nodeId: 10, reason: "needsRepair" },
+    ]);
+  });
+
+  it("deregisters a standby (LEAVE-REQUEST) before sanitizing it on an intrusion report", () => {
+    const state = readyState();
+    expect(step(state, { kind: "intrusionReport", nodeId: 12, source: "ids" }, 0)).toEqual([
+      { kind: "leaveRequest", nodeId: 12, counter: 1 },
+      { kind: "sanitize", nodeId: 12, method: "swapDisk" },
+      { kind: "roleChanged", nodeId: 12, from: "standby", to: "sanitizing" },
+    ]);
+  });
+
+  it("keeps a damaged node out until repair: no probes, no admission, no promotion", () => {
+    const state = damaged();
+    expect(state.nodes.get(12)?.role).toBe("damaged");
+    const ticks = [1_000, 2_000, 3_000].flatMap((nowMs) => step(state, { kind: "tick" }, nowMs));
+    expect(ticks.filter(about(12))).toEqual([]);
+    expect(step(state, { kind: "sanitizeResult", nodeId: 12, ok: true }, 3_000)).toEqual([]);
+    expect(step(state, { kind: "nodeRegistered", nodeId: 12, counter: 9 }, 3_000)).toEqual([]);
+    const pairs = [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 12 }];
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, { pairs }) }, 3_000);
+    const effects = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, { pairs }) }, 3_000);
+    expect(effects).not.toContainEqual({ kind: "setNic", nodeId: 12, nic: "nic1", enabled: true });
+    expect(effects).toContainEqual({ kind: "adminNotification", nodeId: 12, reason: "targetUnavailable" });
+    expect(state.nodes.get(12)?.role).toBe("damaged");
+  });
+
+  it("sanitizes a repaired node with a clean disk and lets it rejoin the pool", () => {
+    const state = damaged();
+    expect(step(state, { kind: "repaired", nodeId: 12 }, 5_000)).toEqual([
+      { kind: "sanitize", nodeId: 12, method: "swapDisk" },
+      { kind: "roleChanged", nodeId: 12, from: "damaged", to: "sanitizing" },
+    ]);
+    const effects = admitToPool(state, 12, 6_000, 2);
+    expect(effects[0]).toEqual({ kind: "setNic", nodeId: 12, nic: "nic2", enabled: true });
+    expect(state.nodes.get(12)?.role).toBe("standby");
+  });
+});
+
+describe("CM on-demand migration", () => {
+  it("requests an on-demand migration when an active node's probe fails or times out, not more often than the retry period", () => {
+    const state = readyState();
+    const probes = step(state, { kind: "tick" }, 1_000);
+    const first = step(
+      state,
+      { kind: "probeResult", nodeId: 2, probeId: probeIdOf(probes, 2), healthy: false },
+      1_000,
+    );
+    expect(first).toEqual([
+      { kind: "requestOnDemandMigration", nodeId: 2, replicaId: 2, reason: "probeFailed" },
+    ]);
+    step(state, { kind: "tick" }, 2_000); // probes again
+    const timedOut = step(state, { kind: "tick" }, 2_200); // no answer: failed, but within the retry period
+    expect(timedOut.filter((e) => e.kind === "requestOnDemandMigration")).toEqual([]);
+  });
+
+  it.each(["operator", "ids"] as const)(
+    "requests an on-demand migration when the %s names an active node",
+    (source) => {
+      const state = readyState();
+      expect(step(state, { kind: "intrusionReport", nodeId: 1, source }, 0)).toEqual([
+        { kind: "requestOnDemandMigration", nodeId: 1, replicaId: 1, reason: source },
+      ]);
+      expect(step(state, { kind: "intrusionReport", nodeId: 99, source }, 0)).toEqual([]);
+    },
+  );
+
+  it("ignores a probe answer for a probe it did not send", () => {
+    const state = readyState();
+    expect(step(state, { kind: "probeResult", nodeId: 2, probeId: 12345, healthy: false }, 0)).toEqual([]);
+    expect(state.drops.staleProbeResult).toBe(1);
+  });
+});
+
+describe("CM periodic re-sanitization of standbys", () => {
+  it("reboots standbys whose registration is old but always keeps f registered", () => {
+    const state = createCmState(
+      { ...config, standbyResanitizeIntervalMs: 500, probeIntervalMs: 100_000 },
+      [0, 1, 2, 3, 10, 11].map((nodeId) => (nodeId < 4 ? { nodeId, replicaId: nodeId } : { nodeId })),
+    );
+    step(state, { kind: "start" }, 0);
+    admitToPool(state, 10, 0);
+    admitToPool(state, 11, 0);
+    const effects = step(state, { kind: "tick" }, 600);
+    expect(effects.filter((e) => e.kind === "sanitize")).toEqual([
+      { kind: "sanitize", nodeId: 10, method: "reboot" },
+    ]);
+    expect(state.nodes.get(11)?.role).toBe("standby");
+  });
+});
+
+describe("CM configuration", () => {
+  it.each([
+    ["f out of range", { ...config, f: 4 }, /f must be/],
+    ["a zero probe interval", { ...config, probeIntervalMs: 0 }, /probeIntervalMs/],
+    [
+      "a negative re-sanitization interval",
+      { ...config, standbyResanitizeIntervalMs: -1 },
+      /standbyResanitize/,
+    ],
+  ])("refuses %s", (_name, bad, message) => {
+    expect(() => createCmState(bad, [])).toThrow(message);
+  });
+
+  it("refuses a pool smaller than f", () => {
+    expect(() =>
+      createCmState(
+        config,
+        [0, 1, 2, 3].map((nodeId) => ({ nodeId, replicaId: nodeId })),
+      ),
+    ).toThrow(/at least f/);
+  });
+});

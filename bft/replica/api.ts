@@ -48,7 +48,13 @@ export type Effect =
   | { readonly kind: "setTimer"; readonly timer: TimerId; readonly afterMs: number }
   | { readonly kind: "cancelTimer"; readonly timer: TimerId }
   /** History record: a committed batch ran at seq (checked by bft/checker). */
-  | { readonly kind: "executed"; readonly view: number; readonly seq: number; readonly digest: Uint8Array; readonly results: readonly ExecutedRequest[] }
+  | {
+      readonly kind: "executed";
+      readonly view: number;
+      readonly seq: number;
+      readonly digest: Uint8Array;
+      readonly results: readonly ExecutedRequest[];
+    }
   /** History record: a checkpoint became stable (2f+1 matching). */
   | { readonly kind: "stableCheckpoint"; readonly seq: number; readonly stateDigest: Uint8Array }
   /** History record: the replica entered a view (after NEW-VIEW). */

@@ -11,3 +11,8 @@ export interface Transport {
   onFrame(handler: (frame: Uint8Array) => void): void;
   close(): Promise<void>;
 }
+
+/** A principal's name in address maps and logs: "replica:0", "client:17". */
+export function principalKey(principal: Principal): string {
+  return `${principal.kind}:${principal.id}`;
+}

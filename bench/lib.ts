@@ -1,0 +1,59 @@
+/** Shared helpers for benchmark scripts: durations, free ports, latency statistics, CSV. */
+import { createServer } from "node:net";
+
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (match === null) throw new Error(`bad duration "${text}"; use e.g. 500ms, 10s or 2m`);
+  const value = Number(match[1]);
+  const unit = match[2] ?? "ms";
+  return unit === "ms" ? value : unit === "s" ? value * 1000 : value * 60_000;
+}
+
+export function parseList(text: string, name: string): number[] {
+  const values = text.split(",").map((part) => Number(part.trim()));
+  if (values.length === 0 || values.some((value) => !Number.isFinite(value) || value < 0)) {
+    throw new Error(`bad ${name} list "${text}"; use comma-separated non-negative numbers`);
+  }
+  return values;
+}
+
+/** Ports the kernel hands out on loopback; closed again before use. */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let index = 0; index < count; index += 1) {
+    ports.push(
+      await new Promise<number>((resolve, reject) => {
+        const server = createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address();
+          server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+        });
+      }),
+    );
+  }
+  return ports;
+}
+
+export interface LatencySummary {
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export function summarize(latenciesMs: number[]): LatencySummary {
+  if (latenciesMs.length === 0) return { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN };
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return {
+    count: sorted.length,
+    meanMs: sorted.reduce((sum, value) => sum + value, 0) / sorted.length,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+  };
+}
+
+export function csvLine(values: readonly (string | number)[]): string {
+  return values.map((value) => (typeof value === "number" ? Number(value.toFixed(3)).toString() : value)).join(",");
+}

@@ -1,0 +1,140 @@
+/**
+ * bench:local: 4 replica OS processes (f=1) on loopback with the TCP transport, and 1..16
+ * closed-loop clients in this process, 1 KiB requests and replies (the paper's micro-benchmark).
+ * Prints CSV: exec_ms, clients, throughput req/s, mean/p50/p99 latency ms. Writes the CSV to
+ * bench/out/local.csv too.
+ *
+ *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { bytesEqual } from "../bft/bytes.js";
+import { type ClientHost, startClientHost } from "../bft/host/client-host.js";
+import type { ReplicaProcessConfig } from "../bft/host/config.js";
+import { clusterSecretFrom } from "../bft/host/keys.js";
+import type { ReplicaEndpoint } from "../bft/host/replica-host.js";
+import { csvLine, freePorts, parseDurationMs, parseList, summarize } from "./lib.js";
+
+const F = 1;
+const N = 3 * F + 1;
+const PAYLOAD_BYTES = 1024;
+const SECRET = "bench-local";
+
+const options = new Command()
+  .name("bench:local")
+  .option("--clients <list>", "closed-loop client counts", "1,2,4,8,16")
+  .option("--exec <list>", "busy-wait per request in ms", "0,1")
+  .option("--duration <time>", "measured time per point", "10s")
+  .option("--warmup <time>", "unmeasured time per point", "2s")
+  .option("--out <file>", "CSV output file", "bench/out/local.csv")
+  .parse()
+  .opts<{ clients: string; exec: string; duration: string; warmup: string; out: string }>();
+
+async function startReplicas(execMs: number): Promise<{ endpoints: ReplicaEndpoint[]; stop: () => Promise<void> }> {
+  const ports = await freePorts(2 * N);
+  const endpoints: ReplicaEndpoint[] = Array.from({ length: N }, (_, id) => ({
+    id,
+    peer: { host: "127.0.0.1", port: ports[2 * id]! },
+    client: { host: "127.0.0.1", port: ports[2 * id + 1]! },
+  }));
+  const dir = mkdtempSync(join(tmpdir(), "bench-local-"));
+  const children: ChildProcess[] = endpoints.map((endpoint) => {
+    const config: ReplicaProcessConfig = {
+      f: F,
+      replicaId: endpoint.id,
+      clusterSecret: SECRET,
+      app: { app: "echo", busyWaitMs: execMs },
+      replicas: endpoints,
+    };
+    const path = join(dir, `replica-${endpoint.id}.json`);
+    writeFileSync(path, JSON.stringify(config));
+    const child = spawn(process.execPath, ["--import", "tsx", "bft/host/replica-main.ts", "--config", path], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, LOG_LEVEL: "warn" },
+    });
+    return child;
+  });
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once("exit", () => resolve());
+            child.kill("SIGTERM");
+          }),
+      ),
+    );
+  };
+  return { endpoints, stop };
+}
+
+async function measure(endpoints: ReplicaEndpoint[], clientCount: number, warmupMs: number, durationMs: number, nextClientId: number) {
+  const clients: ClientHost[] = await Promise.all(
+    Array.from({ length: clientCount }, (_, index) =>
+      startClientHost({ clientId: nextClientId + index, f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints }),
+    ),
+  );
+  const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
+  const latencies: number[] = [];
+  const start = performance.now();
+  const measureFrom = start + warmupMs;
+  const measureUntil = measureFrom + durationMs;
+  let wrong = 0;
+  await Promise.all(
+    clients.map(async (client) => {
+      while (performance.now() < measureUntil) {
+        const { result, latencyMs } = await client.invoke(payload);
+        if (!bytesEqual(result, payload)) wrong += 1;
+        const now = performance.now();
+        if (now >= measureFrom && now < measureUntil) latencies.push(latencyMs);
+      }
+    }),
+  );
+  await Promise.all(clients.map((client) => client.close()));
+  if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
+  return summarize(latencies);
+}
+
+async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
+  // One request through the whole protocol proves all replicas are listening and agreeing.
+  const probe = await startClientHost({ clientId: 1_000_000, f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints, client: { retransmitTimeoutMs: 200 } });
+  await probe.invoke(Buffer.from("ready"));
+  await probe.close();
+}
+
+async function main(): Promise<void> {
+  const clientCounts = parseList(options.clients, "clients");
+  const execValues = parseList(options.exec, "exec");
+  const durationMs = parseDurationMs(options.duration);
+  const warmupMs = parseDurationMs(options.warmup);
+  const lines = [csvLine(["exec_ms", "clients", "throughput_rps", "latency_ms_mean", "latency_ms_p50", "latency_ms_p99"])];
+  console.log(lines[0]);
+  let nextClientId = 1;
+  for (const execMs of execValues) {
+    const cluster = await startReplicas(execMs);
+    try {
+      await waitReady(cluster.endpoints);
+      for (const clientCount of clientCounts) {
+        const summary = await measure(cluster.endpoints, clientCount, warmupMs, durationMs, nextClientId);
+        nextClientId += clientCount;
+        const line = csvLine([execMs, clientCount, summary.count / (durationMs / 1000), summary.meanMs, summary.p50Ms, summary.p99Ms]);
+        lines.push(line);
+        console.log(line);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }
+  mkdirSync(join(options.out, ".."), { recursive: true });
+  writeFileSync(options.out, `${lines.join("\n")}\n`);
+  console.error(`wrote ${options.out}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(`error: ${(error as Error).message}`);
+  process.exit(1);
+});

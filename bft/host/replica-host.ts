@@ -1,0 +1,118 @@
+/**
+ * Runs one replica core in a real process: TCP transports, real timers, the Wire. Agreement traffic
+ * (replica to replica) uses one listening address, clients another: on a testbed node these are
+ * NIC2 and NIC1. The host carries out the core's effects in order and hands history records to an
+ * optional sink so a run can be checked afterwards.
+ */
+import { type AppOptions, createApp } from "../apps/index.js";
+import type { Principal } from "../messages.js";
+import { type Effect, Replica, type ReplicaConfig, type TimerId } from "../replica/index.js";
+import { createTcpTransport, type PeerAddress, type TcpTransport } from "../transport/index.js";
+import { sha256, type Wire } from "../wire/index.js";
+import { createWire } from "./keys.js";
+import { TimerTable } from "./timers.js";
+
+export interface ReplicaEndpoint {
+  readonly id: number;
+  /** Agreement address (NIC2 on a testbed node). */
+  readonly peer: PeerAddress;
+  /** Client address (NIC1 on a testbed node). */
+  readonly client: PeerAddress;
+}
+
+export interface ReplicaHostOptions {
+  readonly replica: ReplicaConfig;
+  readonly clusterSecret: Uint8Array;
+  readonly app: AppOptions;
+  readonly replicas: readonly ReplicaEndpoint[];
+  /** Called with every history record the core emits (executed, stableCheckpoint, ...). */
+  readonly onRecord?: (record: Effect, nowMs: number) => void;
+  readonly log?: HostLogger;
+}
+
+export interface HostLogger {
+  debug(fields: Record<string, unknown>, event: string): void;
+  info(fields: Record<string, unknown>, event: string): void;
+  warn(fields: Record<string, unknown>, event: string): void;
+  error(fields: Record<string, unknown>, event: string): void;
+}
+
+export interface ReplicaHost {
+  readonly core: Replica;
+  readonly wire: Wire;
+  readonly peerTransport: TcpTransport;
+  readonly clientTransport: TcpTransport;
+  close(): Promise<void>;
+}
+
+export async function startReplicaHost(options: ReplicaHostOptions): Promise<ReplicaHost> {
+  const { replica: config } = options;
+  const self: Principal = { kind: "replica", id: config.replicaId };
+  const me = options.replicas.find((endpoint) => endpoint.id === config.replicaId);
+  if (me === undefined) throw new Error(`replica ${config.replicaId} has no endpoint in the replica list`);
+  const wire = createWire({ clusterSecret: options.clusterSecret, self, f: config.f });
+  const app = createApp(options.app);
+  const core = new Replica(config, {
+    app,
+    digest: sha256,
+    requestDigest: (request) => wire.requestDigest(request),
+    signViewChange: (viewChange) => wire.signViewChange(viewChange),
+  });
+  const peers = new Map(options.replicas.map((endpoint) => [`replica:${endpoint.id}`, endpoint.peer]));
+  const peerTransport = await createTcpTransport({ self, listen: me.peer, peers });
+  const clientTransport = await createTcpTransport({ self, listen: me.client, peers: new Map() });
+  const n = 3 * config.f + 1;
+  const nowMs = () => performance.now();
+
+  const run = (effects: Effect[]): void => {
+    for (const effect of effects) carryOut(effect);
+  };
+  const timers = new TimerTable<TimerId>((timer) => run(core.step({ kind: "timer", timer }, nowMs())));
+  const route = (to: Principal, frame: Uint8Array): void => {
+    if (to.kind === "client") clientTransport.send(to, frame);
+    else peerTransport.send(to, frame);
+  };
+  const carryOut = (effect: Effect): void => {
+    switch (effect.kind) {
+      case "send":
+        route(effect.to, wire.seal(effect.message, effect.to));
+        return;
+      case "broadcast": {
+        const frame = wire.seal(effect.message, "replicas");
+        for (let id = 0; id < n; id += 1) if (id !== config.replicaId) peerTransport.send({ kind: "replica", id }, frame);
+        return;
+      }
+      case "setTimer":
+        timers.set(effect.timer, effect.afterMs);
+        return;
+      case "cancelTimer":
+        timers.cancel(effect.timer);
+        return;
+      default:
+        options.onRecord?.(effect, nowMs());
+    }
+  };
+  const deliver = (frame: Uint8Array): void => {
+    const opened = wire.open(frame);
+    if (!opened.ok) {
+      options.log?.debug({ reason: opened.reason }, "frame dropped");
+      return;
+    }
+    run(core.step({ kind: "message", from: opened.from, message: opened.message }, nowMs()));
+  };
+  peerTransport.onFrame(deliver);
+  clientTransport.onFrame(deliver);
+  run(core.start(nowMs()));
+  options.log?.info({ replicaId: config.replicaId, f: config.f, peer: peerTransport.address, client: clientTransport.address }, "replica started");
+
+  return {
+    core,
+    wire,
+    peerTransport,
+    clientTransport,
+    async close() {
+      timers.clear();
+      await Promise.all([peerTransport.close(), clientTransport.close()]);
+    },
+  };
+}

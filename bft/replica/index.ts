@@ -1,0 +1,48 @@
+/**
+ * The replica core's public surface. Other folders import only from here.
+ */
+export type {
+  CoreDeps,
+  CoreLogger,
+  Effect,
+  ExecutedRequest,
+  ReplicaConfig,
+  ReplicaInput,
+  TimerId,
+} from "./api.js";
+export { batchDigest, batchDigestOfRequests } from "./batch-digest.js";
+export { bytesEqual } from "./bytes.js";
+export { type ClientEntry, ClientTable } from "./client-table.js";
+export { defaultReplicaConfig, validateReplicaConfig } from "./config.js";
+export { DROP_REASONS, type DropReason, type ReplicaMetrics } from "./metrics.js";
+export {
+  chooseCheckpoint,
+  type DecidedBatch,
+  type DecidedCheckpoint,
+  decideNewView,
+  type NewViewDecision,
+  type NewViewDecisionInput,
+} from "./new-view.js";
+export { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
+export { Replica } from "./replica.js";
+export {
+  decodeState,
+  encodeState,
+  type StateParts,
+  stateDigestOf,
+  stateMatchesDigest,
+} from "./state-encoding.js";
+export {
+  type ChunkResult,
+  type FetchRequest,
+  StateFetch,
+  type StateFetchOptions,
+  stateChunkOf,
+} from "./state-transfer.js";
+export {
+  buildViewChangeBody,
+  type LoggedBatch,
+  PRE_PREPARED_DIGESTS_PER_SEQ_MAX,
+  viewChangeProblem,
+} from "./view-change.js";
+export { highWatermarkOf, inWindow, isCheckpointSeq } from "./watermarks.js";

@@ -1,0 +1,128 @@
+/**
+ * Key material for the wire layer.
+ *
+ * Bootstrap scheme: every key is derived from one cluster secret. The MAC key of a pair of
+ * principals is HKDF-SHA256(clusterSecret, info = the unordered pair), and a replica's Ed25519
+ * key pair comes from an HKDF-derived 32-byte seed, so the simulator reproduces every key and
+ * every signature (Ed25519 is deterministic) from its seed. This is a stand-in: the migration work
+ * replaces it with session keys exchanged under coprocessor signatures (paper, section 3), which
+ * is why callers only see the KeyRing interface and plain KeyObjects.
+ */
+import { createPrivateKey, createPublicKey, hkdfSync, type KeyObject } from "node:crypto";
+import { assert } from "../assert.js";
+import { REPLICAS_MAX } from "../limits.js";
+import type { Principal } from "../messages.js";
+
+/** Pairwise MAC keys of the local principal: both ends of a pair derive the same key. */
+export interface KeyRing {
+  macKey(peer: Principal): Uint8Array;
+}
+
+export const MAC_KEY_BYTES = 32;
+/** Shorter cluster secrets would make every derived key guessable. */
+export const CLUSTER_SECRET_BYTES_MIN = 16;
+export const ED25519_SEED_BYTES = 32;
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+
+const MAC_SALT = new TextEncoder().encode("migrate-bft/mac/v1");
+const SIGNING_SALT = new TextEncoder().encode("migrate-bft/ed25519/v1");
+/** PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): SEQUENCE { version 0, id-Ed25519, OCTET STRING { seed } }. */
+const ED25519_PKCS8_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
+/** SubjectPublicKeyInfo wrapping of a raw Ed25519 public key (RFC 8410). */
+const ED25519_SPKI_PREFIX = Uint8Array.from([
+  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+]);
+
+/** Principal kind as one byte, wherever a principal is encoded (frames, key derivation). */
+export const PRINCIPAL_KIND_BYTES = { replica: 0, client: 1 } as const;
+export const PRINCIPAL_ID_LIMIT = 2 ** 32;
+
+export function isValidPrincipal(principal: Principal): boolean {
+  return (
+    (principal.kind === "replica" || principal.kind === "client") &&
+    Number.isInteger(principal.id) &&
+    principal.id >= 0 &&
+    principal.id < PRINCIPAL_ID_LIMIT
+  );
+}
+
+/** A number unique per principal, for cache keys without string building. */
+export function principalCode(principal: Principal): number {
+  return principal.id * 2 + PRINCIPAL_KIND_BYTES[principal.kind];
+}
+
+function principalBytes(principal: Principal): Uint8Array {
+  const bytes = new Uint8Array(5);
+  bytes[0] = PRINCIPAL_KIND_BYTES[principal.kind];
+  new DataView(bytes.buffer).setUint32(1, principal.id);
+  return bytes;
+}
+
+/** HKDF info naming the unordered pair, so both ends derive the same key. */
+function pairInfo(first: Principal, second: Principal): Uint8Array {
+  const [low, high] = principalCode(first) <= principalCode(second) ? [first, second] : [second, first];
+  const info = new Uint8Array(10);
+  info.set(principalBytes(low), 0);
+  info.set(principalBytes(high), 5);
+  return info;
+}
+
+export function createDerivedKeyRing(options: { clusterSecret: Uint8Array; self: Principal }): KeyRing {
+  const { clusterSecret, self } = options;
+  assert(clusterSecret.length >= CLUSTER_SECRET_BYTES_MIN, "cluster secret is long enough");
+  assert(isValidPrincipal(self), "key ring owner is a valid principal");
+  const secret = Uint8Array.from(clusterSecret);
+  return {
+    macKey(peer: Principal): Uint8Array {
+      assert(isValidPrincipal(peer), "MAC key peer is a valid principal");
+      const key = new Uint8Array(hkdfSync("sha256", secret, MAC_SALT, pairInfo(self, peer), MAC_KEY_BYTES));
+      assert(key.length === MAC_KEY_BYTES, "derived MAC key has its length");
+      return key;
+    },
+  };
+}
+
+export interface SigningKeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+  /** The 32-byte raw public key, as replicaPublicKeys accepts it. */
+  readonly publicKeyRaw: Uint8Array;
+}
+
+/** Deterministic Ed25519 key pair of a replica (bootstrap scheme, see the module comment). */
+export function deriveSigningKeyPair(clusterSecret: Uint8Array, replicaId: number): SigningKeyPair {
+  assert(clusterSecret.length >= CLUSTER_SECRET_BYTES_MIN, "cluster secret is long enough");
+  assert(Number.isInteger(replicaId) && replicaId >= 0 && replicaId < REPLICAS_MAX, "replica id in range");
+  const seed = new Uint8Array(
+    hkdfSync(
+      "sha256",
+      Uint8Array.from(clusterSecret),
+      SIGNING_SALT,
+      Uint8Array.of(replicaId),
+      ED25519_SEED_BYTES,
+    ),
+  );
+  const der = new Uint8Array(ED25519_PKCS8_PREFIX.length + ED25519_SEED_BYTES);
+  der.set(ED25519_PKCS8_PREFIX, 0);
+  der.set(seed, ED25519_PKCS8_PREFIX.length);
+  const privateKey = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKey, publicKeyRaw: rawPublicKey(publicKey) };
+}
+
+export function rawPublicKey(publicKey: KeyObject): Uint8Array {
+  assert(publicKey.asymmetricKeyType === "ed25519", "public key is Ed25519");
+  const der = publicKey.export({ format: "der", type: "spki" });
+  assert(der.length === ED25519_SPKI_PREFIX.length + ED25519_PUBLIC_KEY_BYTES, "SPKI has the Ed25519 size");
+  return new Uint8Array(der.subarray(ED25519_SPKI_PREFIX.length));
+}
+
+export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+  assert(raw.length === ED25519_PUBLIC_KEY_BYTES, "raw Ed25519 public key has 32 bytes");
+  const der = new Uint8Array(ED25519_SPKI_PREFIX.length + ED25519_PUBLIC_KEY_BYTES);
+  der.set(ED25519_SPKI_PREFIX, 0);
+  der.set(raw, ED25519_SPKI_PREFIX.length);
+  return createPublicKey({ key: Buffer.from(der), format: "der", type: "spki" });
+}

@@ -1,0 +1,356 @@
+/**
+ * Frames: authenticated envelopes around encoded messages, and the checks that turn untrusted
+ * bytes into messages a core may trust.
+ *
+ * Frame layout (big-endian):
+ *   version u8 | sender kind u8 | sender id u32 | receiver marker u8 |
+ *     marker 0 (one principal): receiver kind u8 | receiver id u32
+ *     marker 1 (all replicas):  authenticator entry count u8
+ *   | encoded message | MAC (marker 0) or authenticator: one MAC per replica id (marker 1)
+ *
+ * The body has no length field: it is everything between the header and the trailer, whose size
+ * the header fixes. A broadcast is sealed once for every receiver: the body is hashed once and
+ * only the short MAC input is MACed per replica. The sender's own authenticator slot is zero.
+ */
+import { createSecretKey, type KeyObject } from "node:crypto";
+import { assert } from "../assert.js";
+import { CLIENTS_MAX, MAC_BYTES, MESSAGE_BYTES_MAX, REPLICAS_MAX } from "../limits.js";
+import type { Message, MessageType, Principal, PrincipalKind, Request, ViewChange } from "../messages.js";
+import {
+  computeRequestDigest,
+  frameMacInput,
+  macInto,
+  macMatches,
+  requestMacInput,
+  signViewChange,
+  verifyViewChange,
+} from "./auth.js";
+import {
+  FRAME_HEADER_BROADCAST_BYTES,
+  FRAME_HEADER_BYTES_MIN,
+  FRAME_HEADER_POINT_BYTES,
+  FRAME_VERSION,
+  MESSAGE_BODY_BYTES_MAX,
+} from "./bounds.js";
+import { decodeMessageRange, encodedSize, encodeMessageInto, encodeMessageUncheckedInto } from "./codec.js";
+import {
+  isValidPrincipal,
+  type KeyRing,
+  PRINCIPAL_KIND_BYTES,
+  principalCode,
+  publicKeyFromRaw,
+} from "./keys.js";
+import { DROP_REASONS, type DropReason } from "./reasons.js";
+
+export interface WireOptions {
+  readonly self: Principal;
+  /** Active replicas (3f+1): replica ids are 0..n-1 and a broadcast carries n MACs. */
+  readonly n: number;
+  readonly keys: KeyRing;
+  /** This replica's Ed25519 key, for VIEW-CHANGE; clients have none. */
+  readonly signing?: { readonly privateKey: KeyObject };
+  /** Ed25519 public keys by replica id: KeyObjects or 32-byte raw keys. Clients may pass []. */
+  readonly replicaPublicKeys: readonly (KeyObject | Uint8Array)[];
+}
+
+export type Destination = Principal | "replicas";
+export type OpenResult =
+  | { readonly ok: true; readonly from: Principal; readonly message: Message }
+  | { readonly ok: false; readonly reason: DropReason };
+
+/** Pairwise key objects kept at most: every replica and every client a replica serves. */
+export const PEER_KEYS_MAX = REPLICAS_MAX + CLIENTS_MAX;
+
+const RECEIVER_POINT = 0;
+const RECEIVER_REPLICAS = 1;
+const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client"];
+assert(
+  KINDS_BY_BYTE.every((kind, byte) => PRINCIPAL_KIND_BYTES[kind] === byte),
+  "kind bytes match their table",
+);
+
+/** Who may send each message type, and who may receive it (raft's isLocalMsg, as a table). */
+const SENDER_KINDS: Readonly<Record<MessageType, PrincipalKind>> = {
+  Request: "client",
+  Reply: "replica",
+  PrePrepare: "replica",
+  Prepare: "replica",
+  Commit: "replica",
+  Checkpoint: "replica",
+  ViewChange: "replica",
+  NewView: "replica",
+  Status: "replica",
+  FetchState: "replica",
+  StateChunk: "replica",
+};
+const RECEIVER_KINDS: Readonly<Record<MessageType, PrincipalKind>> = {
+  ...SENDER_KINDS,
+  Request: "replica",
+  Reply: "client",
+};
+
+interface FrameHeader {
+  readonly from: Principal;
+  readonly headerBytes: number;
+  /** Point-to-point receiver, or undefined for a broadcast to the replicas. */
+  readonly to: Principal | undefined;
+  readonly macCount: number;
+}
+
+export class Wire {
+  readonly self: Principal;
+  readonly n: number;
+  /** Frames open() rejected, by reason. */
+  readonly dropped: Record<DropReason, number>;
+  private readonly keys: KeyRing;
+  private readonly privateKey: KeyObject | undefined;
+  private readonly publicKeys: readonly KeyObject[];
+  private readonly macKeys = new Map<number, KeyObject>();
+  private readonly requestDigests = new WeakMap<object, Uint8Array>();
+
+  constructor(options: WireOptions) {
+    assert(isValidPrincipal(options.self), "wire owner is a valid principal");
+    assert(
+      Number.isInteger(options.n) && options.n >= 1 && options.n <= REPLICAS_MAX,
+      "n in 1..REPLICAS_MAX",
+    );
+    assert(options.self.kind === "client" || options.self.id < options.n, "replica id below n");
+    assert(options.signing === undefined || options.self.kind === "replica", "only replicas sign");
+    this.self = { kind: options.self.kind, id: options.self.id };
+    this.n = options.n;
+    this.keys = options.keys;
+    this.privateKey = options.signing?.privateKey;
+    this.publicKeys = options.replicaPublicKeys.map((key) =>
+      key instanceof Uint8Array ? publicKeyFromRaw(key) : key,
+    );
+    this.dropped = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<
+      DropReason,
+      number
+    >;
+  }
+
+  /** Frames a message we built; a message this principal may not send is our bug (asserted). */
+  seal(message: Message, to: Destination): Uint8Array {
+    assert(
+      SENDER_KINDS[message.type] === this.self.kind,
+      `a ${this.self.kind} does not send ${message.type}`,
+    );
+    if (to === "replicas") {
+      assert(RECEIVER_KINDS[message.type] === "replica", `${message.type} is not broadcast to replicas`);
+    } else {
+      assert(isValidPrincipal(to), "receiver is a valid principal");
+      assert(RECEIVER_KINDS[message.type] === to.kind, `${message.type} does not go to a ${to.kind}`);
+      assert(to.kind === "client" || to.id < this.n, "receiver replica id below n");
+    }
+    if ("replicaId" in message)
+      assert(message.replicaId === this.self.id, "replicaId field names the sender");
+    if (message.type === "Request")
+      assert(message.clientId === this.self.id, "clientId field names the sender");
+    return this.sealFrame(message, to, true);
+  }
+
+  /**
+   * seal() without the sender-role assertions and message rules. For tests and the simulator's
+   * Byzantine replicas, which must be able to send what a correct principal never would.
+   */
+  sealUnchecked(message: Message, to: Destination): Uint8Array {
+    return this.sealFrame(message, to, false);
+  }
+
+  private sealFrame(message: Message, to: Destination, checked: boolean): Uint8Array {
+    const bodyBytes = encodedSize(message);
+    assert(bodyBytes <= MESSAGE_BODY_BYTES_MAX, `${message.type} of ${bodyBytes} bytes exceeds one frame`);
+    const broadcast = to === "replicas";
+    const headerBytes = broadcast ? FRAME_HEADER_BROADCAST_BYTES : FRAME_HEADER_POINT_BYTES;
+    const macCount = broadcast ? this.n : 1;
+    const frame = new Uint8Array(headerBytes + bodyBytes + macCount * MAC_BYTES);
+    const view = new DataView(frame.buffer);
+    view.setUint8(0, FRAME_VERSION);
+    view.setUint8(1, PRINCIPAL_KIND_BYTES[this.self.kind]);
+    view.setUint32(2, this.self.id);
+    if (to === "replicas") {
+      view.setUint8(6, RECEIVER_REPLICAS);
+      view.setUint8(7, macCount);
+    } else {
+      view.setUint8(6, RECEIVER_POINT);
+      view.setUint8(7, PRINCIPAL_KIND_BYTES[to.kind]);
+      view.setUint32(8, to.id);
+    }
+    const encode = checked ? encodeMessageInto : encodeMessageUncheckedInto;
+    const bodyEnd = encode(message, frame, headerBytes, bodyBytes);
+    const input = frameMacInput(this.self, frame.subarray(headerBytes, bodyEnd));
+    if (to !== "replicas") {
+      macInto(this.macKey(to), input, frame, bodyEnd);
+    } else {
+      for (let replicaId = 0; replicaId < this.n; replicaId++) {
+        if (this.self.kind === "replica" && replicaId === this.self.id) continue;
+        macInto(
+          this.macKey({ kind: "replica", id: replicaId }),
+          input,
+          frame,
+          bodyEnd + replicaId * MAC_BYTES,
+        );
+      }
+    }
+    assert(frame.length <= MESSAGE_BYTES_MAX, "sealed frame within MESSAGE_BYTES_MAX");
+    return frame;
+  }
+
+  /**
+   * Authenticates and decodes a frame. Never throws on any input. The message's byte fields are
+   * subarrays of `frame`: do not mutate the frame afterwards.
+   */
+  open(frame: Uint8Array): OpenResult {
+    const result = this.check(frame);
+    if (!result.ok) this.dropped[result.reason] += 1;
+    return result;
+  }
+
+  private check(frame: Uint8Array): OpenResult {
+    if (frame.length < FRAME_HEADER_BYTES_MIN || frame.length > MESSAGE_BYTES_MAX) return drop("frameSize");
+    const header = readHeader(frame);
+    if (header === undefined) return drop("frameHeader");
+    const bodyEnd = frame.length - header.macCount * MAC_BYTES;
+    if (bodyEnd < header.headerBytes) return drop("frameHeader");
+    const decoded = decodeMessageRange(frame, header.headerBytes, bodyEnd);
+    if (!decoded.ok) return decoded;
+    const { from } = header;
+    if (from.kind === "replica" && from.id >= this.n) return drop("senderRange");
+    const macReason = this.checkFrameMac(frame, header, bodyEnd);
+    if (macReason !== undefined) return drop(macReason);
+    const messageReason = this.checkMessage(from, decoded.message);
+    if (messageReason !== undefined) return drop(messageReason);
+    return { ok: true, from, message: decoded.message };
+  }
+
+  private checkFrameMac(frame: Uint8Array, header: FrameHeader, bodyEnd: number): DropReason | undefined {
+    let slot: number;
+    if (header.to !== undefined) {
+      if (header.to.kind !== this.self.kind || header.to.id !== this.self.id) return "wrongReceiver";
+      slot = 0;
+    } else {
+      if (this.self.kind !== "replica") return "wrongReceiver";
+      if (this.self.id >= header.macCount) return "macMissing";
+      slot = this.self.id;
+    }
+    const input = frameMacInput(header.from, frame.subarray(header.headerBytes, bodyEnd));
+    const key = this.macKey(header.from);
+    return macMatches(key, input, frame, bodyEnd + slot * MAC_BYTES) ? undefined : "macInvalid";
+  }
+
+  /** Rules that depend on the message: direction, the sender named inside, nested authentication. */
+  private checkMessage(from: Principal, message: Message): DropReason | undefined {
+    if (SENDER_KINDS[message.type] !== from.kind) return "wrongDirection";
+    if (RECEIVER_KINDS[message.type] !== this.self.kind) return "wrongDirection";
+    if ("replicaId" in message && message.replicaId !== from.id) return "senderMismatch";
+    switch (message.type) {
+      case "Request":
+        if (message.clientId !== from.id) return "senderMismatch";
+        return this.requestAuthentic(message) ? undefined : "requestAuthInvalid";
+      case "Reply":
+        return message.clientId === this.self.id ? undefined : "wrongReceiver";
+      case "PrePrepare":
+        // Each request keeps its client's authenticator so a backup knows the client asked for it.
+        for (const request of message.requests)
+          if (!this.requestAuthentic(request)) return "requestAuthInvalid";
+        return undefined;
+      case "ViewChange":
+        return this.viewChangeAuthentic(message) ? undefined : "signatureInvalid";
+      case "NewView":
+        // Nested VIEW-CHANGEs are checked against their own signers' keys. Requests inside the
+        // NEW-VIEW's PRE-PREPAREs and inside VIEW-CHANGE batches are not MAC-checked: a
+        // replica other than the one that first accepted them may not hold a valid MAC entry
+        // (authenticators are per receiver), and they are vouched for otherwise: prepared
+        // requests were accepted by a quorum, and the new view only re-proposes digests that
+        // signed VIEW-CHANGEs name (PBFT, TOCS 2002, section 4.5).
+        for (const viewChange of message.viewChanges) {
+          if (!this.viewChangeAuthentic(viewChange)) return "signatureInvalid";
+        }
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private requestAuthentic(request: Request): boolean {
+    const input = requestMacInput(this.requestDigest(request));
+    const key = this.macKey({ kind: "client", id: request.clientId });
+    return macMatches(key, input, request.auth, this.self.id * MAC_BYTES);
+  }
+
+  private viewChangeAuthentic(viewChange: ViewChange): boolean {
+    if (viewChange.replicaId >= this.n) return false;
+    const publicKey = this.publicKeys[viewChange.replicaId];
+    return publicKey !== undefined && verifyViewChange(publicKey, viewChange);
+  }
+
+  /** Client side: one MAC per replica (index = replica id) over the request digest. */
+  authenticateRequest(request: Omit<Request, "auth">): Uint8Array {
+    assert(this.self.kind === "client", "only clients authenticate requests");
+    assert(request.clientId === this.self.id, "a client authenticates its own requests");
+    const input = requestMacInput(this.requestDigest(request));
+    const auth = new Uint8Array(this.n * MAC_BYTES);
+    for (let replicaId = 0; replicaId < this.n; replicaId++) {
+      macInto(this.macKey({ kind: "replica", id: replicaId }), input, auth, replicaId * MAC_BYTES);
+    }
+    return auth;
+  }
+
+  /** SHA-256 over clientId, timestamp and operation; cached per request object (it is hot). */
+  requestDigest(request: Request | Omit<Request, "auth">): Uint8Array {
+    const cached = this.requestDigests.get(request);
+    if (cached !== undefined) return cached;
+    const digest = computeRequestDigest(request);
+    this.requestDigests.set(request, digest);
+    return digest;
+  }
+
+  signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array {
+    assert(this.privateKey !== undefined, "this wire has a signing key");
+    assert(viewChange.replicaId === this.self.id, "a replica signs its own VIEW-CHANGE");
+    return signViewChange(this.privateKey, viewChange);
+  }
+
+  /** One KeyObject per peer, made once: HMAC setup from a raw key costs on every call otherwise. */
+  private macKey(peer: Principal): KeyObject {
+    const code = principalCode(peer);
+    const cached = this.macKeys.get(code);
+    if (cached !== undefined) return cached;
+    if (this.macKeys.size >= PEER_KEYS_MAX) {
+      // Forget the oldest entry; it is re-derived if that peer comes back.
+      const oldest = this.macKeys.keys().next();
+      if (oldest.done !== true) this.macKeys.delete(oldest.value);
+    }
+    const key = createSecretKey(this.keys.macKey(peer));
+    this.macKeys.set(code, key);
+    return key;
+  }
+}
+
+function drop(reason: DropReason): { ok: false; reason: DropReason } {
+  return { ok: false, reason };
+}
+
+/** Parses the frame header; undefined when any header field is unknown or out of range. */
+function readHeader(frame: Uint8Array): FrameHeader | undefined {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (view.getUint8(0) !== FRAME_VERSION) return undefined;
+  const senderKind = KINDS_BY_BYTE[view.getUint8(1)];
+  if (senderKind === undefined) return undefined;
+  const from: Principal = { kind: senderKind, id: view.getUint32(2) };
+  const marker = view.getUint8(6);
+  if (marker === RECEIVER_REPLICAS) {
+    const macCount = view.getUint8(7);
+    if (macCount < 1 || macCount > REPLICAS_MAX) return undefined;
+    return { from, headerBytes: FRAME_HEADER_BROADCAST_BYTES, to: undefined, macCount };
+  }
+  if (marker !== RECEIVER_POINT || frame.length < FRAME_HEADER_POINT_BYTES) return undefined;
+  const receiverKind = KINDS_BY_BYTE[view.getUint8(7)];
+  if (receiverKind === undefined) return undefined;
+  return {
+    from,
+    headerBytes: FRAME_HEADER_POINT_BYTES,
+    to: { kind: receiverKind, id: view.getUint32(8) },
+    macCount: 1,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Proves the view change (PBFT TOCS 2002 section 4.5 with P and Q sets): a silent primary is
+ * replaced after the view-change timeout; a batch prepared in the old view is re-proposed in the
+ * new view at the same seq with the same digest; a seq nobody prepared becomes a null batch that
+ * executes as a no-op; when the next primary is silent too, the replicas move on again with a
+ * doubled timeout; a replica that missed the NEW-VIEW is brought in by STATUS.
+ * How: the in-memory cluster harness; faults are crashes (all traffic to/from a replica dropped)
+ * and message filters; time advances through the harness's simulated timers.
+ */
+import { describe, expect, it } from "vitest";
+import type { PrePrepare } from "../../bft/messages.js";
+import { Cluster, makeRequest } from "./replica-harness.js";
+
+const TIMEOUT_MS = 1000;
+
+function cluster(f: number, config = {}): Cluster {
+  return new Cluster({
+    f,
+    config: { viewChangeTimeoutMs: TIMEOUT_MS, statusIntervalMs: 200, ...config },
+  }).start();
+}
+
+describe("replica view change", () => {
+  it("replaces a silent primary and executes the pending request", () => {
+    const c = cluster(1);
+    c.crashed.add(0);
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS - 1);
+    expect(c.replica(1).view).toBe(0);
+    c.advance(5 * TIMEOUT_MS);
+    for (const id of [1, 2, 3]) {
+      expect(c.replica(id).view).toBe(1);
+      expect(c.replica(id).viewChanging).toBe(false);
+      expect(c.executedRequests(id)).toEqual(["1/1"]);
+    }
+    expect(c.replyCount(1, 1)).toBe(3);
+    expect(c.effectsOf(2, "viewEntered")).toEqual([{ kind: "viewEntered", view: 1, primary: 1 }]);
+    c.assertAgreement();
+  });
+
+  it("re-proposes a prepared batch at the same seq with the same digest", () => {
+    const c = cluster(1);
+    // Commits are lost: every backup prepares seq 1 but nobody commits it in view 0.
+    c.filter = (envelope) => envelope.message.type !== "Commit" || envelope.message.view !== 0;
+    c.request(makeRequest(1, 1), "all");
+    c.deliverAll();
+    const original = c
+      .effectsOf(0, "broadcast")
+      .find((e) => e.kind === "broadcast" && e.message.type === "PrePrepare");
+    const originalDigest = Buffer.from((original as { message: PrePrepare }).message.digest).toString("hex");
+    expect(c.replica(1).lastExecutedSeq).toBe(0);
+    c.crashed.add(0);
+    c.advance(10 * TIMEOUT_MS);
+    for (const id of [1, 2, 3]) {
+      expect(c.replica(id).view).toBe(1);
+      expect(c.executed[id]).toEqual([{ view: 1, seq: 1, digest: originalDigest, requests: ["1/1"] }]);
+    }
+    c.assertAgreement();
+  });
+
+  it("fills a seq nobody prepared with a null batch", () => {
+    const c = cluster(1, { batchSizeMax: 1, batchInflightMax: 4 });
+    // The primary's PRE-PREPARE for seq 1 is lost everywhere; seq 2 prepares but never commits.
+    c.filter = (envelope) => {
+      const message = envelope.message;
+      if (message.type === "PrePrepare" && message.seq === 1) return false;
+      return message.type !== "Commit" || message.view !== 0;
+    };
+    c.request(makeRequest(1, 1), 0);
+    c.request(makeRequest(2, 1), 0);
+    c.deliverAll();
+    c.crashed.add(0);
+    c.advance(10 * TIMEOUT_MS);
+    for (const id of [1, 2, 3]) {
+      const records = c.executed[id]!;
+      expect(records[0]).toMatchObject({ view: 1, seq: 1, requests: [] });
+      expect(records[1]).toMatchObject({ view: 1, seq: 2, requests: ["2/1"] });
+    }
+    // Client 1's request was pending at the primary only; the client retransmits it to all.
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS);
+    expect(c.executedRequests(2)).toEqual(["2/1", "1/1"]);
+    c.assertAgreement();
+  });
+
+  it("moves on again when the next primary is silent too, with a doubled timeout", () => {
+    const c = cluster(2);
+    c.crashed.add(0);
+    c.crashed.add(1);
+    c.request(makeRequest(9, 1), "all");
+    c.advance(TIMEOUT_MS + 1);
+    expect(c.replica(3).view).toBe(1);
+    expect(c.replica(3).viewChanging).toBe(true);
+    // The timer for view 1 is twice the base: nothing happens after one more base timeout.
+    c.advance(TIMEOUT_MS);
+    expect(c.replica(3).view).toBe(1);
+    c.advance(TIMEOUT_MS + 1);
+    expect(c.replica(3).view).toBe(2);
+    c.advance(10 * TIMEOUT_MS);
+    for (let id = 2; id < 7; id++) {
+      expect(c.replica(id).view).toBe(2);
+      expect(c.executedRequests(id)).toEqual(["9/1"]);
+    }
+    expect(c.replica(4).metrics.viewChangesStarted).toBe(2);
+    c.assertAgreement();
+  });
+
+  it("keeps committed history across a view change under load", () => {
+    const c = cluster(1, {
+      batchSizeMax: 4,
+      batchInflightMax: 2,
+      checkpointIntervalSeqs: 4,
+      logWindowSeqs: 8,
+    });
+    for (let t = 1; t <= 20; t++) c.request(makeRequest(1, t), "all");
+    c.deliverAll();
+    const before = c.replica(1).lastExecutedSeq;
+    c.crashed.add(0);
+    for (let t = 21; t <= 40; t++) c.request(makeRequest(2, t), "all");
+    c.advance(20 * TIMEOUT_MS);
+    for (const id of [1, 2, 3]) {
+      expect(c.replica(id).view).toBe(1);
+      expect(c.replica(id).lastExecutedSeq).toBeGreaterThan(before);
+      expect(c.replyCount(2, 40)).toBe(3);
+    }
+    c.assertAgreement();
+  });
+
+  it("a replica that missed the NEW-VIEW joins the view through STATUS", () => {
+    const c = cluster(1);
+    c.crashed.add(0);
+    c.filter = (envelope) => !(envelope.message.type === "NewView" && envelope.to === 3);
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS + 500);
+    expect(c.replica(1).viewChanging).toBe(false);
+    expect(c.replica(3).view).toBe(1);
+    expect(c.replica(3).viewChanging).toBe(true);
+    c.filter = () => true;
+    c.advance(1000);
+    expect(c.replica(3).viewChanging).toBe(false);
+    expect(c.executedRequests(3)).toEqual(["1/1"]);
+    c.assertAgreement();
+  });
+});

@@ -51,7 +51,8 @@ async function startReplicas(execMs: number): Promise<{ endpoints: ReplicaEndpoi
     };
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
-    const child = spawn(process.execPath, ["--import", "tsx", "bft/host/replica-main.ts", "--config", path], {
+    const nodeArgs = (process.env.BENCH_REPLICA_NODE_ARGS ?? "").split(" ").filter((arg) => arg.length > 0);
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "bft/host/replica-main.ts", "--config", path], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, LOG_LEVEL: "warn" },
     });

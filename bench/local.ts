@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { bytesEqual } from "../bft/bytes.js";
@@ -29,11 +30,29 @@ const options = new Command()
   .option("--exec <list>", "busy-wait per request in ms", "0,1")
   .option("--duration <time>", "measured time per point", "10s")
   .option("--warmup <time>", "unmeasured time per point", "2s")
+  .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
   .parse()
-  .opts<{ clients: string; exec: string; duration: string; warmup: string; out: string }>();
+  .opts<{ clients: string; exec: string; duration: string; warmup: string; out: string; inflight?: string }>();
 
-async function startReplicas(execMs: number): Promise<{ endpoints: ReplicaEndpoint[]; stop: () => Promise<void> }> {
+/** CPU time (user + system) a child process has used so far, from /proc (Linux). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+interface Cluster {
+  endpoints: ReplicaEndpoint[];
+  cpuMs(): number;
+  stop(): Promise<void>;
+}
+
+async function startReplicas(execMs: number): Promise<Cluster> {
   const ports = await freePorts(2 * N);
   const endpoints: ReplicaEndpoint[] = Array.from({ length: N }, (_, id) => ({
     id,
@@ -48,6 +67,7 @@ async function startReplicas(execMs: number): Promise<{ endpoints: ReplicaEndpoi
       clusterSecret: SECRET,
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
+      ...(options.inflight === undefined ? {} : { core: { batchInflightMax: Number(options.inflight) } }),
     };
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
@@ -70,10 +90,11 @@ async function startReplicas(execMs: number): Promise<{ endpoints: ReplicaEndpoi
       ),
     );
   };
-  return { endpoints, stop };
+  return { endpoints, stop, cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0) };
 }
 
-async function measure(endpoints: ReplicaEndpoint[], clientCount: number, warmupMs: number, durationMs: number, nextClientId: number) {
+async function measure(cluster: Cluster, clientCount: number, warmupMs: number, durationMs: number, nextClientId: number) {
+  const endpoints = cluster.endpoints;
   const clients: ClientHost[] = await Promise.all(
     Array.from({ length: clientCount }, (_, index) =>
       startClientHost({ clientId: nextClientId + index, f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints }),
@@ -85,6 +106,10 @@ async function measure(endpoints: ReplicaEndpoint[], clientCount: number, warmup
   const measureFrom = start + warmupMs;
   const measureUntil = measureFrom + durationMs;
   let wrong = 0;
+  let cpuAtStart: { replicasMs: number; client: NodeJS.CpuUsage } | undefined;
+  const cpuTimer = setTimeout(() => {
+    cpuAtStart = { replicasMs: cluster.cpuMs(), client: process.cpuUsage() };
+  }, warmupMs);
   await Promise.all(
     clients.map(async (client) => {
       while (performance.now() < measureUntil) {
@@ -95,9 +120,12 @@ async function measure(endpoints: ReplicaEndpoint[], clientCount: number, warmup
       }
     }),
   );
+  clearTimeout(cpuTimer);
+  const clientCpu = process.cpuUsage(cpuAtStart?.client);
+  const cpuMs = cluster.cpuMs() - (cpuAtStart?.replicasMs ?? 0) + (clientCpu.user + clientCpu.system) / 1000;
   await Promise.all(clients.map((client) => client.close()));
   if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
-  return summarize(latencies);
+  return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
 }
 
 async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
@@ -112,7 +140,7 @@ async function main(): Promise<void> {
   const execValues = parseList(options.exec, "exec");
   const durationMs = parseDurationMs(options.duration);
   const warmupMs = parseDurationMs(options.warmup);
-  const lines = [csvLine(["exec_ms", "clients", "throughput_rps", "latency_ms_mean", "latency_ms_p50", "latency_ms_p99"])];
+  const lines = [csvLine(["exec_ms", "clients", "throughput_rps", "latency_ms_mean", "latency_ms_p50", "latency_ms_p99", "cpu_us_per_req"])];
   console.log(lines[0]);
   let nextClientId = 1;
   for (const execMs of execValues) {
@@ -120,9 +148,9 @@ async function main(): Promise<void> {
     try {
       await waitReady(cluster.endpoints);
       for (const clientCount of clientCounts) {
-        const summary = await measure(cluster.endpoints, clientCount, warmupMs, durationMs, nextClientId);
+        const summary = await measure(cluster, clientCount, warmupMs, durationMs, nextClientId);
         nextClientId += clientCount;
-        const line = csvLine([execMs, clientCount, summary.count / (durationMs / 1000), summary.meanMs, summary.p50Ms, summary.p99Ms]);
+        const line = csvLine([execMs, clientCount, summary.count / (durationMs / 1000), summary.meanMs, summary.p50Ms, summary.p99Ms, summary.cpuUsPerRequest]);
         lines.push(line);
         console.log(line);
       }

@@ -55,5 +55,7 @@ export function summarize(latenciesMs: number[]): LatencySummary {
 }
 
 export function csvLine(values: readonly (string | number)[]): string {
-  return values.map((value) => (typeof value === "number" ? Number(value.toFixed(3)).toString() : value)).join(",");
+  return values
+    .map((value) => (typeof value === "number" ? Number(value.toFixed(3)).toString() : value))
+    .join(",");
 }

@@ -7,9 +7,8 @@
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { bytesEqual } from "../bft/bytes.js";
@@ -33,7 +32,14 @@ const options = new Command()
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
   .parse()
-  .opts<{ clients: string; exec: string; duration: string; warmup: string; out: string; inflight?: string }>();
+  .opts<{
+    clients: string;
+    exec: string;
+    duration: string;
+    warmup: string;
+    out: string;
+    inflight?: string;
+  }>();
 
 /** CPU time (user + system) a child process has used so far, from /proc (Linux). */
 function processCpuMs(pid: number | undefined): number {
@@ -72,10 +78,14 @@ async function startReplicas(execMs: number): Promise<Cluster> {
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
     const nodeArgs = (process.env.BENCH_REPLICA_NODE_ARGS ?? "").split(" ").filter((arg) => arg.length > 0);
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "bft/host/replica-main.ts", "--config", path], {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, LOG_LEVEL: "warn" },
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeArgs, "--import", "tsx", "bft/host/replica-main.ts", "--config", path],
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+        env: { ...process.env, LOG_LEVEL: "warn" },
+      },
+    );
     return child;
   });
   const stop = async () => {
@@ -93,11 +103,22 @@ async function startReplicas(execMs: number): Promise<Cluster> {
   return { endpoints, stop, cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0) };
 }
 
-async function measure(cluster: Cluster, clientCount: number, warmupMs: number, durationMs: number, nextClientId: number) {
+async function measure(
+  cluster: Cluster,
+  clientCount: number,
+  warmupMs: number,
+  durationMs: number,
+  nextClientId: number,
+) {
   const endpoints = cluster.endpoints;
   const clients: ClientHost[] = await Promise.all(
     Array.from({ length: clientCount }, (_, index) =>
-      startClientHost({ clientId: nextClientId + index, f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints }),
+      startClientHost({
+        clientId: nextClientId + index,
+        f: F,
+        clusterSecret: clusterSecretFrom(SECRET),
+        replicas: endpoints,
+      }),
     ),
   );
   const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
@@ -130,7 +151,13 @@ async function measure(cluster: Cluster, clientCount: number, warmupMs: number, 
 
 async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
   // One request through the whole protocol proves all replicas are listening and agreeing.
-  const probe = await startClientHost({ clientId: 1_000_000, f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints, client: { retransmitTimeoutMs: 200 } });
+  const probe = await startClientHost({
+    clientId: 1_000_000,
+    f: F,
+    clusterSecret: clusterSecretFrom(SECRET),
+    replicas: endpoints,
+    client: { retransmitTimeoutMs: 200 },
+  });
   await probe.invoke(Buffer.from("ready"));
   await probe.close();
 }
@@ -140,7 +167,17 @@ async function main(): Promise<void> {
   const execValues = parseList(options.exec, "exec");
   const durationMs = parseDurationMs(options.duration);
   const warmupMs = parseDurationMs(options.warmup);
-  const lines = [csvLine(["exec_ms", "clients", "throughput_rps", "latency_ms_mean", "latency_ms_p50", "latency_ms_p99", "cpu_us_per_req"])];
+  const lines = [
+    csvLine([
+      "exec_ms",
+      "clients",
+      "throughput_rps",
+      "latency_ms_mean",
+      "latency_ms_p50",
+      "latency_ms_p99",
+      "cpu_us_per_req",
+    ]),
+  ];
   console.log(lines[0]);
   let nextClientId = 1;
   for (const execMs of execValues) {
@@ -150,7 +187,15 @@ async function main(): Promise<void> {
       for (const clientCount of clientCounts) {
         const summary = await measure(cluster, clientCount, warmupMs, durationMs, nextClientId);
         nextClientId += clientCount;
-        const line = csvLine([execMs, clientCount, summary.count / (durationMs / 1000), summary.meanMs, summary.p50Ms, summary.p99Ms, summary.cpuUsPerRequest]);
+        const line = csvLine([
+          execMs,
+          clientCount,
+          summary.count / (durationMs / 1000),
+          summary.meanMs,
+          summary.p50Ms,
+          summary.p99Ms,
+          summary.cpuUsPerRequest,
+        ]);
         lines.push(line);
         console.log(line);
       }

@@ -51,7 +51,11 @@ function header(op: number, key: Buffer): Buffer {
 }
 
 export function createKvApp(options: KvOptions): Application {
-  if (!Number.isSafeInteger(options.stateBytes) || options.stateBytes < 0 || options.stateBytes > KV_STATE_BYTES_MAX) {
+  if (
+    !Number.isSafeInteger(options.stateBytes) ||
+    options.stateBytes < 0 ||
+    options.stateBytes > KV_STATE_BYTES_MAX
+  ) {
     throw new Error(`stateBytes must be an integer in 0..${KV_STATE_BYTES_MAX}, got ${options.stateBytes}`);
   }
   let entries = new Map<string, Buffer>();
@@ -83,7 +87,9 @@ export function createKvApp(options: KvOptions): Application {
       const { op, key, value } = parsed;
       if (op === OP_GET) {
         const found = entries.get(key);
-        return found === undefined ? Buffer.from([KV_NOT_FOUND]) : Buffer.concat([Buffer.from([KV_OK]), found]);
+        return found === undefined
+          ? Buffer.from([KV_NOT_FOUND])
+          : Buffer.concat([Buffer.from([KV_OK]), found]);
       }
       if (op === OP_DELETE) {
         const old = entries.get(key);

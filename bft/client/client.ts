@@ -72,11 +72,15 @@ export function defaultClientConfig(clientId: number, f: number): ClientConfig {
 
 export function validateClientConfig(config: ClientConfig): ClientConfig {
   const { clientId, f, retransmitTimeoutMs, retransmitTimeoutMsMax } = config;
-  if (!Number.isSafeInteger(clientId) || clientId < 0) throw new Error(`clientId must be a non-negative integer, got ${clientId}`);
+  if (!Number.isSafeInteger(clientId) || clientId < 0)
+    throw new Error(`clientId must be a non-negative integer, got ${clientId}`);
   if (!Number.isInteger(f) || f < 1 || f > 3) throw new Error(`f must be 1, 2 or 3, got ${f}`);
-  if (!(retransmitTimeoutMs > 0)) throw new Error(`retransmitTimeoutMs must be positive, got ${retransmitTimeoutMs}`);
+  if (!(retransmitTimeoutMs > 0))
+    throw new Error(`retransmitTimeoutMs must be positive, got ${retransmitTimeoutMs}`);
   if (!(retransmitTimeoutMsMax >= retransmitTimeoutMs)) {
-    throw new Error(`retransmitTimeoutMsMax (${retransmitTimeoutMsMax}) must be >= retransmitTimeoutMs (${retransmitTimeoutMs})`);
+    throw new Error(
+      `retransmitTimeoutMsMax (${retransmitTimeoutMsMax}) must be >= retransmitTimeoutMs (${retransmitTimeoutMs})`,
+    );
   }
   return config;
 }
@@ -114,7 +118,12 @@ export class Client {
     assert(this.outstanding === undefined, "one request outstanding at a time");
     assert(operation.length <= OPERATION_BYTES_MAX, "operation within OPERATION_BYTES_MAX");
     this.lastTimestamp += 1;
-    const body = { type: "Request" as const, clientId: this.config.clientId, timestamp: this.lastTimestamp, operation };
+    const body = {
+      type: "Request" as const,
+      clientId: this.config.clientId,
+      timestamp: this.lastTimestamp,
+      operation,
+    };
     const request: Request = { ...body, auth: this.deps.authenticateRequest(body) };
     this.outstanding = {
       request,
@@ -178,10 +187,15 @@ export class Client {
     if (outstanding.retryCount > RETRY_COUNT_MAX) {
       this.outstanding = undefined;
       this.metrics.abandoned += 1;
-      return [{ kind: "abandoned", clientId: this.config.clientId, timestamp: outstanding.request.timestamp }];
+      return [
+        { kind: "abandoned", clientId: this.config.clientId, timestamp: outstanding.request.timestamp },
+      ];
     }
     this.metrics.retransmissions += 1;
-    outstanding.retransmitTimeoutMs = Math.min(outstanding.retransmitTimeoutMs * 2, this.config.retransmitTimeoutMsMax);
+    outstanding.retransmitTimeoutMs = Math.min(
+      outstanding.retransmitTimeoutMs * 2,
+      this.config.retransmitTimeoutMsMax,
+    );
     return [
       { kind: "broadcast", message: outstanding.request },
       { kind: "setTimer", timer: "retransmit", afterMs: outstanding.retransmitTimeoutMs },

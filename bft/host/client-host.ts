@@ -66,11 +66,19 @@ export async function startClientHost(options: ClientHostOptions): Promise<Clien
           timers.cancel(effect.timer);
           break;
         case "completed":
-          pending?.resolve({ result: effect.result, latencyMs: effect.latencyMs, timestamp: effect.timestamp });
+          pending?.resolve({
+            result: effect.result,
+            latencyMs: effect.latencyMs,
+            timestamp: effect.timestamp,
+          });
           pending = undefined;
           break;
         case "abandoned":
-          pending?.reject(new ClientAbandonedError(`request ${effect.timestamp} got no result after the maximum retransmissions`));
+          pending?.reject(
+            new ClientAbandonedError(
+              `request ${effect.timestamp} got no result after the maximum retransmissions`,
+            ),
+          );
           pending = undefined;
           break;
       }
@@ -86,7 +94,8 @@ export async function startClientHost(options: ClientHostOptions): Promise<Clien
     core,
     transport,
     invoke(operation: Uint8Array): Promise<Invocation> {
-      if (pending !== undefined) return Promise.reject(new Error("invoke() called while a request is outstanding"));
+      if (pending !== undefined)
+        return Promise.reject(new Error("invoke() called while a request is outstanding"));
       return new Promise<Invocation>((resolve, reject) => {
         pending = { resolve, reject };
         run(core.submit(operation, nowMs()));

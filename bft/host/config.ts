@@ -26,7 +26,10 @@ export const ReplicaProcessConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     replicas: Type.Array(
-      Type.Object({ id: Type.Integer({ minimum: 0, maximum: 9 }), peer: Address, client: Address }, { additionalProperties: false }),
+      Type.Object(
+        { id: Type.Integer({ minimum: 0, maximum: 9 }), peer: Address, client: Address },
+        { additionalProperties: false },
+      ),
       { minItems: 4, maxItems: 10 },
     ),
     /** Overrides of the core's defaults (timeouts, batching). */
@@ -45,6 +48,23 @@ export const ReplicaProcessConfigSchema = Type.Object(
     ),
     /** Where to append history records (JSON lines); none when absent. */
     historyPath: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * The node's identity, added by the node agent's supervisor when it starts the process on a
+     * testbed node (node-agent/supervisor.ts). When present, this replica's endpoints must be the
+     * node's own NICs: agreement on NIC2, clients on NIC1 (DESIGN.md section 2).
+     */
+    node: Type.Optional(
+      Type.Object(
+        {
+          nodeId: Type.String({ minLength: 1 }),
+          nic1Address: Type.String({ minLength: 1 }),
+          nic2Address: Type.String({ minLength: 1 }),
+          nic3Address: Type.String({ minLength: 1 }),
+          role: Type.Union([Type.Literal("replica"), Type.Literal("standby")]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -71,9 +91,17 @@ export function parseReplicaProcessConfig(value: unknown, source: string): Repli
   const n = 3 * value.f + 1;
   const ids = value.replicas.map((endpoint) => endpoint.id).sort((a, b) => a - b);
   if (ids.length !== n || ids.some((id, index) => id !== index)) {
-    throw new ConfigError(`${source}: replicas must list ids 0..${n - 1} exactly once for f=${value.f}`, "one entry per replica");
+    throw new ConfigError(
+      `${source}: replicas must list ids 0..${n - 1} exactly once for f=${value.f}`,
+      "one entry per replica",
+    );
   }
-  if (value.replicaId >= n) throw new ConfigError(`${source}: replicaId ${value.replicaId} is not below n=${n}`, "replica ids are 0..3f");
+  if (value.replicaId >= n)
+    throw new ConfigError(
+      `${source}: replicaId ${value.replicaId} is not below n=${n}`,
+      "replica ids are 0..3f",
+    );
+  checkNodeAddresses(value, source);
   try {
     coreConfigOf(value);
   } catch (error) {
@@ -82,20 +110,51 @@ export function parseReplicaProcessConfig(value: unknown, source: string): Repli
   return value;
 }
 
-export function loadReplicaProcessConfig(path: string): ReplicaProcessConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new ConfigError(`cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, "pass --config <file.json>");
+function checkNodeAddresses(value: ReplicaProcessConfig, source: string): void {
+  if (value.node === undefined) return;
+  const me = value.replicas.find((endpoint) => endpoint.id === value.replicaId);
+  if (me === undefined) return; // Unreachable: the ids were checked to be 0..n-1.
+  const { nodeId, nic1Address, nic2Address } = value.node;
+  if (me.peer.host !== nic2Address) {
+    throw new ConfigError(
+      `${source}: replica ${value.replicaId} on node ${nodeId} has agreement host ${me.peer.host}, not its NIC2 address ${nic2Address}`,
+      "agreement traffic uses NIC2 (DESIGN.md section 2)",
+    );
+  }
+  if (me.client.host !== nic1Address) {
+    throw new ConfigError(
+      `${source}: replica ${value.replicaId} on node ${nodeId} has client host ${me.client.host}, not its NIC1 address ${nic1Address}`,
+      "clients use NIC1 (DESIGN.md section 2)",
+    );
+  }
+}
+
+/**
+ * `--config` takes a file path or the JSON text itself: the node agent passes the configuration
+ * inline (`node /rom/<entry> --config <json>`), local runs pass a file. A JSON object starts with
+ * `{`, which no sensible path does.
+ */
+export function loadReplicaProcessConfig(pathOrJson: string): ReplicaProcessConfig {
+  const inline = pathOrJson.trimStart().startsWith("{");
+  const source = inline ? "--config (inline JSON)" : pathOrJson;
+  let text = pathOrJson;
+  if (!inline) {
+    try {
+      text = readFileSync(pathOrJson, "utf8");
+    } catch (error) {
+      throw new ConfigError(
+        `cannot read config ${pathOrJson}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        "pass --config <file.json> or --config '<json>'",
+      );
+    }
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config ${path} is not valid JSON: ${(error as Error).message}`, "check the file's syntax");
+    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`, "check the syntax");
   }
-  return parseReplicaProcessConfig(value, path);
+  return parseReplicaProcessConfig(value, source);
 }
 
 export function coreConfigOf(config: ReplicaProcessConfig): ReplicaConfig {

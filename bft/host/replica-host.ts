@@ -79,7 +79,8 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
         return;
       case "broadcast": {
         const frame = wire.seal(effect.message, "replicas");
-        for (let id = 0; id < n; id += 1) if (id !== config.replicaId) peerTransport.send({ kind: "replica", id }, frame);
+        for (let id = 0; id < n; id += 1)
+          if (id !== config.replicaId) peerTransport.send({ kind: "replica", id }, frame);
         return;
       }
       case "setTimer":
@@ -103,7 +104,15 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   peerTransport.onFrame(deliver);
   clientTransport.onFrame(deliver);
   run(core.start(nowMs()));
-  options.log?.info({ replicaId: config.replicaId, f: config.f, peer: peerTransport.address, client: clientTransport.address }, "replica started");
+  options.log?.info(
+    {
+      replicaId: config.replicaId,
+      f: config.f,
+      peer: peerTransport.address,
+      client: clientTransport.address,
+    },
+    "replica started",
+  );
 
   return {
     core,

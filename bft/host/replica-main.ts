@@ -1,20 +1,27 @@
 /**
- * A replica process: `replica-main --config replica.json`. Logs JSON lines (pino) to stderr,
- * appends history records to historyPath when set, and exits cleanly on SIGTERM/SIGINT.
+ * A replica process: `replica-main --config replica.json` (or `--config '<json>'`, as the node agent
+ * starts it). Logs JSON lines (pino) to stderr, appends history records to historyPath when set, and
+ * exits cleanly on SIGTERM/SIGINT.
+ *
+ * The history file's format is in history-file.ts.
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { Command } from "commander";
 import pino from "pino";
-import { toHex } from "../bytes.js";
 import type { Effect } from "../replica/index.js";
 import { ConfigError, coreConfigOf, loadReplicaProcessConfig } from "./config.js";
+import { recordLine, startedLine } from "./history-file.js";
 import { clusterSecretFrom } from "./keys.js";
 import { startReplicaHost } from "./replica-host.js";
 
 const program = new Command()
   .name("replica-main")
   .description("Run one PBFT replica over TCP")
-  .requiredOption("--config <file>", "replica configuration (JSON, see bft/host/config.ts)")
+  .requiredOption(
+    "--config <file|json>",
+    "replica configuration: a JSON file or JSON text (see bft/host/config.ts)",
+  )
   .option("--debug", "print stack traces on errors")
   .parse();
 
@@ -23,30 +30,44 @@ const log = pino({ level: process.env.LOG_LEVEL ?? "info" }, pino.destination(2)
 
 async function main(): Promise<void> {
   const config = loadReplicaProcessConfig(options.config);
-  const history = config.historyPath === undefined ? undefined : createWriteStream(config.historyPath, { flags: "a" });
+  const history = config.historyPath === undefined ? undefined : openHistory(config.historyPath);
+  history?.write(
+    `${startedLine({ replicaId: config.replicaId, pid: process.pid, nowMs: performance.now() })}\n`,
+  );
   const host = await startReplicaHost({
     replica: coreConfigOf(config),
     clusterSecret: clusterSecretFrom(config.clusterSecret),
     app: config.app,
     replicas: config.replicas,
     log: log.child({ replicaId: config.replicaId }),
-    ...(history === undefined ? {} : { onRecord: (record: Effect, nowMs: number) => history.write(`${recordLine(record, nowMs)}\n`) }),
+    ...(history === undefined
+      ? {}
+      : { onRecord: (record: Effect, nowMs: number) => history.write(`${recordLine(record, nowMs)}\n`) }),
   });
   const stop = async (signal: string) => {
     log.info({ signal }, "stopping");
     await host.close();
-    history?.end();
+    // end() only queues the flush: exiting before its callback would lose the last records.
+    if (history !== undefined) await new Promise<void>((resolve) => history.end(resolve));
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   // Let a supervisor ask for counters without a debugger: SIGUSR2 logs them.
-  process.on("SIGUSR2", () => log.info({ metrics: host.core.metrics, wireDropped: host.wire.dropped }, "metrics"));
+  process.on("SIGUSR2", () =>
+    log.info({ metrics: host.core.metrics, wireDropped: host.wire.dropped }, "metrics"),
+  );
 }
 
-/** History records as JSON: byte fields as hex. */
-export function recordLine(record: Effect, nowMs: number): string {
-  return JSON.stringify({ nowMs, ...record }, (_key, value) => (value instanceof Uint8Array ? toHex(value) : value));
+/** The history file, its directory created; a write error is fatal (a silent gap would pass checks). */
+function openHistory(path: string) {
+  mkdirSync(dirname(path), { recursive: true });
+  const stream = createWriteStream(path, { flags: "a" });
+  stream.on("error", (error) => {
+    process.stderr.write(`error: history ${path}: ${error.message}\n`);
+    process.exit(1);
+  });
+  return stream;
 }
 
 main().catch((error: unknown) => {

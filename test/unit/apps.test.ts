@@ -5,7 +5,16 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createEchoApp, createKvApp, KV_BAD_OPERATION, KV_NOT_FOUND, KV_OK, kvDelete, kvGet, kvPut } from "../../bft/apps/index.js";
+import {
+  createEchoApp,
+  createKvApp,
+  KV_BAD_OPERATION,
+  KV_NOT_FOUND,
+  KV_OK,
+  kvDelete,
+  kvGet,
+  kvPut,
+} from "../../bft/apps/index.js";
 
 const text = (value: string) => Buffer.from(value);
 
@@ -40,7 +49,11 @@ describe("kv", () => {
   it("puts, gets and deletes", () => {
     const app = createKvApp({ stateBytes: 0 });
     expect(app.execute(kvPut("a", text("1")), 1)[0]).toBe(KV_OK);
-    expect(Buffer.from(app.execute(kvGet("a"), 1)).subarray(1).toString()).toBe("1");
+    expect(
+      Buffer.from(app.execute(kvGet("a"), 1))
+        .subarray(1)
+        .toString(),
+    ).toBe("1");
     expect(app.execute(kvDelete("a"), 1)[0]).toBe(KV_OK);
     expect(app.execute(kvGet("a"), 1)[0]).toBe(KV_NOT_FOUND);
     expect(app.execute(text("\u0009zz"), 1)[0]).toBe(KV_BAD_OPERATION);
@@ -61,13 +74,19 @@ describe("kv", () => {
     app.execute(kvPut("k", text("new")), 1);
     const copy = createKvApp({ stateBytes: 0 });
     expect(copy.restore(snapshot.bytes())).toBe(true);
-    expect(Buffer.from(copy.execute(kvGet("k"), 1)).subarray(1).toString()).toBe("old");
+    expect(
+      Buffer.from(copy.execute(kvGet("k"), 1))
+        .subarray(1)
+        .toString(),
+    ).toBe("old");
   });
 
   it("incremental digest equals the digest of a fresh store with the same contents", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.constantFrom("a", "b", "c", "d"), fc.option(fc.string({ maxLength: 8 }))), { maxLength: 40 }),
+        fc.array(fc.tuple(fc.constantFrom("a", "b", "c", "d"), fc.option(fc.string({ maxLength: 8 }))), {
+          maxLength: 40,
+        }),
         (ops) => {
           const app = createKvApp({ stateBytes: 0 });
           const model = new Map<string, string>();

@@ -25,9 +25,14 @@ describe("client", () => {
     const client = new Client(defaultClientConfig(7, f), deps);
     const sent = client.submit(bytes("op"), 0);
     expect(sent[0]).toMatchObject({ kind: "send", to: { kind: "replica", id: 0 } });
-    for (let id = 0; id < f; id += 1) expect(completed(client.step({ kind: "message", from: from(id), message: reply(id, 1, "r") }, 1))).toEqual([]);
+    for (let id = 0; id < f; id += 1)
+      expect(
+        completed(client.step({ kind: "message", from: from(id), message: reply(id, 1, "r") }, 1)),
+      ).toEqual([]);
     // A repeated reply from the same replica does not count twice.
-    expect(completed(client.step({ kind: "message", from: from(0), message: reply(0, 1, "r") }, 2))).toEqual([]);
+    expect(completed(client.step({ kind: "message", from: from(0), message: reply(0, 1, "r") }, 2))).toEqual(
+      [],
+    );
     const done = completed(client.step({ kind: "message", from: from(f), message: reply(f, 1, "r") }, 5));
     expect(done).toEqual([expect.objectContaining({ kind: "completed", timestamp: 1, latencyMs: 5 })]);
     expect(client.busy).toBe(false);
@@ -36,9 +41,15 @@ describe("client", () => {
   it("does not accept f+1 replies that disagree", () => {
     const client = new Client(defaultClientConfig(7, 1), deps);
     client.submit(bytes("op"), 0);
-    expect(completed(client.step({ kind: "message", from: from(0), message: reply(0, 1, "a") }, 1))).toEqual([]);
-    expect(completed(client.step({ kind: "message", from: from(1), message: reply(1, 1, "b") }, 1))).toEqual([]);
-    expect(completed(client.step({ kind: "message", from: from(2), message: reply(2, 1, "b") }, 1))).toHaveLength(1);
+    expect(completed(client.step({ kind: "message", from: from(0), message: reply(0, 1, "a") }, 1))).toEqual(
+      [],
+    );
+    expect(completed(client.step({ kind: "message", from: from(1), message: reply(1, 1, "b") }, 1))).toEqual(
+      [],
+    );
+    expect(
+      completed(client.step({ kind: "message", from: from(2), message: reply(2, 1, "b") }, 1)),
+    ).toHaveLength(1);
   });
 
   it("drops replies that are forged, stale, for other clients or from non-replicas", () => {
@@ -57,7 +68,10 @@ describe("client", () => {
   });
 
   it("retransmits to all replicas with a doubling, bounded timeout", () => {
-    const client = new Client({ clientId: 7, f: 1, retransmitTimeoutMs: 100, retransmitTimeoutMsMax: 300 }, deps);
+    const client = new Client(
+      { clientId: 7, f: 1, retransmitTimeoutMs: 100, retransmitTimeoutMsMax: 300 },
+      deps,
+    );
     client.submit(bytes("op"), 0);
     const first = client.step({ kind: "timer", timer: "retransmit" }, 100);
     expect(first).toEqual([
@@ -74,7 +88,11 @@ describe("client", () => {
     client.step({ kind: "message", from: from(1), message: reply(1, 1, "r", 5) }, 1);
     client.step({ kind: "message", from: from(2), message: reply(2, 1, "r", 5) }, 1);
     const next = client.submit(bytes("op2"), 2);
-    expect(next[0]).toMatchObject({ kind: "send", to: { kind: "replica", id: 1 }, message: { timestamp: 2 } });
+    expect(next[0]).toMatchObject({
+      kind: "send",
+      to: { kind: "replica", id: 1 },
+      message: { timestamp: 2 },
+    });
   });
 
   it("rejects bad configuration with a clear message", () => {

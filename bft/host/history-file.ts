@@ -1,0 +1,98 @@
+/**
+ * The history file a replica process appends to (config `historyPath`): JSON lines, written by
+ * replica-main and read back by whoever checks a run (the testbed's end-to-end test fetches each
+ * node's file through its agent and feeds the checker).
+ *
+ * Lines, in the order the process wrote them:
+ *
+ * - `{ kind: "replicaStarted", replicaId, pid, nowMs, wallMs }` once per process start. A process
+ *   the node agent restarts appends to the same file, so each such line opens a new incarnation.
+ * - one line per history effect of the core (`executed`, `stableCheckpoint`, `viewEntered`,
+ *   `stateInstalled`): the effect's fields with byte fields as hex, plus `nowMs` and `wallMs`.
+ *
+ * `nowMs` is the process's monotonic clock; `wallMs` is Date.now(), comparable across the
+ * processes of one machine (testbed nodes share the host's clock), so it becomes the event time.
+ */
+
+import { toHex } from "../bytes.js";
+import type { HistoryEvent } from "../checker/index.js";
+import type { Effect } from "../replica/index.js";
+
+export function startedLine(options: { replicaId: number; pid: number; nowMs: number }): string {
+  return JSON.stringify({ kind: "replicaStarted", ...options, wallMs: Date.now() });
+}
+
+/** A history effect as one line: byte fields as hex. */
+export function recordLine(record: Effect, nowMs: number): string {
+  return JSON.stringify({ nowMs, wallMs: Date.now(), ...record }, (_key, value) =>
+    value instanceof Uint8Array ? toHex(value) : value,
+  );
+}
+
+export class HistoryFileError extends Error {
+  readonly code = "HISTORY_FILE_INVALID";
+}
+
+/**
+ * Turns one replica's history file into checker events (times from `wallMs`). Lines before the
+ * first `replicaStarted` belong to incarnation 0; a record of a kind the checker does not know is
+ * an error, not skipped, so a format change cannot silently weaken a check.
+ */
+export function parseReplicaHistory(text: string, replicaId: number): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  let incarnation = -1;
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  for (const [index, line] of lines.entries()) {
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new HistoryFileError(`replica ${replicaId} history line ${index + 1} is not JSON`);
+    }
+    const atMs = Number(record.wallMs);
+    const base = { atMs, replicaId, incarnation: Math.max(incarnation, 0) };
+    switch (record.kind) {
+      case "replicaStarted":
+        incarnation += 1;
+        events.push({ kind: "replicaStarted", atMs, replicaId, incarnation });
+        break;
+      case "executed":
+        events.push({
+          kind: "executed",
+          ...base,
+          view: Number(record.view),
+          seq: Number(record.seq),
+          digest: String(record.digest),
+          results: (record.results as Array<Record<string, unknown>>).map((result) => ({
+            clientId: Number(result.clientId),
+            timestamp: Number(result.timestamp),
+            operation: String(result.operation),
+            result: String(result.result),
+          })),
+        });
+        break;
+      case "stableCheckpoint":
+      case "stateInstalled":
+        events.push({
+          kind: record.kind,
+          ...base,
+          seq: Number(record.seq),
+          stateDigest: String(record.stateDigest),
+        });
+        break;
+      case "viewEntered":
+        events.push({
+          kind: "viewEntered",
+          ...base,
+          view: Number(record.view),
+          primary: Number(record.primary),
+        });
+        break;
+      default:
+        throw new HistoryFileError(
+          `replica ${replicaId} history line ${index + 1} has unknown kind ${String(record.kind)}`,
+        );
+    }
+  }
+  return events;
+}

@@ -9,7 +9,13 @@ export default defineConfig({
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], testTimeout: 60_000, pool: "forks" },
       },
       {
-        test: { name: "sim", include: ["test/sim/**/*.test.ts"], testTimeout: 300_000, pool: "forks" },
+        test: {
+          name: "sim",
+          include: ["test/sim/**/*.test.ts"],
+          testTimeout: 300_000,
+          pool: "forks",
+          maxWorkers: 2,
+        },
       },
       {
         test: {

@@ -1,0 +1,56 @@
+/**
+ * The CI seed suite's shared settings (imported by seeds-*.test.ts; not a test file itself).
+ *
+ * Each seed runs 10 s of simulated client load with random faults (the seed picks the mix), f cycling
+ * 1, 2, 3, and f Byzantine replicas on three seeds of four; on the fourth the seed picks 0..f
+ * Byzantine replicas so the remaining fault budget goes to crashing correct replicas (which then
+ * recover by state transfer). Even seeds run the kv app with some initial state, odd seeds echo.
+ * Client pacing grows with f because a request costs O(n^2) authenticated frames.
+ */
+import type { SimulationOptions } from "../../bft/sim/index.js";
+
+const THINK_MS_MAX_BY_F: Readonly<Record<number, number>> = { 1: 100, 2: 300, 3: 600 };
+const CLIENTS_BY_F: Readonly<Record<number, number>> = { 1: 3, 2: 3, 3: 2 };
+
+export function ciOptions(seed: number): Partial<SimulationOptions> & { seed: number } {
+  const f = 1 + (seed % 3);
+  return {
+    seed,
+    f,
+    clients: CLIENTS_BY_F[f],
+    durationMs: 10_000,
+    thinkMsMax: THINK_MS_MAX_BY_F[f],
+    app: seed % 2 === 0 ? "kv" : "echo",
+    kvStateBytes: seed % 2 === 0 ? 4096 : 0,
+    faults: "random",
+    byzantineCount: seed % 4 === 0 ? undefined : f,
+  };
+}
+
+/**
+ * Seeds that fail today because of bugs in other components (see the simulator's report to the lead
+ * for each diagnosis). They run as expected failures, so the suite stays green and flags the day a
+ * fix makes one pass (then delete it here).
+ */
+const HIGH_WATERMARK =
+  "bft/replica tryPropose asserts 'never propose above the high watermark': a new primary takes seqNext from " +
+  "the NEW-VIEW decision but keeps its own older stable checkpoint as low watermark";
+const AMNESIAC_PRIMARY =
+  "bft/replica propose asserts 'a fresh seq has no pre-prepare': a primary restarted without memory proposes " +
+  "again from seq 1 in the view it crashed in";
+
+export const KNOWN_FAILING_SEEDS: ReadonlyMap<number, string> = new Map<number, string>([
+  [40, HIGH_WATERMARK],
+  [61, HIGH_WATERMARK],
+  [70, HIGH_WATERMARK],
+  [85, HIGH_WATERMARK],
+  [126, HIGH_WATERMARK],
+  [136, HIGH_WATERMARK],
+  [137, AMNESIAC_PRIMARY],
+  [148, HIGH_WATERMARK],
+  [171, HIGH_WATERMARK],
+]);
+
+export function seedRange(first: number, last: number): number[] {
+  return Array.from({ length: last - first + 1 }, (_, index) => first + index);
+}

@@ -65,6 +65,13 @@ export const testbedErrors = {
       hint: "the node may be down, damaged, or its management port shut; check `testbed status`",
       statusCode: 502,
     }),
+  replicaNotStarted: (node: string, detail: string) =>
+    new TestbedError({
+      code: "TESTBED_REPLICA_NOT_STARTED",
+      message: `node ${node}: the replica did not start: ${detail}`,
+      hint: "`testbed status` shows the replica's last log lines; `stop` it before starting another",
+      statusCode: 502,
+    }),
   dockerFailed: (what: string, detail: string, cause?: unknown) =>
     new TestbedError({
       code: "TESTBED_DOCKER_FAILED",

@@ -8,6 +8,16 @@ export {
   agentShell,
 } from "./agent-client.js";
 export {
+  type ClusterOptions,
+  type ClusterReplica,
+  REPLICA_CLIENT_PORT,
+  REPLICA_ENTRY,
+  REPLICA_PEER_PORT,
+  REPLICA_START_TIMEOUT_MS,
+  type StartedCluster,
+  startCluster,
+} from "./cluster.js";
+export {
   CLIENT_HOST_BASE,
   CM_HOST_BASE,
   configDigest,

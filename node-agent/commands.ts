@@ -5,15 +5,16 @@
  * are confined to the memory and disk areas (see files.ts).
  */
 import { randomUUID } from "node:crypto";
+import { readdir } from "node:fs/promises";
 import { isIPv4 } from "node:net";
 import { isValidNonce } from "../bft/coprocessor/index.js";
 import type { AgentConfig } from "./config.js";
 import { type NodeCoprocessor, quoteToJson } from "./coprocessor.js";
 import type { Diagnostics } from "./diag.js";
 import { AgentError, agentErrors } from "./errors.js";
-import type { FileAreas } from "./files.js";
+import { type FileAreas, readChunk } from "./files.js";
 import { hardwareDamaged, probeHealth } from "./health.js";
-import { COMMAND_BYTES_MAX, DIAG_SEND_BYTES_MAX } from "./limits.js";
+import { COMMAND_BYTES_MAX, DIAG_SEND_BYTES_MAX, READ_BYTES_MAX } from "./limits.js";
 import type { ProcessRole, Supervisor } from "./supervisor.js";
 
 export interface CommandContext {
@@ -91,6 +92,20 @@ function startRequest(command: string, role: ProcessRole, argument: string) {
   }
   const config = typeof request.config === "object" && request.config !== null ? request.config : {};
   return { role, entry: request.entry, config: config as Record<string, unknown> };
+}
+
+/** `history`: the history files; `history <name> [offset]`: one page of one of them. */
+async function history(context: CommandContext, argument: string): Promise<unknown> {
+  const [name, offsetText] = words(argument);
+  const directory = context.config.historyDirectory;
+  if (name === undefined) {
+    const names = await readdir(directory).catch(() => [] as string[]);
+    return { directory, files: names.sort() };
+  }
+  const offset = Number(offsetText ?? "0");
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw agentErrors.badArguments("history", `bad offset ${offsetText}`);
+  return readChunk({ directory, name, offset, bytesMax: READ_BYTES_MAX });
 }
 
 async function sanitizeCheck(context: CommandContext): Promise<unknown> {
@@ -186,6 +201,12 @@ const COMMANDS: Record<string, CommandSpec> = {
       await context.files.write(path, text);
       return { written: path, bytes: Buffer.byteLength(text) };
     },
+  },
+  history: {
+    usage: "history [<name> [offset]]",
+    summary: "list replica history files, or read one from a byte offset (whole lines, 64 KiB a call)",
+    worksWhenDamaged: false,
+    run: history,
   },
   ls: {
     usage: "ls <directory>",

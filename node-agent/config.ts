@@ -4,6 +4,12 @@
  */
 import { isIPv4 } from "node:net";
 
+/**
+ * Where a node's replica writes its history (the controller puts `historyPath` here); on the disk, so
+ * a reboot keeps it. The `history` command reads only this directory.
+ */
+export const HISTORY_DIRECTORY = "/data/history";
+
 export interface AgentConfig {
   readonly nodeId: string;
   /** NIC1 client, NIC2 inter-pool, NIC3 management addresses of this node. */
@@ -23,6 +29,8 @@ export interface AgentConfig {
   readonly fileAreas: readonly string[];
   /** Areas a remote command may only read. */
   readonly readOnlyAreas: readonly string[];
+  /** Replica history files (JSON lines), readable page by page with the `history` command. */
+  readonly historyDirectory: string;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -53,5 +61,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     hardwareDirectory: env.MBFT_HARDWARE_DIR ?? "/hw",
     fileAreas: ["/data", "/tmp", "/run/mem", "/dev/shm"],
     readOnlyAreas: [env.MBFT_ROM_DIR ?? "/rom"],
+    historyDirectory: env.MBFT_HISTORY_DIR ?? HISTORY_DIRECTORY,
   };
 }

@@ -22,15 +22,28 @@ export function startedLine(options: { replicaId: number; pid: number; nowMs: nu
   return JSON.stringify({ kind: "replicaStarted", ...options, wallMs: Date.now() });
 }
 
-/** A history effect as one line: byte fields as hex. */
+/**
+ * A history effect as one line: byte fields as hex. The replacer looks at the holder's original
+ * value, because JSON.stringify applies a Buffer's toJSON() ({ type, data }) before the replacer
+ * sees it, and results are often Buffers (an echo result is a slice of the decoded frame).
+ */
 export function recordLine(record: Effect, nowMs: number): string {
-  return JSON.stringify({ nowMs, wallMs: Date.now(), ...record }, (_key, value) =>
-    value instanceof Uint8Array ? toHex(value) : value,
-  );
+  return JSON.stringify({ nowMs, wallMs: Date.now(), ...record }, function (this: unknown, key, value) {
+    const original = (this as Record<string, unknown>)[key];
+    return original instanceof Uint8Array ? toHex(original) : value;
+  });
 }
 
 export class HistoryFileError extends Error {
   readonly code = "HISTORY_FILE_INVALID";
+}
+
+function hex(value: unknown, where: string): string {
+  if (typeof value !== "string" || !/^(?:[0-9a-f]{2})*$/.test(value))
+    throw new HistoryFileError(
+      `${where}: expected lowercase hex, got ${JSON.stringify(value)?.slice(0, 60)}`,
+    );
+  return value;
 }
 
 /**
@@ -50,6 +63,7 @@ export function parseReplicaHistory(text: string, replicaId: number): HistoryEve
       throw new HistoryFileError(`replica ${replicaId} history line ${index + 1} is not JSON`);
     }
     const atMs = Number(record.wallMs);
+    const where = `replica ${replicaId} history line ${index + 1}`;
     const base = { atMs, replicaId, incarnation: Math.max(incarnation, 0) };
     switch (record.kind) {
       case "replicaStarted":
@@ -62,12 +76,12 @@ export function parseReplicaHistory(text: string, replicaId: number): HistoryEve
           ...base,
           view: Number(record.view),
           seq: Number(record.seq),
-          digest: String(record.digest),
+          digest: hex(record.digest, where),
           results: (record.results as Array<Record<string, unknown>>).map((result) => ({
             clientId: Number(result.clientId),
             timestamp: Number(result.timestamp),
-            operation: String(result.operation),
-            result: String(result.result),
+            operation: hex(result.operation, where),
+            result: hex(result.result, where),
           })),
         });
         break;
@@ -77,7 +91,7 @@ export function parseReplicaHistory(text: string, replicaId: number): HistoryEve
           kind: record.kind,
           ...base,
           seq: Number(record.seq),
-          stateDigest: String(record.stateDigest),
+          stateDigest: hex(record.stateDigest, where),
         });
         break;
       case "viewEntered":
@@ -89,9 +103,7 @@ export function parseReplicaHistory(text: string, replicaId: number): HistoryEve
         });
         break;
       default:
-        throw new HistoryFileError(
-          `replica ${replicaId} history line ${index + 1} has unknown kind ${String(record.kind)}`,
-        );
+        throw new HistoryFileError(`${where} has unknown kind ${String(record.kind)}`);
     }
   }
   return events;

@@ -55,7 +55,14 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
   // Let a supervisor ask for counters without a debugger: SIGUSR2 logs them.
   process.on("SIGUSR2", () =>
-    log.info({ metrics: host.core.metrics, wireDropped: host.wire.dropped }, "metrics"),
+    log.info(
+      {
+        metrics: host.core.metrics,
+        wireDropped: host.wire.dropped,
+        unsealableDropped: Object.fromEntries(host.unsealableDropped),
+      },
+      "metrics",
+    ),
   );
 }
 

@@ -162,9 +162,10 @@ export class DockerodeClient implements DockerClient {
         return;
       } catch (error) {
         if (isStatus(error, 404)) return;
-        if (!isStatus(error, 403) || attempt >= NETWORK_REMOVE_ATTEMPTS_MAX) {
+        if (!isStatus(error, 403)) {
           throw testbedErrors.dockerFailed(`remove network ${name}`, (error as Error).message, error);
         }
+        if (attempt >= NETWORK_REMOVE_ATTEMPTS_MAX) throw testbedErrors.networkStuck(name, error);
         await new Promise((resolve) => setTimeout(resolve, NETWORK_REMOVE_RETRY_MS));
       }
     }
@@ -196,7 +197,7 @@ export class DockerodeClient implements DockerClient {
   }
 
   async stopContainer(name: string, graceSeconds: number): Promise<void> {
-    await guard(`stop ${name}`, () => this.docker.getContainer(name).stop({ t: graceSeconds }), [304]);
+    await guard(`stop ${name}`, () => this.docker.getContainer(name).stop({ t: graceSeconds }), [304, 404]);
   }
 
   async restartContainer(name: string, graceSeconds: number): Promise<void> {

@@ -72,6 +72,14 @@ export const testbedErrors = {
       hint: "`testbed status` shows the replica's last log lines; `stop` it before starting another",
       statusCode: 502,
     }),
+  networkStuck: (name: string, cause?: unknown) =>
+    new TestbedError({
+      code: "TESTBED_NETWORK_STUCK",
+      message: `network ${name} has no containers but Docker still counts endpoints on it`,
+      hint: "a known Docker 20.10 bug (moby issues 42119, 43286); restart the Docker engine, then `testbed down`",
+      statusCode: 500,
+      cause,
+    }),
   dockerFailed: (what: string, detail: string, cause?: unknown) =>
     new TestbedError({
       code: "TESTBED_DOCKER_FAILED",

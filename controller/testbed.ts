@@ -206,7 +206,13 @@ export class Testbed {
     await this.switch.remove();
     const filter = testbedFilter(this.config.name);
     const containers = await this.docker.listContainers(filter);
-    await Promise.all(containers.map((container) => this.docker.removeContainer(container.name)));
+    // One container at a time, stopped before it is removed: Docker 20.10 can leave a network with
+    // phantom endpoints when containers on it are force-removed concurrently (moby issues 42119,
+    // 43286), and then only a daemon restart frees the network and its subnet.
+    for (const container of containers) {
+      await this.docker.stopContainer(container.name, 0);
+      await this.docker.removeContainer(container.name);
+    }
     const volumes = await this.docker.listVolumes(filter);
     await Promise.all(volumes.map((volume) => this.docker.removeVolume(volume.name)));
     const networks = await this.docker.listNetworks(filter);

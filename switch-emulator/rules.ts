@@ -47,7 +47,17 @@ function counterPrefix(counters: ReadonlyMap<string, Counter>, comment: string):
   return `[${counter?.packets ?? 0}:${counter?.bytes ?? 0}] `;
 }
 
-/** The iptables-restore input that replaces our chain's content (and only it) atomically. */
+/**
+ * The chain jumped from INPUT. Bridged rules in the main chain see node-to-node frames only; traffic
+ * between a node and the host itself (clients run there in tests, and so does the controller) is
+ * delivered locally and passes INPUT instead, where a frame is not "bridged". A shut port drops the
+ * node's frames to the host here, which also stops any TCP connection from the host to that port.
+ */
+export function hostChainOf(chain: string): string {
+  return `${chain}-H`;
+}
+
+/** The iptables-restore input that replaces our chains' content (and only it) atomically. */
 export function renderChain(
   state: SwitchState,
   bindings: Bindings,
@@ -89,7 +99,17 @@ export function renderChain(
       }
     }
   }
-  lines.push(`-A ${chain} -j RETURN`, "COMMIT", "");
+  lines.push(`-A ${chain} -j RETURN`);
+  const hostChain = hostChainOf(chain);
+  lines.push(`:${hostChain} - [0:0]`);
+  for (const key of keys) {
+    const veth = bindings[key];
+    if (veth == null || !state.ports[key]!.shutdown) continue;
+    lines.push(
+      `-A ${hostChain} -m physdev --physdev-in ${veth} -m comment --comment mbft:shutdown:${key} -j DROP`,
+    );
+  }
+  lines.push(`-A ${hostChain} -j RETURN`, "COMMIT", "");
   return lines.join("\n");
 }
 

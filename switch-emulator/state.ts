@@ -155,7 +155,7 @@ export function healPartition(state: SwitchState, name?: string): SwitchState {
 export function validateState(value: unknown): string | null {
   const state = value as SwitchState;
   if (typeof state !== "object" || state === null || state.version !== 1) return "unknown version";
-  if (typeof state.chain !== "string" || !/^[A-Z0-9-]{1,28}$/.test(state.chain)) return "bad chain name";
+  if (typeof state.chain !== "string" || !/^[A-Z0-9-]{1,26}$/.test(state.chain)) return "bad chain name";
   if (typeof state.ports !== "object" || typeof state.partitions !== "object")
     return "missing ports or partitions";
   for (const [key, port] of Object.entries(state.ports)) {

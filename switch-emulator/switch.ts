@@ -14,6 +14,7 @@ import {
   accountingComment,
   type Bindings,
   type Counter,
+  hostChainOf,
   parseCounters,
   parseQdiscs,
   planShaping,
@@ -38,6 +39,8 @@ import {
 
 /** The chain every switch chain is jumped from: Docker leaves DOCKER-USER to its users. */
 export const HOOK_CHAIN = "DOCKER-USER";
+/** Traffic from a node to the host itself passes INPUT, not FORWARD (see hostChainOf). */
+export const HOST_HOOK_CHAIN = "INPUT";
 const BRIDGE_FILTER_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables";
 /** Restarts often come in bursts (a whole testbed); one re-apply covers them. */
 const REAPPLY_DEBOUNCE_MS = 30;
@@ -246,11 +249,16 @@ export class SwitchEmulator {
     const text = renderChain(state, bindings, await this.#counters());
     const restore = await this.#runner.run(["iptables-restore", "--noflush", "--counters"], text);
     if (restore.code !== 0) throw switchErrors.applyFailed("iptables-restore", restore.stderr.trim());
-    // The jump is added after the chain is complete, so it never points at a partial chain.
-    const check = await this.#runner.run(["iptables", "-C", HOOK_CHAIN, "-j", state.chain]);
+    // The jumps are added after the chains are complete, so they never point at a partial chain.
+    await this.#ensureJump(HOOK_CHAIN, state.chain);
+    await this.#ensureJump(HOST_HOOK_CHAIN, hostChainOf(state.chain));
+  }
+
+  async #ensureJump(from: string, to: string): Promise<void> {
+    const check = await this.#runner.run(["iptables", "-C", from, "-j", to]);
     if (check.code === 0) return;
-    const insert = await this.#runner.run(["iptables", "-I", HOOK_CHAIN, "1", "-j", state.chain]);
-    if (insert.code !== 0) throw switchErrors.applyFailed(`jump from ${HOOK_CHAIN}`, insert.stderr.trim());
+    const insert = await this.#runner.run(["iptables", "-I", from, "1", "-j", to]);
+    if (insert.code !== 0) throw switchErrors.applyFailed(`jump from ${from}`, insert.stderr.trim());
   }
 
   async #runSteps(steps: readonly TcStep[]): Promise<void> {
@@ -278,14 +286,19 @@ export class SwitchEmulator {
   }
 }
 
-/** Removes a switch chain and every jump to it; a chain that does not exist is fine. */
+/** Removes a switch's chains and every jump to them; a chain that does not exist is fine. */
 export async function removeChain(runner: CommandRunner, chain: string): Promise<void> {
-  for (let attempt = 0; attempt < 16; attempt += 1) {
-    const result = await runner.run(["iptables", "-D", HOOK_CHAIN, "-j", chain]);
-    if (result.code !== 0) break;
+  for (const [hook, target] of [
+    [HOOK_CHAIN, chain],
+    [HOST_HOOK_CHAIN, hostChainOf(chain)],
+  ] as const) {
+    for (let attempt = 0; attempt < 16; attempt += 1) {
+      const result = await runner.run(["iptables", "-D", hook, "-j", target]);
+      if (result.code !== 0) break;
+    }
+    await runner.run(["iptables", "-F", target]);
+    const deleted = await runner.run(["iptables", "-X", target]);
+    const gone = deleted.code === 0 || /No chain|does not exist|not found/i.test(deleted.stderr);
+    if (!gone) throw switchErrors.applyFailed(`iptables -X ${target}`, deleted.stderr.trim());
   }
-  await runner.run(["iptables", "-F", chain]);
-  const deleted = await runner.run(["iptables", "-X", chain]);
-  const gone = deleted.code === 0 || /No chain|does not exist|not found/i.test(deleted.stderr);
-  if (!gone) throw switchErrors.applyFailed(`iptables -X ${chain}`, deleted.stderr.trim());
 }

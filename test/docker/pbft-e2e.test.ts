@@ -12,10 +12,9 @@
  * through the agents and, with the clients' own records, go through bft/checker (agreement, order,
  * validity, checkpoints, liveness after healing).
  *
- * Known testbed gap: the switch drops a shut port's frames only between nodes (its chain hangs off
- * DOCKER-USER, i.e. FORWARD); the host's own traffic to a node's address goes through OUTPUT and
- * INPUT and still passes. So shutting n0's NIC1 does not cut this process's clients off n0; the view
- * change comes from the NIC2 shutdown, which does cut n0 off from agreement.
+ * The switch drops a shut port's frames between nodes (its chain hangs off DOCKER-USER, i.e.
+ * FORWARD) and, through a second chain hung off INPUT, the port's frames to the host itself, so a
+ * shut NIC1 also cuts this process's clients off that node (checked below).
  */
 import { Socket } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -202,6 +201,8 @@ describe("echo through the cluster", () => {
     await testbed.switch.shutdown("n0/nic1");
     await testbed.switch.shutdown("n0/nic2");
     try {
+      // Clients on the host can no longer reach the primary's client port.
+      expect(await reach(testbed.plan("n0").addresses.nic1, REPLICA_CLIENT_PORT, 1000)).toBe("timeout");
       const stats = await drive("primary-cut", 40);
       expect(stats.completed).toBe(120);
       // The first request of each client waited for the view change.

@@ -107,7 +107,14 @@ describe("rule generation", () => {
     expect(text).toContain(
       `--physdev-in ${bindings["n2/nic2"]} --physdev-out ${bindings["n0/nic2"]} -m comment --comment mbft:partition:p1 -j DROP`,
     );
-    expect(lines.at(-3)).toBe("-A MBFT-TB -j RETURN");
+    expect(lines).toContain("-A MBFT-TB -j RETURN");
+    // The host chain (jumped from INPUT) drops a shut port's frames to the host itself.
+    expect(lines).toContain(":MBFT-TB-H - [0:0]");
+    expect(text).toContain(
+      `-A MBFT-TB-H -m physdev --physdev-in ${bindings["n1/nic1"]} -m comment --comment mbft:shutdown:n1/nic1 -j DROP`,
+    );
+    expect(text).not.toContain(`-A MBFT-TB-H -m physdev --physdev-in ${bindings["n0/nic1"]} `);
+    expect(lines.at(-3)).toBe("-A MBFT-TB-H -j RETURN");
     expect(lines.at(-2)).toBe("COMMIT");
   });
 

@@ -17,6 +17,7 @@ import type { ReplicaProcessConfig } from "../bft/host/config.js";
 import { clusterSecretFrom } from "../bft/host/keys.js";
 import type { ReplicaEndpoint } from "../bft/host/replica-host.js";
 import { csvLine, freePorts, parseDurationMs, parseList, summarize } from "./lib.js";
+import { parseCsv, renderPng } from "./plot.js";
 
 const F = 1;
 const N = 3 * F + 1;
@@ -205,7 +206,15 @@ async function main(): Promise<void> {
   }
   mkdirSync(join(options.out, ".."), { recursive: true });
   writeFileSync(options.out, `${lines.join("\n")}\n`);
-  console.error(`wrote ${options.out}`);
+  const rows = parseCsv(lines.join("\n"));
+  for (const [y, title] of [
+    ["throughput_rps", "bench:local throughput (f=1, 1 KiB echo)"],
+    ["latency_ms_mean", "bench:local mean latency (f=1, 1 KiB echo)"],
+  ] as const) {
+    const png = options.out.replace(/\.csv$/, `-${y}.png`);
+    writeFileSync(png, await renderPng({ rows, x: "clients", y, series: "exec_ms", title }));
+  }
+  console.error(`wrote ${options.out} and its plots`);
 }
 
 main().catch((error: unknown) => {

@@ -10,8 +10,13 @@
  * Digests are DIGEST_BYTES long.
  */
 
-/** Who sent or receives a message. Replica ids are logical (0..3f); client ids are their own space. */
-export type PrincipalKind = "replica" | "client";
+/**
+ * Who sent or receives a message. Replica ids are logical (0..3f) and move between physical nodes
+ * when a standby is promoted (paper section 3.2); client ids are their own space; a `node` is a
+ * physical node by its node id (a standby, or an active node speaking as itself during migration);
+ * a `cm` is one replica of the configuration manager.
+ */
+export type PrincipalKind = "replica" | "client" | "node" | "cm";
 export interface Principal {
   readonly kind: PrincipalKind;
   readonly id: number;
@@ -36,13 +41,29 @@ export interface Reply {
   readonly result: Uint8Array;
 }
 
-/** The primary's proposal of a batch at (view, seq). digest = batchDigest(requests). */
+/**
+ * A special entry the primary orders alone instead of a batch of client requests (paper sections
+ * 3.1 and 3.2): a MIGRATION-REQUEST with its 2f+1 INIT-MIGRATION proofs, a standby's JOIN-REQUEST
+ * with the join time the primary assigned, or the CM's LEAVE-REQUEST. Never batched with requests.
+ */
+export type OrderedSpecial =
+  | { readonly kind: "migration"; readonly request: MigrationRequest }
+  | { readonly kind: "join"; readonly request: JoinRequest; readonly joinTimeMs: number }
+  | { readonly kind: "leave"; readonly request: LeaveRequest };
+
+/**
+ * The primary's proposal at (view, seq): a batch of client requests, or (when `special` is set,
+ * with `requests` empty) one special entry. digest = batchDigest(requests) for a batch and
+ * specialDigest(special) for a special entry (bft/replica/batch-digest.ts), so the digest that the
+ * three phases agree on covers the special entry too.
+ */
 export interface PrePrepare {
   readonly type: "PrePrepare";
   readonly view: number;
   readonly seq: number;
   readonly digest: Uint8Array;
   readonly requests: readonly Request[];
+  readonly special?: OrderedSpecial | undefined;
 }
 
 export interface Prepare {
@@ -108,6 +129,8 @@ export interface ViewChange {
 export interface Batch {
   readonly digest: Uint8Array;
   readonly requests: readonly Request[];
+  /** Set when the batch is a special entry (then `requests` is empty); see PrePrepare. */
+  readonly special?: OrderedSpecial | undefined;
 }
 
 /**
@@ -161,8 +184,231 @@ export type ReplicaMessage =
   | NewView
   | Status
   | FetchState
-  | StateChunk;
+  | StateChunk
+  | InitMigration
+  | MigrationDone;
 
 /** Every message type the wire carries. */
-export type Message = Request | Reply | ReplicaMessage;
+export type Message = Request | Reply | ReplicaMessage | MigrationMessage;
 export type MessageType = Message["type"];
+
+/** A node and where its NIC2 (inter-pool network) is reached, e.g. "10.2.0.7:7000". */
+export interface NodeAddress {
+  readonly nodeId: number;
+  /** At most ADDRESS_CHARS_MAX characters. */
+  readonly address: string;
+}
+
+/**
+ * Section 3.1: ⟨JOIN-REQUEST, l, i_s⟩σ_is. Sent by a standby to every active replica after each
+ * sanitization. `counter` (l) is the coprocessor counter, bumped once per sanitization, so a
+ * replayed or stale request has a lower l and is rejected. `publicKey` and `address` must match
+ * the trusted roster the CM provisioned; the signature covers every field but itself.
+ */
+export interface JoinRequest {
+  readonly type: "JoinRequest";
+  /** l */
+  readonly counter: number;
+  /** i_s */
+  readonly nodeId: number;
+  /** Raw Ed25519 key of the node's coprocessor (32 bytes). */
+  readonly publicKey: Uint8Array;
+  /** NIC2 address for JOIN-APPROVED, key exchange and state transfer. */
+  readonly address: string;
+  /** σ_is: Ed25519 over joinRequestSignedBytes(...). */
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Section 3.1: ⟨JOIN-APPROVED, l, n_r⟩σ_i, sent by replica i to the standby when it executes the
+ * JOIN-REQUEST at sequence number n_r. The standby needs 2f+1 with the same l and n_r from
+ * distinct replicas. `nodeId` names the standby approved, so a misdelivered approval is ignored.
+ */
+export interface JoinApproved {
+  readonly type: "JoinApproved";
+  /** l */
+  readonly counter: number;
+  /** n_r: the sequence number at which the JOIN-REQUEST was ordered. */
+  readonly seq: number;
+  readonly nodeId: number;
+  /** i */
+  readonly replicaId: number;
+}
+
+/**
+ * Section 3.1: the CM deregisters a registered standby that needs a lengthy repair. Handled like
+ * JOIN-REQUEST (ordered, then applied at execution). `counter` is the l of the registration it
+ * revokes: a leave never removes a later registration, so replaying an old leave is harmless.
+ * Signed by the CM replica `cmId` (the CM is trusted and fail-stop).
+ */
+export interface LeaveRequest {
+  readonly type: "LeaveRequest";
+  readonly nodeId: number;
+  readonly counter: number;
+  readonly cmId: number;
+  /** Ed25519 over leaveRequestSignedBytes(...) by CM replica cmId. */
+  readonly signature: Uint8Array;
+}
+
+/** Why a migration round starts: the migration timer (section 3.2) or on demand (section 3.4). */
+export type MigrationTrigger = "timer" | "onDemand";
+
+/**
+ * Section 3.2: ⟨INIT-MIGRATION, v, l, S, D, i⟩σ_i, multicast by replica i when its migration
+ * timer expires (or on demand). A receiver accepts it only if S and D equal its own selection
+ * (selectSources/selectTargets, or selectOnDemand for section 3.4) and it has not accepted one from
+ * i in view v with the same or higher l.
+ */
+export interface InitMigration {
+  readonly type: "InitMigration";
+  /** v */
+  readonly view: number;
+  /** l: number of successful migration rounds replica i has recorded. */
+  readonly migrationNumber: number;
+  /** S: logical replica ids to migrate, in selection order. */
+  readonly sources: readonly number[];
+  /** D: standby node ids chosen as targets, in selection order (target k replaces source k). */
+  readonly targets: readonly number[];
+  readonly trigger: MigrationTrigger;
+  /** i */
+  readonly replicaId: number;
+  /** Authenticator, kept because the message travels as proof inside MIGRATION-REQUEST. */
+  readonly auth: Uint8Array;
+}
+
+/**
+ * Section 3.2: ⟨MIGRATION-REQUEST, v, l, S, D⟩σ_p with the 2f+1 INIT-MIGRATION messages from
+ * distinct replicas that justify it. The primary orders it alone in a batch, at the head of its
+ * queue, and piggybacks it on the PRE-PREPARE; backups check every proof matches (v, l, S, D).
+ */
+export interface MigrationRequest {
+  readonly type: "MigrationRequest";
+  readonly view: number;
+  readonly migrationNumber: number;
+  readonly sources: readonly number[];
+  readonly targets: readonly number[];
+  readonly trigger: MigrationTrigger;
+  /** Exactly 2f+1 INIT-MIGRATIONs from distinct replicas, all with these v, l, S, D. */
+  readonly proofs: readonly InitMigration[];
+}
+
+/**
+ * One ⟨s, d⟩ tuple of P (section 3.2 "State Transfer"). `replicaId` is s, the logical id the
+ * target assumes; `sourceNodeId` is the node running s now (so the CM can cut it off without a
+ * lookup, and cross-check its own view); `targetNodeId` is d.
+ */
+export interface MigrationPair {
+  readonly replicaId: number;
+  readonly sourceNodeId: number;
+  readonly targetNodeId: number;
+}
+
+/**
+ * Section 3.2: ⟨MIGRATE-NOW, v, n, C, P, i⟩σ_i, sent by replica i when it executes the
+ * MIGRATION-REQUEST at sequence number n, to the f targets and every CM replica. A target needs
+ * 2f+1 with the same n and C; the CM acts on f+1 with the same v, n, C and P. Signed (not MACed)
+ * because the CM and the standbys verify it without a shared key.
+ */
+export interface MigrateNow {
+  readonly type: "MigrateNow";
+  /** v */
+  readonly view: number;
+  /** n: sequence number of the MIGRATION-REQUEST. */
+  readonly seq: number;
+  /** C: digest of the checkpoint taken at n. */
+  readonly checkpointDigest: Uint8Array;
+  /** P: f pairs, in selection order. */
+  readonly pairs: readonly MigrationPair[];
+  /** i */
+  readonly replicaId: number;
+  /** Ed25519 over migrateNowSignedBytes(...). */
+  readonly signature: Uint8Array;
+}
+
+/** One member of the active set after a migration. */
+export interface MemberAddress {
+  readonly replicaId: number;
+  readonly nodeId: number;
+  /** Where clients reach it (NIC1), at most ADDRESS_CHARS_MAX characters. */
+  readonly address: string;
+}
+
+/**
+ * Section 3.3: ⟨NEW-MEMBERSHIP, v, n, P, i⟩σ_i, MIGRATE-NOW without the checkpoint. Sent lazily
+ * by pre-existing replicas to a client whose request is ordered after n, or at once to every
+ * known client when a new replica becomes primary. Carries the full new membership with
+ * addresses so a client can reach new replicas and ignore retired ones.
+ */
+export interface NewMembership {
+  readonly type: "NewMembership";
+  readonly view: number;
+  readonly seq: number;
+  readonly pairs: readonly MigrationPair[];
+  /** All 3f+1 members after the migration, by ascending replicaId. */
+  readonly members: readonly MemberAddress[];
+  readonly replicaId: number;
+  /** Ed25519 over newMembershipSignedBytes(...). */
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Section 3.1 / section 2 ("key exchange messages are protected by digital signatures"): after
+ * registering, a standby and the active replicas exchange fresh X25519 key-agreement keys; each
+ * pair derives its MAC key from the shared secret. `counter` is the sender's coprocessor counter
+ * when the key was made; a receiver keeps only the key with the highest counter per node.
+ */
+export interface KeyExchange {
+  readonly type: "KeyExchange";
+  readonly nodeId: number;
+  /** The sender's logical replica id if it is active, null for a standby. */
+  readonly replicaId: number | null;
+  readonly counter: number;
+  /** Raw X25519 public key, 32 bytes. */
+  readonly keyAgreementPublicKey: Uint8Array;
+  /** Ed25519 over keyExchangeSignedBytes(...) by the sender's coprocessor. */
+  readonly signature: Uint8Array;
+}
+
+/**
+ * The promoted target's notice to every replica that it applied the checkpoint of the
+ * MIGRATION-REQUEST at `seq` and now runs logical replica `replicaId` on node `nodeId`. Replicas
+ * measure the migration latency Ts up to it (section 3.2, Equation 2) and stop retransmitting
+ * MIGRATE-NOW to that target. Sent with the node's own identity (principal kind "node").
+ */
+export interface MigrationDone {
+  readonly type: "MigrationDone";
+  readonly seq: number;
+  readonly nodeId: number;
+  readonly replicaId: number;
+}
+
+/**
+ * Section 3.4: the CM asks for an on-demand migration of the named logical replicas (it found
+ * the node running them faulty after promotion: failed probes, an intrusion report). Signed by CM
+ * replica `cmId` (Ed25519 over onDemandMigrationSignedBytes) so each replica checks it on its own;
+ * `counter` grows per CM request, so a replayed request is rejected.
+ */
+export interface OnDemandMigration {
+  readonly type: "OnDemandMigration";
+  /** Logical replica ids to migrate, 1..f of them. */
+  readonly replicaIds: readonly number[];
+  readonly counter: number;
+  readonly cmId: number;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Migration messages on the wire. MIGRATION-REQUEST is not among them: it only travels inside a
+ * PRE-PREPARE (OrderedSpecial) and inside VIEW-CHANGE batches.
+ */
+export type MigrationMessage =
+  | JoinRequest
+  | JoinApproved
+  | LeaveRequest
+  | InitMigration
+  | MigrateNow
+  | NewMembership
+  | KeyExchange
+  | MigrationDone
+  | OnDemandMigration;
+export type MigrationMessageType = MigrationMessage["type"];

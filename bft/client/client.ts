@@ -11,7 +11,7 @@
 import { assert } from "../assert.js";
 import { bytesEqual } from "../bytes.js";
 import { OPERATION_BYTES_MAX, RETRY_COUNT_MAX } from "../limits.js";
-import type { Message, Principal, Request } from "../messages.js";
+import type { MemberAddress, Message, NewMembership, Principal, Request } from "../messages.js";
 
 export interface ClientConfig {
   readonly clientId: number;
@@ -48,13 +48,23 @@ export type ClientEffect =
       readonly latencyMs: number;
     }
   /** The request was retransmitted RETRY_COUNT_MAX times without a result; the client gave up on it. */
-  | { readonly kind: "abandoned"; readonly clientId: number; readonly timestamp: number };
+  | { readonly kind: "abandoned"; readonly clientId: number; readonly timestamp: number }
+  /**
+   * f+1 replicas of the old membership sent the same NEW-MEMBERSHIP (paper section 3.3): the host
+   * points its wire (Wire.setMember) and transport at the new nodes before the next send.
+   */
+  | {
+      readonly kind: "membershipChanged";
+      readonly seq: number;
+      readonly members: readonly MemberAddress[];
+    };
 
 export interface ClientMetrics {
   completed: number;
   retransmissions: number;
   abandoned: number;
   repliesDropped: number;
+  membershipsApplied: number;
 }
 
 interface Outstanding {
@@ -86,7 +96,17 @@ export function validateClientConfig(config: ClientConfig): ClientConfig {
 }
 
 export class Client {
-  readonly metrics: ClientMetrics = { completed: 0, retransmissions: 0, abandoned: 0, repliesDropped: 0 };
+  readonly metrics: ClientMetrics = {
+    completed: 0,
+    retransmissions: 0,
+    abandoned: 0,
+    repliesDropped: 0,
+    membershipsApplied: 0,
+  };
+  /** Seq of the last migration applied; NEW-MEMBERSHIPs at or below it are stale. */
+  private membershipSeq = 0;
+  /** Latest NEW-MEMBERSHIP key per replica id of the current membership: at most 3f+1. */
+  private readonly membershipVotes = new Map<number, { key: string; message: NewMembership }>();
   private readonly n: number;
   /** Last view a reply named; the client sends to its primary. */
   private view = 0;
@@ -140,6 +160,9 @@ export class Client {
 
   step(input: ClientInput, nowMs: number): ClientEffect[] {
     if (input.kind === "timer") return this.onRetransmitTimer();
+    if (input.from.kind === "replica" && input.message.type === "NewMembership") {
+      return this.onNewMembership(input.from.id, input.message);
+    }
     if (input.from.kind !== "replica" || input.message.type !== "Reply") {
       this.metrics.repliesDropped += 1;
       return [];
@@ -178,6 +201,34 @@ export class Client {
         latencyMs: nowMs - outstanding.sentAtMs,
       },
     ];
+  }
+
+  /**
+   * Section 3.3. The wire authenticated the sender as the node that runs replica `from` in our
+   * current membership, so f+1 matching notices from distinct ids include one correct old member;
+   * notices from a retired node fail the wire's MAC check once the membership moved on.
+   */
+  private onNewMembership(from: number, message: NewMembership): ClientEffect[] {
+    if (
+      from >= this.n ||
+      message.replicaId !== from ||
+      message.seq <= this.membershipSeq ||
+      message.members.length !== this.n
+    ) {
+      this.metrics.repliesDropped += 1;
+      return [];
+    }
+    const key = `${message.seq}|${message.members.map((m) => `${m.replicaId}:${m.nodeId}@${m.address}`).join(",")}`;
+    this.membershipVotes.set(from, { key, message });
+    assert(this.membershipVotes.size <= this.n, "one membership vote per replica");
+    let matching = 0;
+    for (const vote of this.membershipVotes.values()) if (vote.key === key) matching += 1;
+    if (matching < this.config.f + 1) return [];
+    this.membershipSeq = message.seq;
+    this.membershipVotes.clear();
+    this.metrics.membershipsApplied += 1;
+    if (message.view > this.view) this.view = message.view;
+    return [{ kind: "membershipChanged", seq: message.seq, members: message.members }];
   }
 
   private onRetransmitTimer(): ClientEffect[] {

@@ -290,7 +290,11 @@ function onProbeResult(
 function admit(state: CmState, node: NodeEntry, nowMs: number, effects: CmEffect[]): void {
   setRole(node, "registering", effects);
   node.deadlineMs = nowMs + state.config.registerTimeoutMs;
-  effects.push({ kind: "admit", nodeId: node.nodeId });
+  const members = sortedNodes(state)
+    .filter((other) => other.role === "active" && other.replicaId !== null)
+    .map((other) => ({ replicaId: other.replicaId!, nodeId: other.nodeId }))
+    .sort((a, b) => a.replicaId - b.replicaId);
+  effects.push({ kind: "admit", nodeId: node.nodeId, members });
 }
 
 function onSanitizeResult(

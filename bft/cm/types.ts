@@ -132,7 +132,16 @@ export type CmEffect =
   | { readonly kind: "sanitize"; readonly nodeId: number; readonly method: SanitizeMethod }
   | { readonly kind: "probe"; readonly nodeId: number; readonly probeId: number }
   /** Tell the sanitized, healthy node to register (its standby core gets `sanitized`). */
-  | { readonly kind: "admit"; readonly nodeId: number }
+  /**
+   * `members` is the CM's view of who runs each logical replica id (from the MIGRATE-NOWs it acted
+   * on): the trusted starting point a freshly sanitized standby needs to check replica signatures
+   * (its own view then follows NEW-MEMBERSHIP notices).
+   */
+  | {
+      readonly kind: "admit";
+      readonly nodeId: number;
+      readonly members: readonly { readonly replicaId: number; readonly nodeId: number }[];
+    }
   /** Sign and send LEAVE-REQUEST(nodeId, counter) to the active replicas (section 3.1). */
   | { readonly kind: "leaveRequest"; readonly nodeId: number; readonly counter: number }
   /** Ask the active replicas for an on-demand migration of this replica (section 3.4). */

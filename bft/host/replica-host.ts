@@ -28,6 +28,12 @@ export interface ReplicaHostOptions {
   readonly replicas: readonly ReplicaEndpoint[];
   /** Called with every history record the core emits (executed, stableCheckpoint, ...). */
   readonly onRecord?: (record: Effect, nowMs: number) => void;
+  /**
+   * This process restarts a replica that ran before and lost its memory (a crash, a reboot): the
+   * core joins as a backup and leads no view it may have led before (Replica.start). False only for
+   * a cluster's first start.
+   */
+  readonly recovering?: boolean;
   readonly log?: HostLogger;
 }
 
@@ -131,7 +137,7 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   };
   peerTransport.onFrame(deliver);
   clientTransport.onFrame(deliver);
-  run(core.start(nowMs()));
+  run(core.start(nowMs(), { recovering: options.recovering === true }));
   options.log?.info(
     {
       replicaId: config.replicaId,

@@ -3,6 +3,11 @@
  * starts it). Logs JSON lines (pino) to stderr, appends history records to historyPath when set, and
  * exits cleanly on SIGTERM/SIGINT.
  *
+ * `--recovering`: pass it whenever the replica ran before (a restart after a crash or a reboot). A
+ * replica keeps nothing on disk, so a restarted one cannot know what it proposed as primary; with
+ * the flag it joins as a backup and leads no view until a view change brings it into one properly
+ * (bft/replica Replica.start). Leave it off only for a cluster's first start.
+ *
  * The history file's format is in history-file.ts.
  */
 import { createWriteStream, mkdirSync } from "node:fs";
@@ -22,10 +27,14 @@ const program = new Command()
     "--config <file|json>",
     "replica configuration: a JSON file or JSON text (see bft/host/config.ts)",
   )
+  .option(
+    "--recovering",
+    "this replica ran before and lost its memory (restart after a crash or reboot): join as a backup",
+  )
   .option("--debug", "print stack traces on errors")
   .parse();
 
-const options = program.opts<{ config: string; debug?: boolean }>();
+const options = program.opts<{ config: string; recovering?: boolean; debug?: boolean }>();
 const log = pino({ level: process.env.LOG_LEVEL ?? "info" }, pino.destination(2));
 
 async function main(): Promise<void> {
@@ -40,6 +49,7 @@ async function main(): Promise<void> {
     app: config.app,
     replicas: config.replicas,
     log: log.child({ replicaId: config.replicaId }),
+    recovering: options.recovering === true,
     ...(history === undefined
       ? {}
       : { onRecord: (record: Effect, nowMs: number) => history.write(`${recordLine(record, nowMs)}\n`) }),

@@ -49,6 +49,7 @@ export type {
   LeaveRequest,
   MemberAddress,
   MigrateNow,
+  MigrationDone,
   MigrationMessage,
   MigrationMessageType,
   MigrationPair,
@@ -56,6 +57,8 @@ export type {
   MigrationTrigger,
   NewMembership,
   NodeAddress,
+  OnDemandMigration,
+  OrderedSpecial,
 } from "./messages.js";
 export {
   compareTargetPreference,
@@ -68,11 +71,14 @@ export {
   type TargetSelection,
 } from "./selection.js";
 export {
+  initMigrationAuthBytes,
   joinRequestSignedBytes,
   keyExchangeSignedBytes,
   leaveRequestSignedBytes,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
+  onDemandMigrationSignedBytes,
+  orderedSpecialBytes,
 } from "./signing.js";
 export {
   type StandbyConfig,

@@ -27,3 +27,8 @@ export const ORDER_EXECUTE_MS_FLOOR = 0.001;
 assert(STANDBYS_MAX + REPLICAS_MAX <= NODES_MAX, "standbys and active replicas fit in the node id space");
 // Migration needs f targets per round (paper section 2: the pool size is at least f).
 assert(STANDBYS_MAX >= FAULTS_MAX, "the standby pool can hold f targets");
+
+/** CM replicas (Paxos group, paper section 2); cm principal ids are 0..CM_REPLICAS_MAX-1. */
+export const CM_REPLICAS_MAX = 7;
+/** Raw X25519 key-agreement key in KEY-EXCHANGE. */
+export const KEY_AGREEMENT_KEY_BYTES = 32;

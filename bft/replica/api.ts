@@ -10,7 +10,18 @@
  * model, where reboot clears memory and the state is fetched from the other replicas).
  */
 import type { Application } from "../apps/app.js";
-import type { Message, Principal, ReplicaMessage, Request, ViewChange } from "../messages.js";
+import type {
+  InitMigration,
+  MemberAddress,
+  Message,
+  MigrationPair,
+  MigrationTrigger,
+  Principal,
+  ReplicaMessage,
+  Request,
+  ViewChange,
+} from "../messages.js";
+import type { AdminNotification, IntervalParams, RosterEntry } from "../migration/index.js";
 
 export interface ReplicaConfig {
   /** Faults tolerated; n = 3f+1 replicas. */
@@ -30,9 +41,37 @@ export interface ReplicaConfig {
   readonly viewChangeTimeoutMs: number;
   /** Period of STATUS broadcasts that drive retransmission of lost protocol messages. */
   readonly statusIntervalMs: number;
+  /** Migration-based proactive recovery (paper section 3); absent: plain PBFT. */
+  readonly migration?: MigrationSettings | undefined;
 }
 
-export type TimerId = "viewChange" | "status" | "stateTransfer";
+/** What a replica needs to take part in migration (docs/migration.md). */
+export interface MigrationSettings {
+  /** The physical node this replica runs on. */
+  readonly nodeId: number;
+  /** Every node with its coprocessor key (CM-provisioned; JOIN-REQUEST keys must match). */
+  readonly roster: readonly RosterEntry[];
+  /** The initial membership, by ascending replica id (3f+1 entries). */
+  readonly members: readonly MemberAddress[];
+  /** CM replicas' raw Ed25519 keys by cm id (LEAVE-REQUEST and ON-DEMAND signers). */
+  readonly cmPublicKeys: readonly Uint8Array[];
+  /** Equations 1 and 2: p0, Toe0, Ts0 (Tw0 = p0*Toe0 is the first migration timeout). */
+  readonly interval: IntervalParams;
+  /**
+   * Floor on Tw. Equation 2 gives Tw = p*Toe, which tends to p0*Toe when migrations are fast:
+   * in a simulator where ordering takes ~0 ms that would re-arm the timer every microsecond. A
+   * deployment sets it to the shortest period it is willing to migrate at (docs/migration.md).
+   */
+  readonly migrationTimeoutMsMin: number;
+  /** Run proactive rounds on the migration timer; false leaves only on-demand rounds. */
+  readonly proactive: boolean;
+  /** A backup rejects a JOIN-REQUEST PRE-PREPARE whose join time is farther than this from its clock. */
+  readonly joinTimeSkewMsMax: number;
+  /** MIGRATE-NOW resends to a target that has not reported MIGRATION-DONE, one per status interval. */
+  readonly migrateNowRetransmitsMax: number;
+}
+
+export type TimerId = "viewChange" | "status" | "stateTransfer" | "migration";
 
 export type ReplicaInput =
   /** A message whose sender the wire layer has authenticated. */
@@ -60,7 +99,41 @@ export type Effect =
   /** History record: the replica entered a view (after NEW-VIEW). */
   | { readonly kind: "viewEntered"; readonly view: number; readonly primary: number }
   /** History record: state transfer installed a checkpoint. */
-  | { readonly kind: "stateInstalled"; readonly seq: number; readonly stateDigest: Uint8Array };
+  | { readonly kind: "stateInstalled"; readonly seq: number; readonly stateDigest: Uint8Array }
+  /**
+   * History record: a MIGRATION-REQUEST executed at seq; `stateDigest` is the migration checkpoint
+   * C every correct replica sends in MIGRATE-NOW; `stateSender` is the designated full-state sender.
+   */
+  | {
+      readonly kind: "migrationExecuted";
+      readonly view: number;
+      readonly seq: number;
+      readonly migrationNumber: number;
+      readonly trigger: MigrationTrigger;
+      readonly pairs: readonly MigrationPair[];
+      readonly stateDigest: Uint8Array;
+      readonly stateSender: number;
+    }
+  /**
+   * Logical replicas moved to new nodes: the host points its wire (MAC keys, setMember) and its
+   * transport at the new nodes before carrying out later effects.
+   */
+  | {
+      readonly kind: "membershipChanged";
+      readonly members: readonly MemberAddress[];
+      readonly pairs: readonly MigrationPair[];
+    }
+  /**
+   * This replica was a migration source: it has sent its MIGRATE-NOWs and stops (the host
+   * disables NIC1 and stops feeding it input, paper section 3.2). Effects after it: none.
+   */
+  | { readonly kind: "retire"; readonly replicaId: number; readonly nodeId: number; readonly seq: number }
+  /** History record: every target of the migration at seq reported MIGRATION-DONE after latencyMs (Ts). */
+  | { readonly kind: "migrationCompleted"; readonly seq: number; readonly latencyMs: number }
+  /** History record: the migration timer expired but the round could not start (too few standbys). */
+  | { readonly kind: "migrationPostponed"; readonly reason: string }
+  /** Toe or Ts exceeded its worst case (paper section 3.2): the host notifies the administrator. */
+  | { readonly kind: "adminNotification"; readonly notification: AdminNotification };
 
 export interface ExecutedRequest {
   readonly clientId: number;
@@ -78,7 +151,19 @@ export interface CoreDeps {
   requestDigest(request: Request): Uint8Array;
   /** Signs a VIEW-CHANGE with this replica's key; the signature covers every field but `signature`. */
   signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array;
+  /** Required when the config enables migration. */
+  readonly migration?: MigrationDeps | undefined;
   readonly log?: CoreLogger;
+}
+
+/** Deterministic helpers for migration: the node's coprocessor and the wire's authenticators. */
+export interface MigrationDeps {
+  /** Coprocessor Ed25519 signature (MIGRATE-NOW, NEW-MEMBERSHIP), over signing.ts bytes. */
+  sign(bytes: Uint8Array): Uint8Array;
+  /** Ed25519 verification (JOIN-REQUEST, LEAVE-REQUEST, ON-DEMAND signatures). */
+  verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean;
+  /** Wire.authenticateInitMigration: one MAC per replica. */
+  authenticateInitMigration(message: Omit<InitMigration, "auth">): Uint8Array;
 }
 
 export interface CoreLogger {

@@ -29,6 +29,11 @@ export class ClientTable {
     return this.entries.size;
   }
 
+  /** Client ids with an entry, ascending (for notifying every known client). */
+  clientIds(): number[] {
+    return [...this.entries.keys()].sort((a, b) => a - b);
+  }
+
   get(clientId: number): ClientEntry | undefined {
     return this.entries.get(clientId);
   }

@@ -6,16 +6,20 @@ export type {
   CoreLogger,
   Effect,
   ExecutedRequest,
+  MigrationDeps,
+  MigrationSettings,
   ReplicaConfig,
   ReplicaInput,
   TimerId,
 } from "./api.js";
-export { batchDigest, batchDigestOfRequests } from "./batch-digest.js";
+export { batchDigest, batchDigestOfRequests, proposalDigest, specialDigest } from "./batch-digest.js";
 export { bytesEqual } from "./bytes.js";
 export { type ClientEntry, ClientTable } from "./client-table.js";
 export { defaultReplicaConfig, validateReplicaConfig } from "./config.js";
 export { DROP_REASONS, type DropReason, type ReplicaMetrics } from "./metrics.js";
+export { initMatches, type LastMigration, Middleware, proofsProblem, type Selection } from "./middleware.js";
 export {
+  type BatchBody,
   chooseCheckpoint,
   type DecidedBatch,
   type DecidedCheckpoint,
@@ -24,7 +28,17 @@ export {
   type NewViewDecisionInput,
 } from "./new-view.js";
 export { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
-export { Replica } from "./replica.js";
+export { designatedStateSender, Replica } from "./replica.js";
+export {
+  membershipKey,
+  StandbyNode,
+  type StandbyNodeConfig,
+  type StandbyNodeDeps,
+  type StandbyNodeEffect,
+  type StandbyNodeInput,
+  type StandbyNodeMetrics,
+  type StandbyNodeTimerId,
+} from "./standby-node.js";
 export {
   decodeState,
   encodeState,

@@ -22,15 +22,28 @@ export const DROP_REASONS = [
   "queueFull",
   "pendingFull",
   "relayUncertified",
+  "relayToPrimary",
   "badCheckpointSeq",
   "staleCheckpoint",
   "badViewChange",
   "staleViewChange",
   "badNewView",
   "staleNewView",
+  "ownNewView",
   "unknownCheckpoint",
   "badChunk",
   "noStateTransfer",
+  "notMember",
+  "retired",
+  "badJoin",
+  "badLeave",
+  "badSpecial",
+  "joinTimeSkew",
+  "staleInit",
+  "initMismatch",
+  "badSignature",
+  "staleOnDemand",
+  "staleMigrationDone",
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -52,6 +65,12 @@ export interface ReplicaMetrics {
   stateTransferBadCopies: number;
   stateChunksServed: number;
   retransmissions: number;
+  joinsExecuted: number;
+  leavesExecuted: number;
+  initMigrationsSent: number;
+  migrationsExecuted: number;
+  /** Ordered MIGRATION-REQUESTs that failed the execution-time check (no-ops everywhere). */
+  migrationsRejected: number;
 }
 
 export function newReplicaMetrics(): ReplicaMetrics {
@@ -73,5 +92,10 @@ export function newReplicaMetrics(): ReplicaMetrics {
     stateTransferBadCopies: 0,
     stateChunksServed: 0,
     retransmissions: 0,
+    joinsExecuted: 0,
+    leavesExecuted: 0,
+    initMigrationsSent: 0,
+    migrationsExecuted: 0,
+    migrationsRejected: 0,
   };
 }

@@ -17,7 +17,7 @@
  * The decision ends at the highest n with a non-null choice; gaps below it are null batches.
  */
 import { assert } from "../assert.js";
-import type { Request, ViewChange, ViewChangeEntry } from "../messages.js";
+import type { OrderedSpecial, Request, ViewChange, ViewChangeEntry } from "../messages.js";
 import { bytesCompare, bytesEqual, hexOf } from "./bytes.js";
 import { quorumOf, weakQuorumOf } from "./quorum.js";
 
@@ -27,7 +27,14 @@ export interface NewViewDecisionInput {
   readonly logWindowSeqs: number;
   /** Validated VIEW-CHANGEs for `view`, one per distinct sender, at least 2f+1. */
   readonly viewChanges: readonly ViewChange[];
-  readonly batchDigest: (requests: readonly Request[]) => Uint8Array;
+  /** Digest of a batch body: of its special entry if it has one, else of its requests. */
+  readonly batchDigest: (body: BatchBody) => Uint8Array;
+}
+
+/** A batch's contents: client requests, or one special entry (then requests is empty). */
+export interface BatchBody {
+  readonly requests: readonly Request[];
+  readonly special?: OrderedSpecial | undefined;
 }
 
 export interface DecidedCheckpoint {
@@ -41,6 +48,7 @@ export interface DecidedBatch {
   readonly seq: number;
   readonly digest: Uint8Array;
   readonly requests: readonly Request[];
+  readonly special?: OrderedSpecial | undefined;
 }
 
 export interface NewViewDecision {
@@ -56,7 +64,7 @@ interface Indexed {
 }
 
 type SeqChoice =
-  | { readonly kind: "batch"; readonly digest: Uint8Array; readonly requests: readonly Request[] }
+  | { readonly kind: "batch"; readonly digest: Uint8Array; readonly body: BatchBody }
   | { readonly kind: "null" }
   | { readonly kind: "undecided" };
 
@@ -78,14 +86,20 @@ export function decideNewView(input: NewViewDecisionInput): NewViewDecision | nu
     choices.push(choice);
     if (choice.kind === "batch") lastBatchIndex = choices.length - 1;
   }
-  const nullDigest = input.batchDigest([]);
+  const nullDigest = input.batchDigest({ requests: [] });
   const batches: DecidedBatch[] = [];
   for (let index = 0; index <= lastBatchIndex; index++) {
     const choice = choices[index];
     assert(choice !== undefined && choice.kind !== "undecided", "decided entries only");
     const seq = checkpoint.seq + index + 1;
-    if (choice.kind === "batch") batches.push({ seq, digest: choice.digest, requests: choice.requests });
-    else batches.push({ seq, digest: nullDigest, requests: [] });
+    if (choice.kind === "batch") {
+      const { requests, special } = choice.body;
+      batches.push(
+        special === undefined
+          ? { seq, digest: choice.digest, requests }
+          : { seq, digest: choice.digest, requests, special },
+      );
+    } else batches.push({ seq, digest: nullDigest, requests: [] });
   }
   assert(batches.length <= input.logWindowSeqs, "decision bounded by the window");
   return { checkpoint, batches };
@@ -145,11 +159,11 @@ function chooseSeq(seq: number, indexed: readonly Indexed[], f: number, bodies: 
       chosen = candidate;
   }
   if (chosen !== null) {
-    const requests = bodies.find(chosen.digest);
+    const body = bodies.find(chosen.digest);
     // Some correct sender of A2 pre-prepared the batch and so carries its body; a missing body
     // means only faulty senders named it, so wait for more VIEW-CHANGEs.
-    if (requests === null) return { kind: "undecided" };
-    return { kind: "batch", digest: chosen.digest, requests };
+    if (body === null) return { kind: "undecided" };
+    return { kind: "batch", digest: chosen.digest, body };
   }
   if (conditionB(seq, indexed, f)) return { kind: "null" };
   return { kind: "undecided" };
@@ -205,23 +219,26 @@ function conditionB(seq: number, indexed: readonly Indexed[], f: number): boolea
 
 /** Finds a batch body for a digest among the VIEW-CHANGEs, trusting it only if it hashes to the digest. */
 class BodyFinder {
-  private readonly verified = new Map<string, readonly Request[] | null>();
+  private readonly verified = new Map<string, BatchBody | null>();
 
   constructor(
     private readonly viewChanges: readonly ViewChange[],
-    private readonly batchDigest: (requests: readonly Request[]) => Uint8Array,
+    private readonly batchDigest: (body: BatchBody) => Uint8Array,
   ) {}
 
-  find(digest: Uint8Array): readonly Request[] | null {
+  find(digest: Uint8Array): BatchBody | null {
     const key = hexOf(digest);
     const cached = this.verified.get(key);
     if (cached !== undefined) return cached;
-    let found: readonly Request[] | null = null;
+    let found: BatchBody | null = null;
     for (const message of this.viewChanges) {
       for (const batch of message.batches) {
         if (found !== null) break;
-        if (bytesEqual(batch.digest, digest) && bytesEqual(this.batchDigest(batch.requests), digest)) {
-          found = batch.requests;
+        if (bytesEqual(batch.digest, digest) && bytesEqual(this.batchDigest(batch), digest)) {
+          found =
+            batch.special === undefined
+              ? { requests: batch.requests }
+              : { requests: [], special: batch.special };
         }
       }
     }

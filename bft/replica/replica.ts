@@ -20,13 +20,25 @@
  */
 import type { AppSnapshot } from "../apps/app.js";
 import { assert, unreachable } from "../assert.js";
-import { CLIENT_QUEUE_MAX, REQUEST_BATCH_MAX } from "../limits.js";
+import { CLIENT_QUEUE_MAX, CLIENTS_MAX, REQUEST_BATCH_MAX } from "../limits.js";
 import type {
   Checkpoint,
   Commit,
   FetchState,
+  InitMigration,
+  JoinRequest,
+  LeaveRequest,
+  MemberAddress,
   Message,
+  MigrateNow,
+  MigrationDone,
+  MigrationMessage,
+  MigrationPair,
+  MigrationRequest,
+  NewMembership,
   NewView,
+  OnDemandMigration,
+  OrderedSpecial,
   PrePrepare,
   Prepare,
   Principal,
@@ -36,13 +48,35 @@ import type {
   Status,
   ViewChange,
 } from "../messages.js";
-import type { CoreDeps, Effect, ExecutedRequest, ReplicaConfig, ReplicaInput, TimerId } from "./api.js";
-import { batchDigestOfRequests } from "./batch-digest.js";
+import {
+  type AdminNotification,
+  IntervalController,
+  makeJoinApproved,
+  migrateNowSignedBytes,
+  newMembershipSignedBytes,
+  onDemandMigrationSignedBytes,
+} from "../migration/index.js";
+import type {
+  CoreDeps,
+  Effect,
+  ExecutedRequest,
+  MigrationSettings,
+  ReplicaConfig,
+  ReplicaInput,
+  TimerId,
+} from "./api.js";
+import { proposalDigest } from "./batch-digest.js";
 import { bytesEqual } from "./bytes.js";
 import { ClientTable } from "./client-table.js";
 import { validateReplicaConfig } from "./config.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";
-import { type DecidedCheckpoint, decideNewView, type NewViewDecision } from "./new-view.js";
+import { initMatches, Middleware, proofsProblem } from "./middleware.js";
+import {
+  type DecidedBatch,
+  type DecidedCheckpoint,
+  decideNewView,
+  type NewViewDecision,
+} from "./new-view.js";
 import { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
 import { RequestQueue } from "./request-queue.js";
 import { encodeState, stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
@@ -50,11 +84,71 @@ import { type FetchRequest, StateFetch, stateChunkOf } from "./state-transfer.js
 import {
   buildViewChangeBody,
   type LoggedBatch,
+  MIGRATION_CHECKPOINTS_MAX,
   type ViewChangeLimits,
   viewChangeProblem,
   withPrePrepared,
 } from "./view-change.js";
 import { inWindow, isCheckpointSeq } from "./watermarks.js";
+
+const MIGRATION_MESSAGE_TYPES: ReadonlySet<string> = new Set<MigrationMessage["type"]>([
+  "JoinRequest",
+  "JoinApproved",
+  "LeaveRequest",
+  "InitMigration",
+  "MigrateNow",
+  "NewMembership",
+  "KeyExchange",
+  "MigrationDone",
+  "OnDemandMigration",
+]);
+
+function isMigrationMessage(message: Message): message is MigrationMessage {
+  return MIGRATION_MESSAGE_TYPES.has(message.type);
+}
+
+/** Special entries a primary queues at most (a migration, and joins and leaves of the pool). */
+const SPECIAL_QUEUE_MAX = 256;
+
+interface AppliedMigration {
+  readonly request: MigrationRequest;
+  readonly pairs: readonly MigrationPair[];
+}
+
+/** Identifies a special entry so a primary orders it once per view. */
+function specialKey(special: OrderedSpecial): string {
+  switch (special.kind) {
+    case "migration":
+      return `migration:${special.request.migrationNumber}:${special.request.trigger}:${special.request.sources.join(",")}`;
+    case "join":
+      return `join:${special.request.nodeId}:${special.request.counter}`;
+    case "leave":
+      return `leave:${special.request.nodeId}:${special.request.counter}`;
+    default:
+      return unreachable(special, "special kind");
+  }
+}
+
+/**
+ * The replica that serves the full migration checkpoint first (section 3.2: one sends the state,
+ * the others its digest): the lowest replica id that is not a source, since a source stops.
+ */
+export function designatedStateSender(sources: readonly number[], replicaCount: number): number {
+  for (let id = 0; id < replicaCount; id++) if (!sources.includes(id)) return id;
+  return unreachable(0 as never, "at most f < 3f+1 sources");
+}
+
+function loggedOf(message: PrePrepare): LoggedBatch {
+  const { view, digest, requests, special } = message;
+  return special === undefined ? { view, digest, requests } : { view, digest, requests, special };
+}
+
+function prePrepareOf(view: number, batch: DecidedBatch): PrePrepare {
+  const { seq, digest, requests, special } = batch;
+  return special === undefined
+    ? { type: "PrePrepare", view, seq, digest, requests }
+    : { type: "PrePrepare", view, seq, digest, requests, special };
+}
 
 /** Protocol state for one (view, seq) in the window (PBFT section 4.2). */
 interface Slot {
@@ -67,6 +161,8 @@ interface Slot {
   commitSent: boolean;
   prepared: boolean;
   committed: boolean;
+  /** When we accepted (or, as primary, sent) the PRE-PREPARE: Toe runs from here (section 3.2). */
+  acceptedAtMs: number;
 }
 
 /** One of our own checkpoints, kept until a later one is stable so we can serve state transfer. */
@@ -74,6 +170,7 @@ interface OwnCheckpoint {
   readonly message: Checkpoint;
   readonly clientTableBytes: Uint8Array;
   readonly appSnapshot: AppSnapshot;
+  readonly middlewareBytes: Uint8Array;
   /** The encoded state, built on the first FETCH-STATE for it. */
   stateBytes: Uint8Array | null;
 }
@@ -126,6 +223,50 @@ export class Replica {
 
   private stateFetch: StateFetch | null = null;
 
+  /** Restarted without memory (see start()) and not yet in a view entered through a NEW-VIEW. */
+  private recovering = false;
+  /** We never act as primary in this view or a lower one: a previous incarnation may have. */
+  private primaryViewBar = -1;
+  /**
+   * Decided batches of the view we entered that lie above our window (the decision's checkpoint is
+   * ahead of our stable one): accepted once state transfer or a stable checkpoint moves the window.
+   */
+  private readonly deferredBatches = new Map<number, PrePrepare>();
+
+  // Migration (paper section 3; null/empty when the config has no migration settings).
+  private readonly migrationSettings: MigrationSettings | null;
+  private readonly middleware: Middleware | null;
+  private readonly interval: IntervalController | null;
+  /** A retired source: it ignores all input (section 3.2, "stops accepting new request messages"). */
+  private retired = false;
+  /** Primary: special entries to order alone, a MIGRATION-REQUEST at the head. */
+  private readonly specialQueue: OrderedSpecial[] = [];
+  private readonly proposedSpecials = new Set<string>();
+  /** Accepted, not yet executed JOIN- and LEAVE-REQUESTs, by node: a new primary orders them. */
+  private readonly pendingJoins = new Map<number, JoinRequest>();
+  private readonly pendingLeaves = new Map<number, LeaveRequest>();
+  /** Latest INIT-MIGRATION per replica (ours included) for the current migration number. */
+  private readonly initVotes: (InitMigration | undefined)[];
+  /** The MIGRATION-REQUEST built from 2f+1 INIT-MIGRATIONs, until it executes (guarded by the view-change timer). */
+  private migrationPending: MigrationRequest | null = null;
+  /** Sources of the CM's latest verified on-demand request (section 3.4). */
+  private onDemandSources: readonly number[] | null = null;
+  private readonly onDemandCounters = new Map<number, number>();
+  /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
+  private migrationBarrierSeq = 0;
+  /** The latest migration checkpoint, kept for the targets past garbage collection. */
+  private retainedCheckpointSeq = -1;
+  private inFlight: {
+    readonly seq: number;
+    readonly startMs: number;
+    readonly migrateNow: MigrateNow;
+    readonly pending: Set<number>;
+    retransmits: number;
+  } | null = null;
+  /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
+  private membershipNotice: NewMembership | null = null;
+  private readonly notifiedClients = new Set<number>();
+
   constructor(config: ReplicaConfig, deps: CoreDeps) {
     this.config = validateReplicaConfig(config);
     this.deps = deps;
@@ -139,6 +280,29 @@ export class Replica {
     this.viewChanges = new Array<ViewChange | undefined>(this.replicaCount).fill(undefined);
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
+    this.initVotes = new Array<InitMigration | undefined>(this.replicaCount).fill(undefined);
+    const settings = config.migration ?? null;
+    this.migrationSettings = settings;
+    if (settings !== null) {
+      assert(deps.migration !== undefined, "migration settings come with migration deps");
+      const migrationDeps = deps.migration;
+      this.middleware = new Middleware(
+        {
+          f: config.f,
+          roster: settings.roster,
+          activeNodeIds: settings.members.map((member) => member.nodeId),
+          cmPublicKeys: settings.cmPublicKeys,
+        },
+        { verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature) },
+        settings.members,
+      );
+      // A promoted target does not run its id in the initial membership: its checkpoint says so
+      // (asserted in installPromotedState).
+      this.interval = new IntervalController(settings.interval);
+    } else {
+      this.middleware = null;
+      this.interval = null;
+    }
     // The genesis checkpoint (seq 0) is stable by definition: every replica starts from the same
     // initial application state and an empty client table.
     const genesis = this.makeCheckpoint(0);
@@ -164,6 +328,10 @@ export class Replica {
   get isPrimary(): boolean {
     return this.primary === this.config.replicaId;
   }
+  /** Primary of the current view and free to lead it: not a view a previous incarnation may have led. */
+  private get actingPrimary(): boolean {
+    return this.isPrimary && this.viewCurrent > this.primaryViewBar;
+  }
   /** True while a view change is in progress (between VIEW-CHANGE and NEW-VIEW). */
   get viewChanging(): boolean {
     return !this.viewActive;
@@ -183,16 +351,85 @@ export class Replica {
     };
   }
 
-  /** Arms the initial timers. */
-  start(nowMs: number): Effect[] {
+  /**
+   * Arms the initial timers. `recovering`: this replica restarted without memory (there is no
+   * persistence, see api.ts). Before the crash it may have led the current view, or a later one,
+   * and proposed in it; it cannot know what, and proposing again could give a seq two batches (an
+   * equivocating primary). So it takes part as a backup and acts as primary in no view up to the
+   * highest one a peer shows was active before it enters a view through a NEW-VIEW, until a view
+   * change (its own timer, or f+1 VIEW-CHANGEs) brings it into a view properly. A cluster's first
+   * start passes false.
+   */
+  start(nowMs: number, options: { readonly recovering?: boolean } = {}): Effect[] {
     this.advanceClock(nowMs);
+    if (options.recovering === true) {
+      this.recovering = true;
+      this.primaryViewBar = Math.max(this.primaryViewBar, this.viewCurrent);
+    }
     this.setTimer("status", this.config.statusIntervalMs);
+    this.armMigrationTimer();
     return this.takeEffects();
+  }
+
+  /**
+   * The replica a promoted migration target runs (section 3.2): the checkpoint it fetched and
+   * verified against 2f+1 MIGRATE-NOW digests, installed at the MIGRATION-REQUEST's seq, in the
+   * view the MIGRATE-NOWs named. Call start() next, as for any replica.
+   */
+  static promoted(
+    config: ReplicaConfig,
+    deps: CoreDeps,
+    installed: {
+      readonly view: number;
+      readonly seq: number;
+      readonly stateDigest: Uint8Array;
+      readonly stateBytes: Uint8Array;
+    },
+  ): Replica {
+    const replica = new Replica(config, deps);
+    replica.installPromotedState(installed);
+    return replica;
+  }
+
+  /** Migration number l, membership and standby pool (null without migration), for tests and hosts. */
+  get migrationState(): {
+    readonly migrationNumber: number;
+    readonly proactiveRound: number;
+    readonly members: readonly MemberAddress[];
+    readonly standbys: readonly { readonly nodeId: number; readonly joinTimeMs: number }[];
+  } | null {
+    const middleware = this.middleware;
+    if (middleware === null) return null;
+    return {
+      migrationNumber: middleware.migrationNumber,
+      proactiveRound: middleware.proactiveRound,
+      members: middleware.members.map((member) => ({ ...member })),
+      standbys: middleware.registry.standbys(),
+    };
+  }
+
+  get isRetired(): boolean {
+    return this.retired;
+  }
+
+  /** The MIGRATION-REQUEST waiting to be ordered, if any. */
+  get pendingMigration(): MigrationRequest | null {
+    return this.migrationPending;
+  }
+
+  /** Interval controller's plan (Tw, Toe, Ts), or null without migration. */
+  get intervalPlan(): ReturnType<IntervalController["plan"]> | null {
+    return this.interval?.plan() ?? null;
   }
 
   step(input: ReplicaInput, nowMs: number): Effect[] {
     this.advanceClock(nowMs);
     assert(this.effects.length === 0, "effects drained between steps");
+    if (this.retired) {
+      this.metrics.dropped.retired++;
+      this.metrics.droppedTotal++;
+      return [];
+    }
     if (input.kind === "timer") this.onTimer(input.timer);
     else this.onMessage(input.from, input.message);
     this.checkInvariants();
@@ -213,6 +450,9 @@ export class Replica {
       case "stateTransfer":
         this.onStateTransferTimer();
         return;
+      case "migration":
+        this.onMigrationTimer();
+        return;
       default:
         unreachable(timer, "timer");
     }
@@ -224,7 +464,19 @@ export class Replica {
       return;
     }
     if (message.type === "Reply") return void this.drop("unexpectedType", from, message.type);
+    if (isMigrationMessage(message)) {
+      this.onMigrationMessage(from, message);
+      return;
+    }
+    if (from.kind === "node" && message.type === "FetchState") {
+      // A migration target fetching the checkpoint for the logical id it now holds (section 3.2).
+      if (this.middleware === null || this.middleware.nodeOf(message.replicaId) !== from.id)
+        return void this.drop("notMember", from, message.type);
+      this.onFetchState(from, message);
+      return;
+    }
     if (!this.checkReplicaSender(from, message)) return;
+    if (this.recovering) this.noteViewWhileRecovering(message);
     switch (message.type) {
       case "PrePrepare":
         this.onPrePrepare(from.id, message);
@@ -242,13 +494,13 @@ export class Replica {
         this.onViewChange(message);
         return;
       case "NewView":
-        this.onNewView(message);
+        this.onNewView(from, message);
         return;
       case "Status":
         this.onStatus(message);
         return;
       case "FetchState":
-        this.onFetchState(message);
+        this.onFetchState(from, message);
         return;
       case "StateChunk":
         this.onStateChunk(message);
@@ -261,7 +513,8 @@ export class Replica {
   /** One place checks that a replica message comes from a replica that is who it claims to be. */
   private checkReplicaSender(from: Principal, message: ReplicaMessage): boolean {
     if (from.kind !== "replica") return this.drop("senderKind", from, message.type);
-    if (message.type !== "PrePrepare" && message.replicaId !== from.id) {
+    // Any replica may relay a PRE-PREPARE or resend a NEW-VIEW: their handlers check the author.
+    if (message.type !== "PrePrepare" && message.type !== "NewView" && message.replicaId !== from.id) {
       return this.drop("senderMismatch", from, message.type);
     }
     // FETCH-STATE may come from a standby outside 0..3f (migration reuses state transfer).
@@ -270,6 +523,18 @@ export class Replica {
       return this.drop("unknownReplica", from, message.type);
     }
     return true;
+  }
+
+  /**
+   * While recovering, a view a peer shows was active (its NEW-VIEW, or normal-case traffic in it)
+   * may be one our previous incarnation led (see start()). VIEW-CHANGEs and STATUS do not count:
+   * they name views still being formed, and if every replica restarted, barring those would leave
+   * no primary for any view.
+   */
+  private noteViewWhileRecovering(message: ReplicaMessage): void {
+    const type = message.type;
+    if (type !== "NewView" && type !== "PrePrepare" && type !== "Prepare" && type !== "Commit") return;
+    if (message.view > this.primaryViewBar) this.primaryViewBar = message.view;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -296,12 +561,12 @@ export class Replica {
       this.rememberPending(from, request);
       return;
     }
-    if (this.isPrimary) this.acceptRequestAsPrimary(from, request);
+    if (this.actingPrimary) this.acceptRequestAsPrimary(from, request);
     else this.acceptRequestAsBackup(from, request);
   }
 
   private acceptRequestAsPrimary(from: Principal, request: Request): void {
-    assert(this.isPrimary && this.viewActive, "primary in an active view");
+    assert(this.actingPrimary && this.viewActive, "primary in an active view");
     const proposed = this.proposedTimestamps.get(request.clientId);
     if (proposed !== undefined && proposed >= request.timestamp) {
       return void this.drop("duplicateRequest", from, "Request");
@@ -314,10 +579,16 @@ export class Replica {
   }
 
   private acceptRequestAsBackup(from: Principal, request: Request): void {
-    assert(!this.isPrimary && this.viewActive, "backup in an active view");
+    assert(!this.actingPrimary && this.viewActive, "backup in an active view");
     const known = this.pending.get(request.clientId);
     const isNew = known === undefined || known.timestamp < request.timestamp;
     if (!this.rememberPending(from, request)) return;
+    if (this.isPrimary) {
+      // A primary that may not lead this view (see start()) has nobody to relay to; its
+      // view-change timer, like the backups', moves the system to a view it can enter properly.
+      if (isNew) this.refreshViewChangeTimer(false);
+      return;
+    }
     if (from.kind === "replica") return; // a relay meant for a primary we do not know yet
     // Relay to the primary even when already known: a client retransmits when the primary
     // missed its request (PBFT section 4.1), and the view-change timer watches the outcome.
@@ -343,18 +614,25 @@ export class Replica {
    * executed; requests arriving meanwhile queue and leave together when a batch executes.
    */
   private tryPropose(): void {
-    if (!this.viewActive || !this.isPrimary) return;
+    if (!this.viewActive || !this.actingPrimary) return;
+    // seqNext may lie above the window: a decision whose checkpoint we are still fetching (enterView).
     const highSeq = this.stable + this.config.logWindowSeqs;
     while (
-      this.queue.length > 0 &&
+      (this.queue.length > 0 || this.specialQueue.length > 0) &&
       this.seqNext - 1 - this.lastExecuted < this.config.batchInflightMax &&
-      this.seqNext <= highSeq
+      this.seqNext <= highSeq &&
+      this.lastExecuted >= this.migrationBarrierSeq
     ) {
+      // Special entries first, each alone (section 3.2: the MIGRATION-REQUEST at the head, never batched).
+      const special = this.takeSpecial();
+      if (special !== null) {
+        this.propose({ requests: [], special });
+        continue;
+      }
       const requests = this.takeBatch();
       if (requests.length === 0) break;
-      this.propose(requests);
+      this.propose({ requests });
     }
-    assert(this.seqNext - 1 <= highSeq, "never propose above the high watermark");
   }
 
   private takeBatch(): Request[] {
@@ -369,17 +647,23 @@ export class Replica {
     return requests;
   }
 
-  private propose(requests: readonly Request[]): void {
-    assert(this.isPrimary && this.viewActive, "only an active primary proposes");
-    assert(requests.length > 0 && requests.length <= this.config.batchSizeMax, "batch size in range");
+  private propose(body: { readonly requests: readonly Request[]; readonly special?: OrderedSpecial }): void {
+    assert(this.actingPrimary && this.viewActive, "only an active primary proposes");
+    const { requests, special } = body;
+    assert(
+      special === undefined
+        ? requests.length > 0 && requests.length <= this.config.batchSizeMax
+        : requests.length === 0,
+      "a batch of requests, or one special entry alone",
+    );
     const seq = this.seqNext++;
-    const prePrepare: PrePrepare = {
-      type: "PrePrepare",
-      view: this.viewCurrent,
-      seq,
-      digest: batchDigestOfRequests(requests, this.deps),
-      requests,
-    };
+    assert(seq <= this.stable + this.config.logWindowSeqs, "never propose above the high watermark");
+    const digest = proposalDigest(body, this.deps);
+    const prePrepare: PrePrepare =
+      special === undefined
+        ? { type: "PrePrepare", view: this.viewCurrent, seq, digest, requests }
+        : { type: "PrePrepare", view: this.viewCurrent, seq, digest, requests, special };
+    if (special?.kind === "migration") this.migrationBarrierSeq = seq;
     const slot = this.slotFor(seq);
     assert(slot.prePrepare === null, "a fresh seq has no pre-prepare");
     slot.prePrepare = prePrepare;
@@ -396,6 +680,7 @@ export class Replica {
     if (!this.checkNormalCase(from, message.type, message.view, message.seq)) return;
     if (message.requests.length > REQUEST_BATCH_MAX)
       return void this.drop("batchTooLarge", from, message.type);
+    if (message.special !== undefined && !this.specialAcceptable(from, message)) return;
     if (fromId !== this.primary) {
       this.onRelayedPrePrepare(from, message);
       return;
@@ -405,7 +690,7 @@ export class Replica {
       const same = bytesEqual(slot.prePrepare.digest, message.digest);
       return void this.drop(same ? "duplicate" : "conflictingPrePrepare", from, message.type);
     }
-    if (!bytesEqual(batchDigestOfRequests(message.requests, this.deps), message.digest)) {
+    if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, message.type);
     }
     this.acceptPrePrepare(slot, message);
@@ -413,6 +698,9 @@ export class Replica {
 
   /** A PRE-PREPARE resent by a backup: see the retransmission note at the top of this file. */
   private onRelayedPrePrepare(from: Principal, message: PrePrepare): void {
+    // Nobody relays to the primary what it proposed itself, and a relay could fill a seq it is
+    // about to assign (after a restart without memory, say): the primary takes none.
+    if (this.isPrimary) return void this.drop("relayToPrimary", from, "relay");
     const slot = this.log.get(message.seq);
     if (slot === undefined || slot.view !== this.viewCurrent)
       return void this.drop("relayUncertified", from, "relay");
@@ -422,7 +710,7 @@ export class Replica {
       slot.commitVotes.countMatching(message.digest) >= weakQuorumOf(f) ||
       slot.prepareVotes.countMatching(message.digest) >= 2 * f;
     if (!certified) return void this.drop("relayUncertified", from, "relay");
-    if (!bytesEqual(batchDigestOfRequests(message.requests, this.deps), message.digest)) {
+    if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, "relay");
     }
     this.acceptPrePrepare(slot, message);
@@ -432,6 +720,9 @@ export class Replica {
     assert(slot.prePrepare === null && slot.view === message.view, "accept once per (view, seq)");
     assert(slot.seq === message.seq, "slot matches seq");
     slot.prePrepare = message;
+    slot.acceptedAtMs = this.nowMsLast;
+    // A relayed batch above what a (promoted) primary proposed: never reuse its seq.
+    if (this.isPrimary && message.seq >= this.seqNext) this.seqNext = message.seq + 1;
     this.recordPrePrepared(message);
     if (!this.isPrimary && !slot.prepareSent) {
       const prepare: Prepare = {
@@ -486,7 +777,7 @@ export class Replica {
     if (slot.prepareVotes.countMatching(digest) < 2 * this.config.f) return;
     assert(!slot.prepareVotes.has(this.primary), "the primary never votes PREPARE");
     slot.prepared = true;
-    this.preparedSet.set(slot.seq, { view: slot.view, digest, requests: slot.prePrepare.requests });
+    this.preparedSet.set(slot.seq, loggedOf(slot.prePrepare));
     if (!slot.commitSent) {
       const commit: Commit = {
         type: "Commit",
@@ -527,6 +818,7 @@ export class Replica {
         commitSent: false,
         prepared: false,
         committed: false,
+        acceptedAtMs: this.nowMsLast,
       };
       this.log.set(seq, slot);
     }
@@ -535,7 +827,7 @@ export class Replica {
   }
 
   private recordPrePrepared(message: PrePrepare): void {
-    const batch: LoggedBatch = { view: message.view, digest: message.digest, requests: message.requests };
+    const batch = loggedOf(message);
     this.prePreparedSet.set(message.seq, withPrePrepared(this.prePreparedSet.get(message.seq), batch));
     if (message.seq > this.maxPrePreparedSeq) this.maxPrePreparedSeq = message.seq;
     assert(this.prePreparedSet.size <= this.config.logWindowSeqs, "Q set bounded by the window");
@@ -563,6 +855,9 @@ export class Replica {
     assert(prePrepare !== null && slot.committed, "execute committed batches only");
     assert(slot.seq === this.lastExecuted + 1, "execute in seq order");
     const results: ExecutedRequest[] = [];
+    const orderExecuteMs = this.nowMsLast - slot.acceptedAtMs;
+    const migration =
+      prePrepare.special === undefined ? null : this.executeSpecial(slot.seq, prePrepare.special);
     for (const request of prePrepare.requests) {
       const entry = this.clientTable.get(request.clientId);
       if (entry !== undefined && entry.timestamp >= request.timestamp) continue; // exactly once
@@ -576,6 +871,8 @@ export class Replica {
       });
       this.sendReply(request.clientId, request.timestamp, result);
       this.forgetRequest(request.clientId, request.timestamp);
+      this.recordOrderExecute(orderExecuteMs);
+      this.maybeNotifyClient(request.clientId, slot.seq);
     }
     this.lastExecuted = slot.seq;
     this.metrics.batchesExecuted++;
@@ -583,6 +880,7 @@ export class Replica {
     if (results.length > 0) this.failedViewChanges = 0;
     this.emit({ kind: "executed", view: slot.view, seq: slot.seq, digest: prePrepare.digest, results });
     if (isCheckpointSeq(slot.seq, this.config.checkpointIntervalSeqs)) this.takeCheckpoint(slot.seq);
+    if (migration !== null) this.afterMigration(slot, migration);
   }
 
   private forgetRequest(clientId: number, timestamp: number): void {
@@ -613,12 +911,17 @@ export class Replica {
   private makeCheckpoint(seq: number): OwnCheckpoint {
     const appSnapshot = this.deps.app.checkpoint();
     const clientTableBytes = this.clientTable.encode();
-    const stateDigest = stateDigestOf(clientTableBytes, appSnapshot.digest, this.deps);
+    const middlewareBytes = this.middleware?.encode() ?? new Uint8Array(0);
+    const stateDigest = stateDigestOf(
+      { clientTableBytes, appDigest: appSnapshot.digest, middlewareBytes },
+      this.deps,
+    );
     const message: Checkpoint = { type: "Checkpoint", seq, stateDigest, replicaId: this.config.replicaId };
-    const own: OwnCheckpoint = { message, clientTableBytes, appSnapshot, stateBytes: null };
+    const own: OwnCheckpoint = { message, clientTableBytes, appSnapshot, middlewareBytes, stateBytes: null };
     this.checkpoints.set(seq, own);
     assert(
-      this.checkpoints.size <= this.config.logWindowSeqs / this.config.checkpointIntervalSeqs + 2,
+      this.checkpoints.size <=
+        this.config.logWindowSeqs / this.config.checkpointIntervalSeqs + 2 + MIGRATION_CHECKPOINTS_MAX,
       "own checkpoints bounded",
     );
     return own;
@@ -683,11 +986,31 @@ export class Replica {
     for (const logged of this.log.keys()) if (logged <= seq) this.log.delete(logged);
     for (const logged of this.preparedSet.keys()) if (logged <= seq) this.preparedSet.delete(logged);
     for (const logged of this.prePreparedSet.keys()) if (logged <= seq) this.prePreparedSet.delete(logged);
-    for (const logged of this.checkpoints.keys()) if (logged < seq) this.checkpoints.delete(logged);
+    for (const logged of this.checkpoints.keys())
+      if (logged < seq && logged !== this.retainedCheckpointSeq) this.checkpoints.delete(logged);
     for (const logged of this.checkpointVotes.keys()) if (logged <= seq) this.checkpointVotes.delete(logged);
     this.admitCheckpointsAhead();
     this.metrics.checkpointsStable++;
     this.emit({ kind: "stableCheckpoint", seq, stateDigest });
+    this.admitDeferredBatches();
+  }
+
+  /** Decided batches that were above our window when we entered the view (enterView), now inside it. */
+  private admitDeferredBatches(): void {
+    if (this.deferredBatches.size === 0) return;
+    assert(this.viewActive, "deferred batches belong to the active view");
+    const admitted: PrePrepare[] = [];
+    for (const [seq, prePrepare] of this.deferredBatches) {
+      if (seq > this.stable && !inWindow(seq, this.stable, this.config.logWindowSeqs)) continue;
+      this.deferredBatches.delete(seq);
+      if (seq > this.stable) admitted.push(prePrepare);
+    }
+    for (const prePrepare of admitted) {
+      // Accepting one may execute up to a new stable checkpoint and move the window again.
+      if (!this.viewActive || !inWindow(prePrepare.seq, this.stable, this.config.logWindowSeqs)) continue;
+      const slot = this.slotFor(prePrepare.seq);
+      if (slot.prePrepare === null) this.acceptPrePrepare(slot, prePrepare);
+    }
   }
 
   /** CHECKPOINTs that were above the window may be inside it now. */
@@ -775,8 +1098,7 @@ export class Replica {
     this.sendFetch(this.stateFetch.rotate());
   }
 
-  private onFetchState(message: FetchState): void {
-    const from: Principal = { kind: "replica", id: message.replicaId };
+  private onFetchState(from: Principal, message: FetchState): void {
     const own = this.checkpoints.get(message.seq);
     if (own === undefined || !bytesEqual(own.message.stateDigest, message.stateDigest)) {
       return void this.drop("unknownCheckpoint", from, message.type);
@@ -784,6 +1106,7 @@ export class Replica {
     own.stateBytes ??= encodeState({
       clientTableBytes: own.clientTableBytes,
       appDigest: own.appSnapshot.digest,
+      middlewareBytes: own.middlewareBytes,
       appBytes: own.appSnapshot.bytes(),
     });
     const chunk = stateChunkOf({
@@ -830,7 +1153,7 @@ export class Replica {
       this.rejectFetchedCopy();
       return;
     }
-    if (!this.deps.app.restore(parts.appBytes)) {
+    if (!this.deps.app.restore(parts.appBytes) || !this.restoreMiddleware(parts.middlewareBytes)) {
       this.rejectFetchedCopy();
       return;
     }
@@ -848,6 +1171,7 @@ export class Replica {
       message,
       clientTableBytes: parts.clientTableBytes,
       appSnapshot,
+      middlewareBytes: parts.middlewareBytes,
       stateBytes: bytes,
     });
     this.lastExecuted = fetch.seq;
@@ -885,8 +1209,9 @@ export class Replica {
    */
   private refreshViewChangeTimer(progress: boolean): void {
     if (!this.viewActive) return;
-    const hasWork = this.pending.size > 0 || this.maxPrePreparedSeq > this.lastExecuted;
-    if (this.isPrimary || !hasWork) {
+    const hasWork =
+      this.pending.size > 0 || this.maxPrePreparedSeq > this.lastExecuted || this.migrationPending !== null;
+    if (this.actingPrimary || !hasWork) {
       if (this.viewChangeTimerArmed) this.emit({ kind: "cancelTimer", timer: "viewChange" });
       this.viewChangeTimerArmed = false;
       return;
@@ -900,7 +1225,10 @@ export class Replica {
     this.viewChangeTimerArmed = false;
     if (
       this.viewActive &&
-      (this.isPrimary || (this.pending.size === 0 && this.maxPrePreparedSeq <= this.lastExecuted))
+      (this.actingPrimary ||
+        (this.pending.size === 0 &&
+          this.maxPrePreparedSeq <= this.lastExecuted &&
+          this.migrationPending === null))
     ) {
       return; // nothing is waiting any more: a late expiry
     }
@@ -916,6 +1244,10 @@ export class Replica {
     // Queued requests stay in `pending` and are handed to whoever becomes primary.
     this.queue.clear();
     this.proposedTimestamps.clear();
+    this.specialQueue.length = 0;
+    this.proposedSpecials.clear();
+    this.migrationBarrierSeq = 0;
+    this.deferredBatches.clear();
     const body = buildViewChangeBody({
       newView,
       stableSeq: this.stable,
@@ -933,7 +1265,7 @@ export class Replica {
     this.viewChangeTimerArmed = false;
     this.armNewViewTimer();
     this.deps.log?.info({ replicaId: this.config.replicaId, view: newView }, "view change started");
-    if (this.primary === this.config.replicaId) this.tryNewView();
+    if (this.actingPrimary) this.tryNewView();
   }
 
   private onViewChange(message: ViewChange): void {
@@ -954,7 +1286,7 @@ export class Replica {
     this.viewChanges[message.replicaId] = message;
     if (message.newView > this.viewCurrent) this.maybeJoinViewChange();
     else this.armNewViewTimer();
-    if (!this.viewActive && this.primary === this.config.replicaId) this.tryNewView();
+    if (!this.viewActive && this.actingPrimary) this.tryNewView();
   }
 
   /**
@@ -993,7 +1325,7 @@ export class Replica {
       f: this.config.f,
       logWindowSeqs: this.config.logWindowSeqs,
       viewChanges,
-      batchDigest: (requests) => batchDigestOfRequests(requests, this.deps),
+      batchDigest: (body) => proposalDigest(body, this.deps),
     });
   }
 
@@ -1008,27 +1340,29 @@ export class Replica {
       type: "NewView",
       view: this.viewCurrent,
       viewChanges,
-      prePrepares: decision.batches.map((batch) => ({
-        type: "PrePrepare",
-        view: this.viewCurrent,
-        seq: batch.seq,
-        digest: batch.digest,
-        requests: batch.requests,
-      })),
+      prePrepares: decision.batches.map((batch) => prePrepareOf(this.viewCurrent, batch)),
       replicaId: this.config.replicaId,
     };
     this.emit({ kind: "broadcast", message: newView });
     this.enterView(newView, decision);
   }
 
-  private onNewView(message: NewView): void {
-    const from: Principal = { kind: "replica", id: message.replicaId };
+  /**
+   * `from` may be the view's primary or any replica resending its NEW-VIEW (STATUS retransmission):
+   * the wire authenticates only the resender. Nothing is taken from the message on the resender's
+   * word: its author must be the view's primary and its content must equal the decision re-run on
+   * the enclosed signed VIEW-CHANGEs (verifyNewView).
+   */
+  private onNewView(from: Principal, message: NewView): void {
     if (message.view < this.viewCurrent || (message.view === this.viewCurrent && this.viewActive)) {
       return void this.drop("staleNewView", from, message.type);
     }
     if (message.replicaId !== primaryOf(message.view, this.replicaCount)) {
       return void this.drop("wrongPrimary", from, message.type);
     }
+    // We enter views we lead only by making their NEW-VIEW. One naming us comes from an incarnation
+    // of ours that crashed (which may have proposed after it) or from a forger: never enter by it.
+    if (message.replicaId === this.config.replicaId) return void this.drop("ownNewView", from, message.type);
     const decision = this.verifyNewView(message);
     if (decision === null) return void this.drop("badNewView", from, message.type);
     this.enterView(message, decision);
@@ -1065,6 +1399,7 @@ export class Replica {
     assert(message.replicaId === primaryOf(message.view, this.replicaCount), "NEW-VIEW from its primary");
     this.viewCurrent = message.view;
     this.viewActive = true;
+    this.recovering = false;
     this.newViewMessage = message;
     this.log.clear();
     this.viewChanges.forEach((viewChange, replicaId) => {
@@ -1075,19 +1410,17 @@ export class Replica {
     this.viewChangeTimerArmed = false;
     this.metrics.viewsEntered++;
     this.emit({ kind: "viewEntered", view: message.view, primary: message.replicaId });
+    this.deferredBatches.clear();
     this.adoptDecidedCheckpoint(decision.checkpoint);
     this.maxPrePreparedSeq = Math.min(this.maxPrePreparedSeq, this.lastExecuted);
     for (const batch of decision.batches) {
-      if (!inWindow(batch.seq, this.stable, this.config.logWindowSeqs)) continue;
-      const prePrepare: PrePrepare = {
-        type: "PrePrepare",
-        view: message.view,
-        seq: batch.seq,
-        digest: batch.digest,
-        requests: batch.requests,
-      };
-      this.acceptPrePrepare(this.slotFor(batch.seq), prePrepare);
+      // Above our window while we fetch the decided checkpoint: keep it for when the window moves.
+      if (inWindow(batch.seq, this.stable, this.config.logWindowSeqs))
+        this.acceptPrePrepare(this.slotFor(batch.seq), prePrepareOf(message.view, batch));
+      else if (batch.seq > this.stable)
+        this.deferredBatches.set(batch.seq, prePrepareOf(message.view, batch));
     }
+    assert(this.deferredBatches.size <= this.config.logWindowSeqs, "deferred batches bounded by the window");
     const decidedSeqMax = decision.batches.at(-1)?.seq ?? decision.checkpoint.seq;
     if (this.isPrimary) this.becomePrimary(decidedSeqMax, decision);
     else this.becomeBackup();
@@ -1118,7 +1451,9 @@ export class Replica {
     this.proposedTimestamps.clear();
     for (const batch of decision.batches) {
       for (const request of batch.requests) this.noteProposed(request);
+      if (batch.special !== undefined) this.proposedSpecials.add(specialKey(batch.special));
     }
+    this.requeueSpecials();
     for (const request of this.pending.values()) {
       const proposed = this.proposedTimestamps.get(request.clientId);
       if ((proposed !== undefined && proposed >= request.timestamp) || this.queue.full()) continue;
@@ -1165,6 +1500,7 @@ export class Replica {
     this.lastExecutedAtStatus = this.lastExecuted;
     this.lagSeqAtStatus = target?.seq ?? 0;
     this.maybeFetchLaggingState(stalled);
+    this.retransmitMigration();
   }
 
   private onStatus(message: Status): void {
@@ -1241,6 +1577,561 @@ export class Replica {
     this.metrics.droppedTotal++;
     this.deps.log?.debug({ replicaId: this.config.replicaId, reason, from, what }, "message dropped");
     return false;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Migration (paper section 3; docs/migration.md). Only reached with migration settings.
+
+  private onMigrationMessage(from: Principal, message: MigrationMessage): void {
+    if (this.middleware === null) return void this.drop("unexpectedType", from, message.type);
+    switch (message.type) {
+      case "JoinRequest":
+        if (from.kind !== "node" || from.id !== message.nodeId)
+          return void this.drop("senderMismatch", from, message.type);
+        this.onJoinRequest(from, message);
+        return;
+      case "LeaveRequest":
+        if (from.kind !== "cm" || from.id !== message.cmId)
+          return void this.drop("senderMismatch", from, message.type);
+        this.onLeaveRequest(from, message);
+        return;
+      case "InitMigration":
+        if (!this.checkReplicaSender(from, message)) return;
+        this.onInitMigration(message);
+        return;
+      case "MigrationDone":
+        if (from.kind !== "node" || from.id !== message.nodeId)
+          return void this.drop("senderMismatch", from, message.type);
+        this.onMigrationDone(from, message);
+        return;
+      case "OnDemandMigration":
+        if (from.kind !== "cm" || from.id !== message.cmId)
+          return void this.drop("senderMismatch", from, message.type);
+        this.onOnDemandMigration(from, message);
+        return;
+      case "JoinApproved":
+      case "MigrateNow":
+      case "NewMembership":
+      case "KeyExchange":
+        // KEY-EXCHANGE: the derived key bootstrap stands in for it (docs/migration.md).
+        this.drop("unexpectedType", from, message.type);
+        return;
+      default:
+        unreachable(message, "migration message type");
+    }
+  }
+
+  /** Section 3.1: accept locally (signature, roster key, fresh l), then the primary orders it. */
+  private onJoinRequest(from: Principal, message: JoinRequest): void {
+    const middleware = this.middleware!;
+    const verdict = middleware.registry.acceptJoinRequest(message);
+    if (verdict.verdict === "approvedAlready") {
+      // Our JOIN-APPROVED may have been lost: send it again.
+      this.emit({
+        kind: "send",
+        to: from,
+        message: makeJoinApproved(verdict.approval, this.config.replicaId),
+      });
+      return;
+    }
+    if (verdict.verdict === "rejected")
+      return void this.drop("badJoin", from, `${message.type}: ${verdict.reason}`);
+    this.pendingJoins.set(message.nodeId, message);
+    if (this.isPrimary && this.viewActive)
+      this.enqueueSpecial({ kind: "join", request: message, joinTimeMs: 0 });
+  }
+
+  private onLeaveRequest(from: Principal, message: LeaveRequest): void {
+    const verdict = this.middleware!.registry.acceptLeaveRequest(message);
+    if (verdict.verdict === "rejected")
+      return void this.drop("badLeave", from, `${message.type}: ${verdict.reason}`);
+    this.pendingLeaves.set(message.nodeId, message);
+    if (this.isPrimary && this.viewActive) this.enqueueSpecial({ kind: "leave", request: message });
+  }
+
+  private enqueueSpecial(special: OrderedSpecial): void {
+    assert(this.isPrimary && this.viewActive, "only an active primary orders special entries");
+    const key = specialKey(special);
+    if (this.proposedSpecials.has(key)) return;
+    if (this.specialQueue.some((queued) => specialKey(queued) === key)) return;
+    if (this.specialQueue.length >= SPECIAL_QUEUE_MAX)
+      return void this.drop("queueFull", { kind: "replica", id: this.config.replicaId }, key);
+    if (special.kind === "migration") this.specialQueue.unshift(special);
+    else this.specialQueue.push(special);
+    this.tryPropose();
+  }
+
+  /** The next special entry still worth ordering; a JOIN-REQUEST gets its join time now (3.1). */
+  private takeSpecial(): OrderedSpecial | null {
+    const middleware = this.middleware;
+    while (this.specialQueue.length > 0) {
+      const special = this.specialQueue.shift()!;
+      if (middleware === null) continue;
+      if (special.kind === "migration" && special.request.migrationNumber < middleware.migrationNumber)
+        continue;
+      if (special.kind === "join" && !this.pendingJoins.has(special.request.nodeId)) continue;
+      if (special.kind === "leave" && !this.pendingLeaves.has(special.request.nodeId)) continue;
+      this.proposedSpecials.add(specialKey(special));
+      if (special.kind === "join") return { ...special, joinTimeMs: Math.floor(this.nowMsLast) };
+      return special;
+    }
+    return null;
+  }
+
+  /** A new primary continues what the old one left: the migration round first (3.2), then joins and leaves. */
+  private requeueSpecials(): void {
+    if (this.middleware === null) return;
+    if (this.migrationPending !== null)
+      this.specialQueue.push({ kind: "migration", request: this.migrationPending });
+    for (const request of this.pendingJoins.values())
+      this.specialQueue.push({ kind: "join", request, joinTimeMs: 0 });
+    for (const request of this.pendingLeaves.values()) this.specialQueue.push({ kind: "leave", request });
+    const seen = new Set<string>();
+    const kept = this.specialQueue.filter((special) => {
+      const key = specialKey(special);
+      if (this.proposedSpecials.has(key) || seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    this.specialQueue.length = 0;
+    this.specialQueue.push(...kept.slice(0, SPECIAL_QUEUE_MAX));
+  }
+
+  /**
+   * Checks on a special PRE-PREPARE before it may be accepted (sections 3.1, 3.2). The
+   * deterministic validity check runs again at execution (Middleware.executionProblem); these
+   * only refuse what is already wrong here: malformed proofs, a stale round, a join time far
+   * from our clock (a faulty primary must not pick join times that bias target choice).
+   */
+  private specialAcceptable(from: Principal, message: PrePrepare): boolean {
+    const special = message.special;
+    assert(special !== undefined, "a special PRE-PREPARE");
+    const middleware = this.middleware;
+    if (middleware === null) return this.drop("unexpectedType", from, "special");
+    if (message.requests.length > 0) return this.drop("badSpecial", from, "special with requests");
+    const settings = this.migrationSettings!;
+    switch (special.kind) {
+      case "migration": {
+        const problem = proofsProblem(special.request, this.config.f);
+        if (problem !== null) return this.drop("badSpecial", from, `migration: ${problem}`);
+        if (special.request.migrationNumber < middleware.migrationNumber)
+          return this.drop("badSpecial", from, "migration: stale");
+        return true;
+      }
+      case "join":
+        if (Math.abs(special.joinTimeMs - this.nowMsLast) > settings.joinTimeSkewMsMax)
+          return this.drop("joinTimeSkew", from, "join");
+        return true;
+      case "leave":
+        return true;
+      default:
+        return unreachable(special, "special kind");
+    }
+  }
+
+  /**
+   * Runs an ordered special entry (sections 3.1, 3.2). Registry changes apply at once; a valid
+   * MIGRATION-REQUEST's middleware change is returned so the migration checkpoint, taken right
+   * after this seq executes, already holds the new membership and the next l.
+   */
+  private executeSpecial(seq: number, special: OrderedSpecial): AppliedMigration | null {
+    const middleware = this.middleware;
+    if (middleware === null) return null; // a faulty primary's entry we never accepted
+    switch (special.kind) {
+      case "join": {
+        const result = middleware.registry.executeJoin({
+          request: special.request,
+          seq,
+          joinTimeMs: special.joinTimeMs,
+        });
+        const pending = this.pendingJoins.get(special.request.nodeId);
+        if (pending !== undefined && pending.counter <= special.request.counter)
+          this.pendingJoins.delete(special.request.nodeId);
+        if (result.applied) {
+          this.metrics.joinsExecuted++;
+          const message = makeJoinApproved(result.approval, this.config.replicaId);
+          this.emit({ kind: "send", to: { kind: "node", id: special.request.nodeId }, message });
+        }
+        return null;
+      }
+      case "leave": {
+        const result = middleware.registry.executeLeave({ request: special.request, seq });
+        const pending = this.pendingLeaves.get(special.request.nodeId);
+        if (pending !== undefined && pending.counter <= special.request.counter)
+          this.pendingLeaves.delete(special.request.nodeId);
+        if (result.applied) this.metrics.leavesExecuted++;
+        return null;
+      }
+      case "migration":
+        return this.executeMigration(seq, special.request);
+      default:
+        return unreachable(special, "special kind");
+    }
+  }
+
+  private executeMigration(seq: number, request: MigrationRequest): AppliedMigration | null {
+    const middleware = this.middleware!;
+    const problem = middleware.executionProblem(request);
+    if (problem !== null) {
+      // Deterministic at every correct replica: the entry executes as a no-op everywhere.
+      this.metrics.migrationsRejected++;
+      this.deps.log?.info({ replicaId: this.config.replicaId, seq, problem }, "migration request rejected");
+      if (
+        this.migrationPending !== null &&
+        this.migrationPending.migrationNumber < middleware.migrationNumber
+      )
+        this.migrationPending = null;
+      return null;
+    }
+    const pairs = middleware.applyMigration({ request, view: request.view, seq });
+    this.metrics.migrationsExecuted++;
+    this.initVotes.fill(undefined);
+    this.migrationPending = null;
+    this.onDemandSources = null;
+    if (this.migrationBarrierSeq <= seq) this.migrationBarrierSeq = 0;
+    return { request, pairs };
+  }
+
+  /**
+   * Section 3.2 "State Transfer", after the MIGRATION-REQUEST executed at slot.seq: the migration
+   * checkpoint (kept for the targets), MIGRATE-NOW to every target and CM replica, then either
+   * retirement (we were a source) or the membership change and the next round's timer.
+   */
+  private afterMigration(slot: Slot, applied: AppliedMigration): void {
+    const seq = slot.seq;
+    const own = this.checkpoints.get(seq) ?? this.makeCheckpoint(seq);
+    this.retainCheckpoint(seq);
+    const sources = applied.pairs.map((pair) => pair.replicaId);
+    const stateSender = designatedStateSender(sources, this.replicaCount);
+    const body = {
+      view: applied.request.view,
+      seq,
+      checkpointDigest: own.message.stateDigest,
+      pairs: applied.pairs,
+      replicaId: this.config.replicaId,
+    };
+    const migrationDeps = this.deps.migration!;
+    const migrateNow: MigrateNow = {
+      type: "MigrateNow",
+      ...body,
+      signature: migrationDeps.sign(migrateNowSignedBytes(body)),
+    };
+    for (const pair of applied.pairs)
+      this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
+    const cmCount = this.migrationSettings!.cmPublicKeys.length;
+    for (let cmId = 0; cmId < cmCount; cmId++)
+      this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    this.emit({
+      kind: "migrationExecuted",
+      view: applied.request.view,
+      seq,
+      migrationNumber: applied.request.migrationNumber,
+      trigger: applied.request.trigger,
+      pairs: applied.pairs,
+      stateDigest: own.message.stateDigest,
+      stateSender,
+    });
+    if (sources.includes(this.config.replicaId)) {
+      this.retire(seq);
+      return;
+    }
+    const middleware = this.middleware!;
+    this.emit({
+      kind: "membershipChanged",
+      members: middleware.members.map((m) => ({ ...m })),
+      pairs: applied.pairs,
+    });
+    this.inFlight = {
+      seq,
+      startMs: slot.acceptedAtMs,
+      migrateNow,
+      pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
+      retransmits: 0,
+    };
+    this.announceMembership(applied, seq);
+    this.armMigrationTimer();
+  }
+
+  /** Section 3.3: lazily to clients, at once when a new replica is primary; always to standbys. */
+  private announceMembership(applied: AppliedMigration, seq: number): void {
+    const middleware = this.middleware!;
+    const body = {
+      view: applied.request.view,
+      seq,
+      pairs: applied.pairs,
+      members: middleware.members.map((m) => ({ ...m })),
+      replicaId: this.config.replicaId,
+    };
+    this.membershipNotice = {
+      type: "NewMembership",
+      ...body,
+      signature: this.deps.migration!.sign(newMembershipSignedBytes(body)),
+    };
+    this.notifiedClients.clear();
+    for (const standby of middleware.registry.standbys())
+      this.emit({ kind: "send", to: { kind: "node", id: standby.nodeId }, message: this.membershipNotice });
+    const newPrimary = applied.pairs.some((pair) => pair.replicaId === this.primary);
+    if (!newPrimary) return;
+    for (const clientId of this.clientTable.clientIds()) this.maybeNotifyClient(clientId, seq + 1);
+  }
+
+  /** Lazy notification (3.3): a client whose request executed after the MIGRATION-REQUEST. */
+  private maybeNotifyClient(clientId: number, seq: number): void {
+    const notice = this.membershipNotice;
+    if (notice === null || seq <= notice.seq || this.notifiedClients.has(clientId)) return;
+    if (this.notifiedClients.size >= CLIENTS_MAX) return;
+    this.notifiedClients.add(clientId);
+    this.emit({ kind: "send", to: { kind: "client", id: clientId }, message: notice });
+  }
+
+  private retire(seq: number): void {
+    const settings = this.migrationSettings!;
+    for (const timer of ["status", "viewChange", "stateTransfer", "migration"] as const)
+      this.emit({ kind: "cancelTimer", timer });
+    this.emit({ kind: "retire", replicaId: this.config.replicaId, nodeId: settings.nodeId, seq });
+    this.retired = true;
+    this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
+  }
+
+  private retainCheckpoint(seq: number): void {
+    const previous = this.retainedCheckpointSeq;
+    this.retainedCheckpointSeq = seq;
+    if (previous >= 0 && previous !== seq && previous < this.stable) this.checkpoints.delete(previous);
+  }
+
+  /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
+  private onMigrationDone(from: Principal, message: MigrationDone): void {
+    const inFlight = this.inFlight;
+    if (inFlight === null || message.seq !== inFlight.seq || !inFlight.pending.has(from.id))
+      return void this.drop("staleMigrationDone", from, message.type);
+    const expected = inFlight.migrateNow.pairs.find((pair) => pair.targetNodeId === from.id);
+    if (expected === undefined || expected.replicaId !== message.replicaId)
+      return void this.drop("senderMismatch", from, message.type);
+    inFlight.pending.delete(from.id);
+    if (inFlight.pending.size > 0) return;
+    const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
+    this.inFlight = null;
+    this.emit({ kind: "migrationCompleted", seq: inFlight.seq, latencyMs });
+    this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs));
+  }
+
+  private recordOrderExecute(durationMs: number): void {
+    if (this.interval === null) return;
+    this.emitAdmin(this.interval.recordOrderExecute(Math.max(0, durationMs)));
+  }
+
+  private emitAdmin(notifications: readonly AdminNotification[]): void {
+    for (const notification of notifications) this.emit({ kind: "adminNotification", notification });
+  }
+
+  private armMigrationTimer(): void {
+    const settings = this.migrationSettings;
+    if (settings === null || !settings.proactive || this.retired) return;
+    this.setTimer("migration", Math.max(settings.migrationTimeoutMsMin, this.interval!.nextTimeoutMs()));
+  }
+
+  private onMigrationTimer(): void {
+    if (this.middleware === null) return;
+    this.startRound("timer", null);
+  }
+
+  /** Section 3.4: the CM's signed request names the replicas to migrate at once. */
+  private onOnDemandMigration(from: Principal, message: OnDemandMigration): void {
+    const key = this.migrationSettings!.cmPublicKeys[message.cmId];
+    const { signature, type: _type, ...fields } = message;
+    if (
+      key === undefined ||
+      !this.deps.migration!.verify(key, onDemandMigrationSignedBytes(fields), signature)
+    )
+      return void this.drop("badSignature", from, message.type);
+    const last = this.onDemandCounters.get(message.cmId);
+    if (last !== undefined && message.counter <= last)
+      return void this.drop("staleOnDemand", from, message.type);
+    this.onDemandCounters.set(message.cmId, message.counter);
+    this.onDemandSources = [...message.replicaIds];
+    this.startRound("onDemand", this.onDemandSources);
+  }
+
+  /** Our INIT-MIGRATION for the current l (section 3.2, "How to Initiate"). */
+  private startRound(trigger: InitMigration["trigger"], faulty: readonly number[] | null): void {
+    const middleware = this.middleware!;
+    const l = middleware.migrationNumber;
+    const own = this.initVotes[this.config.replicaId];
+    if (own !== undefined && own.migrationNumber === l && own.trigger === trigger) return;
+    const selection = middleware.expectedSelection(trigger, faulty);
+    if (!selection.ok) {
+      this.emit({ kind: "migrationPostponed", reason: selection.reason });
+      if (trigger === "timer") this.armMigrationTimer();
+      return;
+    }
+    const body = {
+      type: "InitMigration" as const,
+      view: this.viewCurrent,
+      migrationNumber: l,
+      sources: [...selection.sources],
+      targets: [...selection.targets],
+      trigger,
+      replicaId: this.config.replicaId,
+    };
+    const init: InitMigration = { ...body, auth: this.deps.migration!.authenticateInitMigration(body) };
+    this.initVotes[this.config.replicaId] = init;
+    this.metrics.initMigrationsSent++;
+    this.emit({ kind: "broadcast", message: init });
+    this.checkInitQuorum();
+  }
+
+  private onInitMigration(message: InitMigration): void {
+    const from: Principal = { kind: "replica", id: message.replicaId };
+    const middleware = this.middleware!;
+    if (message.migrationNumber !== middleware.migrationNumber)
+      return void this.drop("staleInit", from, message.type);
+    const previous = this.initVotes[message.replicaId];
+    if (
+      previous !== undefined &&
+      previous.migrationNumber === message.migrationNumber &&
+      initMatches(previous, message)
+    )
+      return void this.drop("duplicate", from, message.type);
+    const onDemand = message.trigger === "onDemand";
+    const expected = middleware.expectedSelection(message.trigger, onDemand ? this.onDemandSources : null);
+    const verifiable = expected.ok || !onDemand || this.onDemandSources !== null;
+    if (verifiable) {
+      // Section 3.2: S and D must equal our own selection.
+      if (
+        !expected.ok ||
+        !initMatches(message, {
+          ...expected,
+          migrationNumber: message.migrationNumber,
+          trigger: message.trigger,
+        })
+      )
+        return void this.drop("initMismatch", from, message.type);
+    }
+    // An on-demand INIT-MIGRATION before the CM's request reached us is kept (one slot per
+    // replica) and counts only once our own, built from the CM's request, matches it.
+    this.initVotes[message.replicaId] = message;
+    const own = this.initVotes[this.config.replicaId];
+    const ownCurrent = own !== undefined && own.migrationNumber === middleware.migrationNumber;
+    if (!ownCurrent && expected.ok && this.countInitVotes(message) >= weakQuorumOf(this.config.f)) {
+      // f+1 replicas started this round, so a correct one's timer expired: join it.
+      this.startRound(message.trigger, onDemand ? this.onDemandSources : null);
+      return;
+    }
+    this.checkInitQuorum();
+  }
+
+  private countInitVotes(like: InitMigration): number {
+    return this.initVotes.filter((vote) => vote !== undefined && initMatches(vote, like)).length;
+  }
+
+  /** 2f+1 matching INIT-MIGRATIONs (ours included) make the MIGRATION-REQUEST. */
+  private checkInitQuorum(): void {
+    const middleware = this.middleware!;
+    const own = this.initVotes[this.config.replicaId];
+    if (own === undefined || own.migrationNumber !== middleware.migrationNumber) return;
+    if (this.migrationPending !== null && this.migrationPending.migrationNumber === own.migrationNumber)
+      return;
+    const proofs = this.initVotes
+      .filter((vote): vote is InitMigration => vote !== undefined && initMatches(vote, own))
+      .sort((a, b) => a.replicaId - b.replicaId)
+      .slice(0, quorumOf(this.config.f));
+    if (proofs.length < quorumOf(this.config.f)) return;
+    const { migrationNumber, sources, targets, trigger } = own;
+    this.migrationPending = {
+      type: "MigrationRequest",
+      view: this.viewCurrent,
+      migrationNumber,
+      sources,
+      targets,
+      trigger,
+      proofs,
+    };
+    assert(
+      proofsProblem(this.migrationPending, this.config.f) === null,
+      "we build well-formed migration requests",
+    );
+    if (this.isPrimary && this.viewActive)
+      this.enqueueSpecial({ kind: "migration", request: this.migrationPending });
+    else this.refreshViewChangeTimer(false);
+  }
+
+  /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
+  private retransmitMigration(): void {
+    const inFlight = this.inFlight;
+    if (inFlight !== null && inFlight.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+      inFlight.retransmits++;
+      for (const nodeId of inFlight.pending)
+        this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
+    }
+    const own = this.initVotes[this.config.replicaId];
+    if (
+      this.middleware !== null &&
+      own !== undefined &&
+      own.migrationNumber === this.middleware.migrationNumber
+    ) {
+      this.metrics.retransmissions++;
+      this.emit({ kind: "broadcast", message: own });
+    }
+  }
+
+  private restoreMiddleware(bytes: Uint8Array): boolean {
+    if (this.middleware === null) return bytes.length === 0;
+    const before = this.middleware.migrationNumber;
+    if (!this.middleware.restore(bytes)) return false;
+    if (this.middleware.migrationNumber !== before) {
+      this.initVotes.fill(undefined);
+      if (
+        this.migrationPending !== null &&
+        this.migrationPending.migrationNumber < this.middleware.migrationNumber
+      )
+        this.migrationPending = null;
+    }
+    return true;
+  }
+
+  /** Replica.promoted: install the verified migration checkpoint as our state at seq. */
+  private installPromotedState(installed: {
+    readonly view: number;
+    readonly seq: number;
+    readonly stateDigest: Uint8Array;
+    readonly stateBytes: Uint8Array;
+  }): void {
+    const parts = stateMatchesDigest(installed.stateBytes, installed.stateDigest, this.deps);
+    // Paired with the standby's check before promotion: the state matches the certified digest.
+    assert(parts !== null, "promoted state matches its certified digest");
+    const table = ClientTable.decode(parts.clientTableBytes);
+    assert(table !== null, "certified client table decodes");
+    assert(this.deps.app.restore(parts.appBytes), "certified app state restores");
+    assert(this.restoreMiddleware(parts.middlewareBytes), "certified middleware restores");
+    const middleware = this.middleware;
+    assert(middleware !== null, "a promoted replica has migration settings");
+    assert(
+      middleware.nodeOf(this.config.replicaId) === this.migrationSettings!.nodeId,
+      "we hold our logical id",
+    );
+    const appSnapshot = this.deps.app.checkpoint();
+    assert(bytesEqual(appSnapshot.digest, parts.appDigest), "the app restored the digest it promised");
+    this.clientTable = table;
+    this.checkpoints.clear();
+    this.checkpoints.set(installed.seq, {
+      message: {
+        type: "Checkpoint",
+        seq: installed.seq,
+        stateDigest: installed.stateDigest,
+        replicaId: this.config.replicaId,
+      },
+      clientTableBytes: parts.clientTableBytes,
+      appSnapshot,
+      middlewareBytes: parts.middlewareBytes,
+      stateBytes: installed.stateBytes,
+    });
+    this.viewCurrent = installed.view;
+    this.lastExecuted = installed.seq;
+    this.stable = installed.seq;
+    this.stableDigest = installed.stateDigest;
+    this.seqNext = installed.seq + 1;
+    this.maxPrePreparedSeq = installed.seq;
+    this.emit({ kind: "stateInstalled", seq: installed.seq, stateDigest: installed.stateDigest });
   }
 
   private checkInvariants(): void {

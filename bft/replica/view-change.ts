@@ -6,9 +6,16 @@
  */
 import { assert } from "../assert.js";
 import { DIGEST_BYTES, REQUEST_BATCH_MAX } from "../limits.js";
-import type { Batch, CheckpointClaim, Request, ViewChange, ViewChangeEntry } from "../messages.js";
+import type {
+  Batch,
+  CheckpointClaim,
+  OrderedSpecial,
+  Request,
+  ViewChange,
+  ViewChangeEntry,
+} from "../messages.js";
 import { bytesEqual, hexOf } from "./bytes.js";
-import { inWindow, isCheckpointSeq } from "./watermarks.js";
+import { inWindow } from "./watermarks.js";
 
 /**
  * The Q set keeps, per seq, up to this many distinct digests with the latest view each (the paper
@@ -17,11 +24,15 @@ import { inWindow, isCheckpointSeq } from "./watermarks.js";
  */
 export const PRE_PREPARED_DIGESTS_PER_SEQ_MAX = 2;
 
+/** Migration checkpoints a replica keeps besides its interval checkpoints (the latest one). */
+export const MIGRATION_CHECKPOINTS_MAX = 1;
+
 /** A batch as the log remembers it for the P and Q sets. */
 export interface LoggedBatch {
   readonly view: number;
   readonly digest: Uint8Array;
   readonly requests: readonly Request[];
+  readonly special?: OrderedSpecial | undefined;
 }
 
 export interface ViewChangeLimits {
@@ -41,7 +52,12 @@ export function buildViewChangeBody(options: {
   const batches = new Map<string, Batch>();
   const remember = (logged: LoggedBatch): void => {
     const key = hexOf(logged.digest);
-    if (!batches.has(key)) batches.set(key, { digest: logged.digest, requests: logged.requests });
+    if (batches.has(key)) return;
+    const batch: Batch =
+      logged.special === undefined
+        ? { digest: logged.digest, requests: logged.requests }
+        : { digest: logged.digest, requests: logged.requests, special: logged.special };
+    batches.set(key, batch);
   };
   const prepared: ViewChangeEntry[] = [];
   for (const seq of [...options.preparedSet.keys()].sort((a, b) => a - b)) {
@@ -80,10 +96,14 @@ export function viewChangeProblem(message: ViewChange, limits: ViewChangeLimits)
   ) {
     return "replicaId";
   }
-  if (!isCheckpointSeq(message.stableSeq, limits.checkpointIntervalSeqs)) return "stableSeq";
-  if (message.checkpoints.length > window / limits.checkpointIntervalSeqs + 1) return "checkpoints count";
+  // A migration checkpoint (paper section 3.2) may sit at any seq: a promoted target's low
+  // watermark is the MIGRATION-REQUEST's seq, and replicas keep that checkpoint for the targets.
+  // The decision only needs f+1 matching claims, so off-interval claims cannot mislead it.
+  if (!Number.isSafeInteger(message.stableSeq) || message.stableSeq < 0) return "stableSeq";
+  if (message.checkpoints.length > window / limits.checkpointIntervalSeqs + MIGRATION_CHECKPOINTS_MAX + 1)
+    return "checkpoints count";
   for (const claim of message.checkpoints) {
-    if (!isCheckpointSeq(claim.seq, limits.checkpointIntervalSeqs)) return "checkpoint seq";
+    if (!Number.isSafeInteger(claim.seq) || claim.seq < 0) return "checkpoint seq";
     if (claim.seq < message.stableSeq || claim.seq > message.stableSeq + window) return "checkpoint window";
     if (claim.stateDigest.length !== DIGEST_BYTES) return "checkpoint digest";
   }
@@ -103,6 +123,7 @@ export function viewChangeProblem(message: ViewChange, limits: ViewChangeLimits)
   if (message.batches.length > message.prepared.length + message.prePrepared.length) return "batches count";
   for (const batch of message.batches) {
     if (batch.requests.length > REQUEST_BATCH_MAX || batch.digest.length !== DIGEST_BYTES) return "batch";
+    if (batch.special !== undefined && batch.requests.length > 0) return "batch";
   }
   return null;
 }

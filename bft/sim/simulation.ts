@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { type Application, createApp } from "../apps/index.js";
-import { AssertionError, assert } from "../assert.js";
+import { assert } from "../assert.js";
 import { type CheckReport, checkHistory, type History, type HistoryApp } from "../checker/index.js";
 import { Client, type ClientEffect, defaultClientConfig } from "../client/index.js";
 import type { Message, Principal, Request } from "../messages.js";
@@ -390,7 +390,8 @@ export class Simulation {
     node.up = true;
     this.network.setDown(node.principal, false);
     this.recorder.replicaStarted(this.nowMs, node.id, node.incarnation);
-    this.applyReplicaEffects(node, node.core.start(this.nowMs));
+    // A restarted replica has lost its memory: it must not lead a view it may have led before.
+    this.applyReplicaEffects(node, node.core.start(this.nowMs, { recovering: node.incarnation > 0 }));
     const tickIntervalMs = node.byzantine?.tickIntervalMs;
     if (tickIntervalMs !== undefined) {
       this.queue.push(this.nowMs + tickIntervalMs, {
@@ -497,35 +498,8 @@ export class Simulation {
   }
 
   private replicaSend(node: ReplicaNode, message: Message, to: Destination): void {
-    if (isForwarded(node.id, message)) {
-      this.sendForwarded(node, message, to);
-      return;
-    }
     if (node.byzantine !== undefined) node.byzantine.send(message, to, node.context);
     else sendHonest(message, to, node.context);
-  }
-
-  /**
-   * Known integration gap (reported to the lead): the replica core forwards messages it did not
-   * author (a client REQUEST relayed to the primary, PBFT section 4.1; a NEW-VIEW resent to a
-   * lagging replica), but Wire.seal asserts that the sender authored them (and Wire.open would
-   * reject them). Until the wire carries forwarded messages, the host drops what it cannot seal and
-   * counts it under host:unsealable<Type>; the protocol's own retransmissions still make progress.
-   * Once the wire accepts them, seal succeeds and they are sent like any other message.
-   */
-  private sendForwarded(node: ReplicaNode, message: Message, to: Destination): void {
-    let frame: Uint8Array;
-    try {
-      frame = node.wire.seal(message, to);
-    } catch (error) {
-      if (!(error instanceof AssertionError)) throw error;
-      this.countHostDrop(`unsealable${message.type}`);
-      return;
-    }
-    if (to !== "replicas") node.transport.send(to, frame);
-    else
-      for (const replica of this.replicas)
-        if (replica.id !== node.id) node.transport.send(replica.principal, frame);
   }
 
   private byzantineContext(replicaId: number, wire: Wire, transport: Transport): ByzantineContext {
@@ -660,11 +634,6 @@ export class Simulation {
     return createApp({ app: this.options.app, busyWaitMs: 0, stateBytes: this.options.kvStateBytes });
   }
 
-  private countHostDrop(reason: string): void {
-    const key = `host:${reason}`;
-    this.wireRejected.set(key, (this.wireRejected.get(key) ?? 0) + 1);
-  }
-
   private countRejected(reason: string): void {
     const key = `wire:${reason}`;
     this.wireRejected.set(key, (this.wireRejected.get(key) ?? 0) + 1);
@@ -721,12 +690,6 @@ export class Simulation {
       history,
     };
   }
-}
-
-/** A message this replica sends but did not author: a relayed REQUEST or someone else's message. */
-function isForwarded(replicaId: number, message: Message): boolean {
-  if (message.type === "Request") return true;
-  return "replicaId" in message && message.replicaId !== replicaId;
 }
 
 function describePlanForLog(plan: FaultPlan): string[] {

@@ -16,6 +16,7 @@ import { PRINCIPAL_KIND_BYTES } from "./keys.js";
 
 const FRAME_MAC_TAG = 1;
 const REQUEST_MAC_TAG = 2;
+const INIT_MIGRATION_MAC_TAG = 3;
 /** tag u8 + sender kind u8 + sender id u32 + body digest. */
 export const FRAME_MAC_INPUT_BYTES = 1 + 1 + 4 + DIGEST_BYTES;
 /** tag u8 + request digest. */
@@ -41,6 +42,15 @@ export function frameMacInput(sender: Principal, body: Uint8Array): Uint8Array {
   input[1] = PRINCIPAL_KIND_BYTES[sender.kind];
   new DataView(input.buffer).setUint32(2, sender.id);
   createHash("sha256").update(body).digest().copy(input, 6);
+  return input;
+}
+
+/** What an INIT-MIGRATION authenticator entry covers: a tag and the digest of its fields. */
+export function initMigrationMacInput(fieldsDigest: Uint8Array): Uint8Array {
+  assert(fieldsDigest.length === DIGEST_BYTES, "init-migration digest has DIGEST_BYTES");
+  const input = new Uint8Array(REQUEST_MAC_INPUT_BYTES);
+  input[0] = INIT_MIGRATION_MAC_TAG;
+  input.set(fieldsDigest, 1);
   return input;
 }
 

@@ -32,8 +32,14 @@ export const U32_LIMIT = 2 ** 32;
 
 /** An authenticator holds one MAC per replica, indexed by replica id. */
 export const AUTH_BYTES_MAX = REPLICAS_MAX * MAC_BYTES;
-/** C set: stable checkpoint h plus every checkpoint inside the window [h, h + L]. */
-export const CHECKPOINT_CLAIMS_MAX = LOG_WINDOW_SEQS / CHECKPOINT_INTERVAL_SEQS + 1;
+/**
+ * C set: stable checkpoint h plus every checkpoint inside the window [h, h + L], plus the latest
+ * migration checkpoint (bft/replica/view-change.ts MIGRATION_CHECKPOINTS_MAX). A replica may be
+ * configured with any checkpointIntervalSeqs >= 1 and logWindowSeqs <= LOG_WINDOW_SEQS (see
+ * bft/replica/config.ts), so the bound is per seq of the largest window, not per default interval:
+ * with the default interval a replica with a short interval would build VIEW-CHANGEs it cannot send.
+ */
+export const CHECKPOINT_CLAIMS_MAX = LOG_WINDOW_SEQS + 2;
 /**
  * P and Q sets: P has at most one entry per seq in the window (h, h + L]; Q keeps up to two digests
  * per seq (bft/replica/view-change.ts PRE_PREPARED_DIGESTS_PER_SEQ_MAX), so one bound of 2L serves both.

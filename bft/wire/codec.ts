@@ -46,6 +46,15 @@ import {
   VIEW_CHANGE_BATCHES_MAX,
   VIEW_CHANGE_ENTRIES_MAX,
 } from "./bounds.js";
+import {
+  isMigrationType,
+  migrationBodySize,
+  readMigrationBody,
+  readSpecial,
+  specialSize,
+  writeMigrationBody,
+  writeSpecial,
+} from "./codec-migration.js";
 import { DecodeFailure, Reader, Writer } from "./cursor.js";
 import type { DecodeReason } from "./reasons.js";
 import { validateMessage, validateViewChangeFields } from "./validate.js";
@@ -65,6 +74,15 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = {
   Status: 9,
   FetchState: 10,
   StateChunk: 11,
+  JoinRequest: 12,
+  JoinApproved: 13,
+  LeaveRequest: 14,
+  InitMigration: 15,
+  MigrateNow: 16,
+  NewMembership: 17,
+  KeyExchange: 18,
+  MigrationDone: 19,
+  OnDemandMigration: 20,
 };
 /** Tag of the bytes a VIEW-CHANGE signature covers; never a message on the wire. */
 const VIEW_CHANGE_SIGNING_TAG = 0x87;
@@ -95,7 +113,7 @@ function requestsSize(requests: readonly Request[]): number {
 }
 
 function prePrepareSize(message: PrePrepare): number {
-  return U64 + U64 + short(message.digest) + requestsSize(message.requests);
+  return U64 + U64 + short(message.digest) + requestsSize(message.requests) + specialSize(message.special);
 }
 
 function viewChangeFieldsSize(message: Omit<ViewChange, "signature">): number {
@@ -103,7 +121,8 @@ function viewChangeFieldsSize(message: Omit<ViewChange, "signature">): number {
   for (const claim of message.checkpoints) size += U64 + short(claim.stateDigest);
   for (const entry of message.prepared) size += U64 + U64 + short(entry.digest);
   for (const entry of message.prePrepared) size += U64 + U64 + short(entry.digest);
-  for (const batch of message.batches) size += short(batch.digest) + requestsSize(batch.requests);
+  for (const batch of message.batches)
+    size += short(batch.digest) + requestsSize(batch.requests) + specialSize(batch.special);
   return size;
 }
 
@@ -139,7 +158,7 @@ function bodySize(message: Message): number {
     case "StateChunk":
       return U64 + short(message.stateDigest) + U32 + U32 + U32 + long(message.bytes) + U8;
     default:
-      return unreachable(message, "message type");
+      return migrationBodySize(message);
   }
 }
 
@@ -172,6 +191,7 @@ function writePrePrepare(writer: Writer, message: PrePrepare): void {
   writer.u64(message.seq);
   writer.shortBytes(message.digest);
   writeRequests(writer, message.requests);
+  writeSpecial(writer, message.special);
 }
 
 function writeEntries(writer: Writer, entries: readonly ViewChangeEntry[]): void {
@@ -197,6 +217,7 @@ function writeViewChangeFields(writer: Writer, message: Omit<ViewChange, "signat
   for (const batch of message.batches) {
     writer.shortBytes(batch.digest);
     writeRequests(writer, batch.requests);
+    writeSpecial(writer, batch.special);
   }
   writer.u8(message.replicaId);
 }
@@ -247,8 +268,13 @@ function writeBody(writer: Writer, message: Message): void {
     case "NewView":
       writeNewView(writer, message);
       return;
-    default:
+    case "Status":
+    case "FetchState":
+    case "StateChunk":
       writeStateBody(writer, message);
+      return;
+    default:
+      writeMigrationBody(writer, message);
   }
 }
 
@@ -371,7 +397,9 @@ function readPrePrepare(reader: Reader): PrePrepare {
   const seq = reader.u64();
   const digest = reader.shortBytes();
   const requests = readRequests(reader, REQUEST_BATCH_MAX);
-  return { type: "PrePrepare", view, seq, digest, requests };
+  const special = readSpecial(reader);
+  if (special === undefined) return { type: "PrePrepare", view, seq, digest, requests };
+  return { type: "PrePrepare", view, seq, digest, requests, special };
 }
 
 function readEntries(reader: Reader): ViewChangeEntry[] {
@@ -399,7 +427,9 @@ function readViewChange(reader: Reader): ViewChange {
   const batches: Batch[] = [];
   for (let index = 0; index < batchCount; index++) {
     const digest = reader.shortBytes();
-    batches.push({ digest, requests: readRequests(reader, REQUEST_BATCH_MAX) });
+    const requests = readRequests(reader, REQUEST_BATCH_MAX);
+    const special = readSpecial(reader);
+    batches.push(special === undefined ? { digest, requests } : { digest, requests, special });
   }
   const replicaId = reader.u8();
   const signature = reader.shortBytes();
@@ -480,6 +510,7 @@ function readBody(reader: Reader, type: MessageType): Message {
     case "StateChunk":
       return readStateChunk(reader);
     default:
+      if (isMigrationType(type)) return readMigrationBody(reader, type);
       return unreachable(type, "message type");
   }
 }

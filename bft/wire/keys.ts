@@ -7,6 +7,14 @@
  * every signature (Ed25519 is deterministic) from its seed. This is a stand-in: the migration work
  * replaces it with session keys exchanged under coprocessor signatures (paper, section 3), which
  * is why callers only see the KeyRing interface and plain KeyObjects.
+ *
+ * Keys per node (migration, docs/migration.md): a logical replica id moves between physical
+ * nodes, and a retired (possibly compromised) source must not hold the keys its successor uses.
+ * So a Wire given a membership map (replica id -> node id) asks its KeyRing for the key of the
+ * NODE that runs a replica, and its own KeyRing is made for its node ({ kind: "node", id }).
+ * With the derived bootstrap scheme every node can still derive every key (the cluster secret is
+ * shared), so this only separates keys by name; the signed KEY-EXCHANGE of the paper (section 3.1)
+ * is what makes the separation real, and it plugs in behind this same KeyRing interface.
  */
 import { createPrivateKey, createPublicKey, hkdfSync, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
@@ -36,12 +44,13 @@ const ED25519_SPKI_PREFIX = Uint8Array.from([
 ]);
 
 /** Principal kind as one byte, wherever a principal is encoded (frames, key derivation). */
-export const PRINCIPAL_KIND_BYTES = { replica: 0, client: 1 } as const;
+export const PRINCIPAL_KIND_BYTES = { replica: 0, client: 1, node: 2, cm: 3 } as const;
+export const PRINCIPAL_KIND_COUNT = 4;
 export const PRINCIPAL_ID_LIMIT = 2 ** 32;
 
 export function isValidPrincipal(principal: Principal): boolean {
   return (
-    (principal.kind === "replica" || principal.kind === "client") &&
+    principal.kind in PRINCIPAL_KIND_BYTES &&
     Number.isInteger(principal.id) &&
     principal.id >= 0 &&
     principal.id < PRINCIPAL_ID_LIMIT
@@ -50,7 +59,7 @@ export function isValidPrincipal(principal: Principal): boolean {
 
 /** A number unique per principal, for cache keys without string building. */
 export function principalCode(principal: Principal): number {
-  return principal.id * 2 + PRINCIPAL_KIND_BYTES[principal.kind];
+  return principal.id * PRINCIPAL_KIND_COUNT + PRINCIPAL_KIND_BYTES[principal.kind];
 }
 
 function principalBytes(principal: Principal): Uint8Array {

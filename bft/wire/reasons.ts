@@ -34,6 +34,20 @@ export const DECODE_REASONS = [
   "chunkTooLarge",
   /** Chunk index, chunk count or total state size out of range or inconsistent. */
   "chunkRange",
+  /** A node id at or above NODES_MAX. */
+  "nodeIdRange",
+  /** A CM replica id at or above CM_REPLICAS_MAX. */
+  "cmIdRange",
+  /** A public key of the wrong length. */
+  "keyLength",
+  /** An address that is empty, too long or not printable ASCII. */
+  "addressInvalid",
+  /** A repeated id in a set (S, D, P, members). */
+  "duplicateEntry",
+  /** An unknown enumeration value (trigger, special entry kind). */
+  "unknownKind",
+  /** A PRE-PREPARE or batch with both a special entry and client requests. */
+  "specialNotAlone",
 ] as const;
 export type DecodeReason = (typeof DECODE_REASONS)[number];
 
@@ -58,6 +72,8 @@ export const FRAME_REASONS = [
   "requestAuthInvalid",
   /** A VIEW-CHANGE (direct, or nested in a NEW-VIEW) whose signature does not verify. */
   "signatureInvalid",
+  /** An INIT-MIGRATION (direct, or a proof in a MIGRATION-REQUEST) without a valid MAC entry for us. */
+  "initMigrationAuthInvalid",
 ] as const;
 export type FrameReason = (typeof FRAME_REASONS)[number];
 

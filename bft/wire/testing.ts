@@ -4,7 +4,15 @@
  * authentic messages.
  */
 import { DIGEST_BYTES, MAC_BYTES, SIGNATURE_BYTES } from "../limits.js";
-import type { Message, MessageType, PrePrepare, Request, ViewChange } from "../messages.js";
+import type {
+  InitMigration,
+  JoinRequest,
+  Message,
+  MessageType,
+  PrePrepare,
+  Request,
+  ViewChange,
+} from "../messages.js";
 
 export function filledBytes(length: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -57,6 +65,47 @@ export function sampleViewChange(replicaId: number): ViewChange {
   };
 }
 
+export function sampleInitMigration(replicaId: number): InitMigration {
+  return {
+    type: "InitMigration",
+    view: 2,
+    migrationNumber: 5,
+    sources: [3, 2],
+    targets: [17, 12],
+    trigger: "timer",
+    replicaId,
+    auth: filledBytes(7 * MAC_BYTES, replicaId),
+  };
+}
+
+export function sampleJoinRequest(nodeId: number): JoinRequest {
+  return {
+    type: "JoinRequest",
+    counter: 9,
+    nodeId,
+    publicKey: filledBytes(32, nodeId),
+    address: `10.2.0.${nodeId}:7000`,
+    signature: filledBytes(SIGNATURE_BYTES, nodeId),
+  };
+}
+
+/** A PRE-PREPARE carrying a MIGRATION-REQUEST with three proofs (f = 1). */
+export function sampleMigrationPrePrepare(seq: number): PrePrepare {
+  const proofs = [0, 1, 3].map(sampleInitMigration);
+  const { view, migrationNumber, sources, targets, trigger } = proofs[0]!;
+  return {
+    type: "PrePrepare",
+    view: 2,
+    seq,
+    digest: filledBytes(DIGEST_BYTES, seq),
+    requests: [],
+    special: {
+      kind: "migration",
+      request: { type: "MigrationRequest", view, migrationNumber, sources, targets, trigger, proofs },
+    },
+  };
+}
+
 /** One sample per message type, keyed by type. */
 export function sampleMessages(): Record<MessageType, Message> {
   const digest = filledBytes(DIGEST_BYTES, 9);
@@ -86,6 +135,57 @@ export function sampleMessages(): Record<MessageType, Message> {
       totalBytes: 5000,
       bytes: filledBytes(2000, 8),
       replicaId: 0,
+    },
+    JoinRequest: sampleJoinRequest(17),
+    JoinApproved: { type: "JoinApproved", counter: 9, seq: 33, nodeId: 17, replicaId: 2 },
+    LeaveRequest: {
+      type: "LeaveRequest",
+      nodeId: 17,
+      counter: 9,
+      cmId: 1,
+      signature: filledBytes(SIGNATURE_BYTES, 4),
+    },
+    InitMigration: sampleInitMigration(1),
+    MigrateNow: {
+      type: "MigrateNow",
+      view: 2,
+      seq: 130,
+      checkpointDigest: digest,
+      pairs: [
+        { replicaId: 3, sourceNodeId: 3, targetNodeId: 17 },
+        { replicaId: 2, sourceNodeId: 2, targetNodeId: 12 },
+      ],
+      replicaId: 1,
+      signature: filledBytes(SIGNATURE_BYTES, 5),
+    },
+    NewMembership: {
+      type: "NewMembership",
+      view: 2,
+      seq: 130,
+      pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 17 }],
+      members: [0, 1, 2, 3].map((replicaId) => ({
+        replicaId,
+        nodeId: replicaId === 3 ? 17 : replicaId,
+        address: `10.1.0.${replicaId}:7000`,
+      })),
+      replicaId: 0,
+      signature: filledBytes(SIGNATURE_BYTES, 6),
+    },
+    KeyExchange: {
+      type: "KeyExchange",
+      nodeId: 17,
+      replicaId: null,
+      counter: 9,
+      keyAgreementPublicKey: filledBytes(32, 7),
+      signature: filledBytes(SIGNATURE_BYTES, 7),
+    },
+    MigrationDone: { type: "MigrationDone", seq: 130, nodeId: 17, replicaId: 3 },
+    OnDemandMigration: {
+      type: "OnDemandMigration",
+      replicaIds: [2],
+      counter: 4,
+      cmId: 0,
+      signature: filledBytes(SIGNATURE_BYTES, 8),
     },
   };
 }

@@ -37,6 +37,7 @@ import {
   VIEW_CHANGE_BATCHES_MAX,
   VIEW_CHANGE_ENTRIES_MAX,
 } from "./bounds.js";
+import { validateMigrationMessage, validateOrderedSpecial } from "./codec-migration.js";
 import type { DecodeReason } from "./reasons.js";
 
 type Verdict = DecodeReason | undefined;
@@ -99,6 +100,16 @@ export function validateMessage(message: Message): Verdict {
       );
     case "StateChunk":
       return validateStateChunk(message);
+    case "JoinRequest":
+    case "JoinApproved":
+    case "LeaveRequest":
+    case "InitMigration":
+    case "MigrateNow":
+    case "NewMembership":
+    case "KeyExchange":
+    case "MigrationDone":
+    case "OnDemandMigration":
+      return validateMigrationMessage(message);
     default:
       return unreachable(message, "message type");
   }
@@ -122,9 +133,18 @@ function validateRequests(requests: readonly Request[]): Verdict {
   return undefined;
 }
 
+function validateSpecial(batch: Pick<PrePrepare, "requests" | "special">): Verdict {
+  if (batch.special === undefined) return undefined;
+  if (batch.requests.length > 0) return "specialNotAlone";
+  return validateOrderedSpecial(batch.special);
+}
+
 function validatePrePrepare(message: PrePrepare): Verdict {
   return (
-    checkSafe(message.view, message.seq) ?? checkDigest(message.digest) ?? validateRequests(message.requests)
+    checkSafe(message.view, message.seq) ??
+    checkDigest(message.digest) ??
+    validateRequests(message.requests) ??
+    validateSpecial(message)
   );
 }
 
@@ -149,7 +169,7 @@ function validateClaims(claims: readonly CheckpointClaim[]): Verdict {
 function validateBatches(batches: readonly Batch[]): Verdict {
   if (batches.length > VIEW_CHANGE_BATCHES_MAX) return "countTooLarge";
   for (const batch of batches) {
-    const verdict = checkDigest(batch.digest) ?? validateRequests(batch.requests);
+    const verdict = checkDigest(batch.digest) ?? validateRequests(batch.requests) ?? validateSpecial(batch);
     if (verdict !== undefined) return verdict;
   }
   return undefined;

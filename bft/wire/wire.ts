@@ -15,13 +15,25 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
 import { CLIENTS_MAX, MAC_BYTES, MESSAGE_BYTES_MAX, REPLICAS_MAX } from "../limits.js";
-import type { Message, MessageType, Principal, PrincipalKind, Request, ViewChange } from "../messages.js";
+import type {
+  InitMigration,
+  Message,
+  MessageType,
+  Principal,
+  PrincipalKind,
+  Request,
+  ViewChange,
+} from "../messages.js";
+import { CM_REPLICAS_MAX, NODES_MAX } from "../migration/limits.js";
+import { initMigrationAuthBytes } from "../migration/signing.js";
 import {
   computeRequestDigest,
   frameMacInput,
+  initMigrationMacInput,
   macInto,
   macMatches,
   requestMacInput,
+  sha256,
   signViewChange,
   verifyViewChange,
 } from "./auth.js";
@@ -51,6 +63,12 @@ export interface WireOptions {
   readonly signing?: { readonly privateKey: KeyObject };
   /** Ed25519 public keys by replica id: KeyObjects or 32-byte raw keys. Clients may pass []. */
   readonly replicaPublicKeys: readonly (KeyObject | Uint8Array)[];
+  /**
+   * Node running each logical replica id (index = replica id). When given, the MAC key for a
+   * replica principal is the key of the node that runs it, and `keys` must be this node's (or
+   * client's) own key ring; setMember() moves a replica id to a promoted node. See keys.ts.
+   */
+  readonly membership?: readonly number[];
 }
 
 export type Destination = Principal | "replicas";
@@ -63,30 +81,55 @@ export const PEER_KEYS_MAX = REPLICAS_MAX + CLIENTS_MAX;
 
 const RECEIVER_POINT = 0;
 const RECEIVER_REPLICAS = 1;
-const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client"];
+const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client", "node", "cm"];
 assert(
   KINDS_BY_BYTE.every((kind, byte) => PRINCIPAL_KIND_BYTES[kind] === byte),
   "kind bytes match their table",
 );
 
-/** Who may send each message type, and who may receive it (raft's isLocalMsg, as a table). */
-const SENDER_KINDS: Readonly<Record<MessageType, PrincipalKind>> = {
-  Request: "client",
-  Reply: "replica",
-  PrePrepare: "replica",
-  Prepare: "replica",
-  Commit: "replica",
-  Checkpoint: "replica",
-  ViewChange: "replica",
-  NewView: "replica",
-  Status: "replica",
-  FetchState: "replica",
-  StateChunk: "replica",
+interface Route {
+  readonly from: readonly PrincipalKind[];
+  readonly to: readonly PrincipalKind[];
+}
+const REPLICA: readonly PrincipalKind[] = ["replica"];
+const AMONG_REPLICAS: Route = { from: REPLICA, to: REPLICA };
+
+/**
+ * Who may send each message type, and who may receive it (raft's isLocalMsg, as a table). Nodes
+ * are standbys (and promoted targets before they run a replica); the CM is the configuration
+ * manager (paper section 2).
+ */
+const ROUTES: Readonly<Record<MessageType, Route>> = {
+  // A backup relays a client's REQUEST to the primary (PBFT section 4.1): the request keeps its
+  // client's authenticator, which the receiving replica checks for its own entry.
+  Request: { from: ["client", "replica"], to: REPLICA },
+  Reply: { from: REPLICA, to: ["client"] },
+  PrePrepare: AMONG_REPLICAS,
+  Prepare: AMONG_REPLICAS,
+  Commit: AMONG_REPLICAS,
+  Checkpoint: AMONG_REPLICAS,
+  ViewChange: AMONG_REPLICAS,
+  NewView: AMONG_REPLICAS,
+  Status: AMONG_REPLICAS,
+  // A migration target fetches the checkpoint as a node (section 3.2, state transfer).
+  FetchState: { from: ["replica", "node"], to: REPLICA },
+  StateChunk: { from: REPLICA, to: ["replica", "node"] },
+  JoinRequest: { from: ["node"], to: REPLICA },
+  JoinApproved: { from: REPLICA, to: ["node"] },
+  LeaveRequest: { from: ["cm"], to: REPLICA },
+  InitMigration: AMONG_REPLICAS,
+  MigrateNow: { from: REPLICA, to: ["node", "cm"] },
+  NewMembership: { from: REPLICA, to: ["client", "node"] },
+  KeyExchange: { from: ["node", "replica"], to: ["node", "replica"] },
+  MigrationDone: { from: ["node"], to: REPLICA },
+  OnDemandMigration: { from: ["cm"], to: REPLICA },
 };
-const RECEIVER_KINDS: Readonly<Record<MessageType, PrincipalKind>> = {
-  ...SENDER_KINDS,
-  Request: "replica",
-  Reply: "client",
+
+/** Largest id per principal kind (exclusive); replica ids are bounded by n instead. */
+const ID_LIMITS: Readonly<Record<Exclude<PrincipalKind, "replica">, number>> = {
+  client: Number.POSITIVE_INFINITY,
+  node: NODES_MAX,
+  cm: CM_REPLICAS_MAX,
 };
 
 interface FrameHeader {
@@ -104,7 +147,8 @@ export class Wire {
   readonly dropped: Record<DropReason, number>;
   private readonly keys: KeyRing;
   private readonly privateKey: KeyObject | undefined;
-  private readonly publicKeys: readonly KeyObject[];
+  private readonly publicKeys: KeyObject[];
+  private readonly membership: number[] | undefined;
   private readonly macKeys = new Map<number, KeyObject>();
   private readonly requestDigests = new WeakMap<object, Uint8Array>();
 
@@ -114,8 +158,13 @@ export class Wire {
       Number.isInteger(options.n) && options.n >= 1 && options.n <= REPLICAS_MAX,
       "n in 1..REPLICAS_MAX",
     );
-    assert(options.self.kind === "client" || options.self.id < options.n, "replica id below n");
+    assert(options.self.kind !== "replica" || options.self.id < options.n, "replica id below n");
     assert(options.signing === undefined || options.self.kind === "replica", "only replicas sign");
+    assert(
+      options.membership === undefined || options.membership.length === options.n,
+      "membership names a node for every replica id",
+    );
+    this.membership = options.membership === undefined ? undefined : [...options.membership];
     this.self = { kind: options.self.kind, id: options.self.id };
     this.n = options.n;
     this.keys = options.keys;
@@ -129,22 +178,43 @@ export class Wire {
     >;
   }
 
+  /**
+   * Moves logical replica `replicaId` to node `nodeId` (a promoted migration target), with the
+   * node's Ed25519 key for its VIEW-CHANGE signatures. The host calls this when a core reports a
+   * membership change; the old node's MAC key is forgotten at once.
+   */
+  setMember(replicaId: number, nodeId: number, publicKey?: KeyObject | Uint8Array): void {
+    assert(this.membership !== undefined, "setMember needs a wire made with a membership");
+    assert(Number.isInteger(replicaId) && replicaId >= 0 && replicaId < this.n, "replica id below n");
+    assert(Number.isInteger(nodeId) && nodeId >= 0 && nodeId < NODES_MAX, "node id below NODES_MAX");
+    this.membership[replicaId] = nodeId;
+    this.macKeys.delete(principalCode({ kind: "replica", id: replicaId }));
+    if (publicKey !== undefined) {
+      this.publicKeys[replicaId] = publicKey instanceof Uint8Array ? publicKeyFromRaw(publicKey) : publicKey;
+    }
+  }
+
+  /** The node running `replicaId`, when this wire keys replicas by node. */
+  nodeOf(replicaId: number): number | undefined {
+    return this.membership?.[replicaId];
+  }
+
   /** Frames a message we built; a message this principal may not send is our bug (asserted). */
   seal(message: Message, to: Destination): Uint8Array {
-    assert(
-      SENDER_KINDS[message.type] === this.self.kind,
-      `a ${this.self.kind} does not send ${message.type}`,
-    );
+    const route = ROUTES[message.type];
+    assert(route.from.includes(this.self.kind), `a ${this.self.kind} does not send ${message.type}`);
     if (to === "replicas") {
-      assert(RECEIVER_KINDS[message.type] === "replica", `${message.type} is not broadcast to replicas`);
+      assert(route.to.includes("replica"), `${message.type} is not broadcast to replicas`);
     } else {
       assert(isValidPrincipal(to), "receiver is a valid principal");
-      assert(RECEIVER_KINDS[message.type] === to.kind, `${message.type} does not go to a ${to.kind}`);
-      assert(to.kind === "client" || to.id < this.n, "receiver replica id below n");
+      assert(route.to.includes(to.kind), `${message.type} does not go to a ${to.kind}`);
+      assert(to.kind !== "replica" || to.id < this.n, "receiver replica id below n");
     }
-    if ("replicaId" in message)
+    // Forwarded messages name their author, not the sender: a relayed REQUEST its client, a
+    // NEW-VIEW resent to a lagging replica its view's primary (see relaysAuthor below).
+    if ("replicaId" in message && this.self.kind === "replica" && !relaysAuthor(message))
       assert(message.replicaId === this.self.id, "replicaId field names the sender");
-    if (message.type === "Request")
+    if (message.type === "Request" && this.self.kind === "client")
       assert(message.clientId === this.self.id, "clientId field names the sender");
     return this.sealFrame(message, to, true);
   }
@@ -215,7 +285,8 @@ export class Wire {
     const decoded = decodeMessageRange(frame, header.headerBytes, bodyEnd);
     if (!decoded.ok) return decoded;
     const { from } = header;
-    if (from.kind === "replica" && from.id >= this.n) return drop("senderRange");
+    if (from.kind === "replica" ? from.id >= this.n : from.id >= ID_LIMITS[from.kind])
+      return drop("senderRange");
     const macReason = this.checkFrameMac(frame, header, bodyEnd);
     if (macReason !== undefined) return drop(macReason);
     const messageReason = this.checkMessage(from, decoded.message);
@@ -240,20 +311,30 @@ export class Wire {
 
   /** Rules that depend on the message: direction, the sender named inside, nested authentication. */
   private checkMessage(from: Principal, message: Message): DropReason | undefined {
-    if (SENDER_KINDS[message.type] !== from.kind) return "wrongDirection";
-    if (RECEIVER_KINDS[message.type] !== this.self.kind) return "wrongDirection";
-    if ("replicaId" in message && message.replicaId !== from.id) return "senderMismatch";
+    const route = ROUTES[message.type];
+    if (!route.from.includes(from.kind) || !route.to.includes(this.self.kind)) return "wrongDirection";
+    const mismatch = senderFieldMismatch(from, message);
+    if (mismatch) return "senderMismatch";
     switch (message.type) {
       case "Request":
-        if (message.clientId !== from.id) return "senderMismatch";
+        // From a client, the client itself; from a replica, a relay vouched for only by the
+        // client's own authenticator (the frame MAC authenticates just the relaying replica).
+        if (from.kind === "client" && message.clientId !== from.id) return "senderMismatch";
         return this.requestAuthentic(message) ? undefined : "requestAuthInvalid";
       case "Reply":
         return message.clientId === this.self.id ? undefined : "wrongReceiver";
       case "PrePrepare":
-        // Each request keeps its client's authenticator so a backup knows the client asked for it.
+        // Each request keeps its client's authenticator so a backup knows the client asked for it;
+        // each INIT-MIGRATION proof keeps its sender's, so a backup knows 2f+1 replicas asked.
         for (const request of message.requests)
           if (!this.requestAuthentic(request)) return "requestAuthInvalid";
+        if (message.special?.kind === "migration") {
+          for (const proof of message.special.request.proofs)
+            if (!this.initMigrationAuthentic(proof)) return "initMigrationAuthInvalid";
+        }
         return undefined;
+      case "InitMigration":
+        return this.initMigrationAuthentic(message) ? undefined : "initMigrationAuthInvalid";
       case "ViewChange":
         return this.viewChangeAuthentic(message) ? undefined : "signatureInvalid";
       case "NewView":
@@ -276,6 +357,28 @@ export class Wire {
     const input = requestMacInput(this.requestDigest(request));
     const key = this.macKey({ kind: "client", id: request.clientId });
     return macMatches(key, input, request.auth, this.self.id * MAC_BYTES);
+  }
+
+  private initMigrationAuthentic(message: InitMigration): boolean {
+    if (this.self.kind !== "replica" || message.replicaId >= this.n) return false;
+    const input = initMigrationMacInput(sha256(initMigrationAuthBytes(message)));
+    const key = this.macKey({ kind: "replica", id: message.replicaId });
+    return macMatches(key, input, message.auth, this.self.id * MAC_BYTES);
+  }
+
+  /**
+   * A replica's authenticator for its INIT-MIGRATION: one MAC per replica id (its own slot too,
+   * since the message comes back to it as a proof inside the primary's PRE-PREPARE).
+   */
+  authenticateInitMigration(message: Omit<InitMigration, "auth">): Uint8Array {
+    assert(this.self.kind === "replica", "only replicas send INIT-MIGRATION");
+    assert(message.replicaId === this.self.id, "a replica authenticates its own INIT-MIGRATION");
+    const input = initMigrationMacInput(sha256(initMigrationAuthBytes(message)));
+    const auth = new Uint8Array(this.n * MAC_BYTES);
+    for (let replicaId = 0; replicaId < this.n; replicaId++) {
+      macInto(this.macKey({ kind: "replica", id: replicaId }), input, auth, replicaId * MAC_BYTES);
+    }
+    return auth;
   }
 
   private viewChangeAuthentic(viewChange: ViewChange): boolean {
@@ -321,10 +424,49 @@ export class Wire {
       const oldest = this.macKeys.keys().next();
       if (oldest.done !== true) this.macKeys.delete(oldest.value);
     }
-    const key = createSecretKey(this.keys.macKey(peer));
+    const key = createSecretKey(this.keys.macKey(this.keyedPrincipal(peer)));
     this.macKeys.set(code, key);
     return key;
   }
+
+  /** Replicas are keyed by the node running them when the wire has a membership (keys.ts). */
+  private keyedPrincipal(peer: Principal): Principal {
+    if (peer.kind !== "replica" || this.membership === undefined) return peer;
+    const nodeId = this.membership[peer.id];
+    assert(nodeId !== undefined, "membership names every replica id");
+    return { kind: "node", id: nodeId };
+  }
+}
+
+/**
+ * Whether the sender named inside a message differs from the authenticated one: replica ids for
+ * replicas, node ids for nodes (a target's FETCH-STATE names the logical id it will assume, which
+ * the replica core checks against its membership), cm ids for the CM.
+ */
+function senderFieldMismatch(from: Principal, message: Message): boolean {
+  switch (from.kind) {
+    case "replica":
+      return "replicaId" in message && message.replicaId !== from.id && !relaysAuthor(message);
+    case "node":
+      return "nodeId" in message && message.nodeId !== from.id;
+    case "cm":
+      return "cmId" in message && message.cmId !== from.id;
+    case "client":
+      return false;
+    default:
+      return true;
+  }
+}
+
+/**
+ * Messages any replica may forward although their replicaId names another author. Only NEW-VIEW,
+ * resent to a replica that missed it (STATUS retransmission): its content is checked by re-running
+ * the new-view decision on the enclosed signed VIEW-CHANGEs (PBFT, TOCS 2002, section 4.5), so the
+ * frame's sender does not matter. The replica core accepts a relayed NEW-VIEW only if its replicaId
+ * is the primary of its view and trusts nothing else in it but what the signatures vouch for.
+ */
+function relaysAuthor(message: Message): boolean {
+  return message.type === "NewView";
 }
 
 function drop(reason: DropReason): { ok: false; reason: DropReason } {

@@ -32,24 +32,7 @@ export function ciOptions(seed: number): Partial<SimulationOptions> & { seed: nu
  * for each diagnosis). They run as expected failures, so the suite stays green and flags the day a
  * fix makes one pass (then delete it here).
  */
-const HIGH_WATERMARK =
-  "bft/replica tryPropose asserts 'never propose above the high watermark': a new primary takes seqNext from " +
-  "the NEW-VIEW decision but keeps its own older stable checkpoint as low watermark";
-const AMNESIAC_PRIMARY =
-  "bft/replica propose asserts 'a fresh seq has no pre-prepare': a primary restarted without memory proposes " +
-  "again from seq 1 in the view it crashed in";
-
-export const KNOWN_FAILING_SEEDS: ReadonlyMap<number, string> = new Map<number, string>([
-  [40, HIGH_WATERMARK],
-  [61, HIGH_WATERMARK],
-  [70, HIGH_WATERMARK],
-  [85, HIGH_WATERMARK],
-  [126, HIGH_WATERMARK],
-  [136, HIGH_WATERMARK],
-  [137, AMNESIAC_PRIMARY],
-  [148, HIGH_WATERMARK],
-  [171, HIGH_WATERMARK],
-]);
+export const KNOWN_FAILING_SEEDS: ReadonlyMap<number, string> = new Map<number, string>([]);
 
 export function seedRange(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, index) => first + index);

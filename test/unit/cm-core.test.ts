@@ -103,7 +103,7 @@ describe("CM start and pool admission", () => {
       { kind: "roleChanged", nodeId: 10, from: "sanitizing", to: "probing" },
       { kind: "probe", nodeId: 10, probeId: 1 },
       { kind: "roleChanged", nodeId: 10, from: "probing", to: "registering" },
-      { kind: "admit", nodeId: 10 },
+      { kind: "admit", nodeId: 10, members: expect.any(Array) },
       { kind: "roleChanged", nodeId: 10, from: "registering", to: "standby" },
     ]);
     expect(state.nodes.get(10)).toMatchObject({ role: "standby", registeredCounter: 1, sanitizeAttempt: 0 });

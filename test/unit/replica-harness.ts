@@ -146,6 +146,22 @@ export class Cluster {
     return this;
   }
 
+  /**
+   * A crash that loses all memory, then a restart: a fresh core and application under the same id,
+   * started as `recovering` (Replica.start) unless told otherwise. Its old timers are forgotten.
+   */
+  restart(id: number, options: { readonly recovering?: boolean } = { recovering: true }): Replica {
+    const old = this.replica(id);
+    const app = new ChainApp();
+    const replica = new Replica(old.config, makeDeps(app));
+    this.replicas[id] = replica;
+    this.apps[id] = app;
+    this.crashed.delete(id);
+    for (const key of [...this.timers.keys()]) if (key.startsWith(`${id}:`)) this.timers.delete(key);
+    this.apply(id, replica.start(this.nowMs, options));
+    return replica;
+  }
+
   replica(id: number): Replica {
     const replica = this.replicas[id];
     if (replica === undefined) throw new Error(`no replica ${id}`);

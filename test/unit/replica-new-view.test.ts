@@ -58,7 +58,13 @@ function vc(spec: VcSpec): ViewChange {
 }
 
 function decide(viewChanges: ViewChange[]) {
-  const decision = decideNewView({ view: 5, f: 1, logWindowSeqs: 8, viewChanges, batchDigest: digestOf });
+  const decision = decideNewView({
+    view: 5,
+    f: 1,
+    logWindowSeqs: 8,
+    viewChanges,
+    batchDigest: (body) => digestOf(body.requests),
+  });
   if (decision === null) return null;
   return {
     checkpoint: decision.checkpoint.seq,

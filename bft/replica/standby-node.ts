@@ -1,0 +1,333 @@
+/**
+ * A standby node's core (paper sections 3.1 and 3.2): registration with the active replicas
+ * (StandbyRegistration), then, when it is chosen as a migration target, "collect 2f+1 consistent
+ * MIGRATE-NOW messages ... obtain a stable checkpoint, apply it ... and participate as an active
+ * replica". A pure state machine like the replica: `step(input, nowMs) -> effects`.
+ *
+ *   registered ─ 2f+1 MIGRATE-NOW(n, C, P ∋ us) ─▶ fetching (StateFetch from the designated
+ *   sender first, then the other non-source replicas) ─ state matches C ─▶ promoted
+ *
+ * The fetched copy is checked against the certified digest C before anything uses it; a wrong
+ * copy (a Byzantine designated sender) makes the fetch ask the next replica. On `promoted` the
+ * host builds Replica.promoted(...) from the effect's verified state and sends MIGRATION-DONE.
+ *
+ * Membership: the node keeps the current replica id -> node map (starting from its config) and
+ * updates it from f+1 matching NEW-MEMBERSHIPs of the current members (section 3.3), so it knows
+ * whose keys sign MIGRATE-NOW and which replicas are sources. A crash loses everything here: a
+ * restarted target starts afresh and is driven again by the MIGRATE-NOW the replicas retransmit.
+ */
+import type { Application } from "../apps/app.js";
+import { assert, unreachable } from "../assert.js";
+import type {
+  JoinApproved,
+  MemberAddress,
+  Message,
+  MigrateNow,
+  NewMembership,
+  Principal,
+} from "../messages.js";
+import {
+  migrateNowSignedBytes,
+  newMembershipSignedBytes,
+  type RosterEntry,
+  type StandbyConfig,
+  type StandbyEffect,
+  type StandbyInput,
+  StandbyRegistration,
+  type StandbyTimerId,
+} from "../migration/index.js";
+import type { CoreDeps } from "./api.js";
+import { bytesEqual, hexOf } from "./bytes.js";
+import { ClientTable } from "./client-table.js";
+import { quorumOf, replicaCountOf, weakQuorumOf } from "./quorum.js";
+import { stateMatchesDigest } from "./state-encoding.js";
+import { type FetchRequest, StateFetch } from "./state-transfer.js";
+
+export interface StandbyNodeConfig {
+  readonly registration: StandbyConfig;
+  /** Every node with its coprocessor key. */
+  readonly roster: readonly RosterEntry[];
+  /** The membership the node starts with, by ascending replica id. */
+  readonly members: readonly MemberAddress[];
+  /** A state source silent this long is replaced by the next one. */
+  readonly fetchTimeoutMs: number;
+}
+
+export interface StandbyNodeDeps {
+  /** Coprocessor signature (JOIN-REQUEST). */
+  sign(bytes: Uint8Array): Uint8Array;
+  verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean;
+  digest: CoreDeps["digest"];
+  /** The application code (read-only memory): checks a fetched copy without installing it. */
+  readonly app: Pick<Application, "snapshotDigest">;
+}
+
+export type StandbyNodeTimerId = StandbyTimerId | "fetch";
+
+export type StandbyNodeInput =
+  | Exclude<StandbyInput, { kind: "joinApproved" } | { kind: "timer" }>
+  /** A message whose sender the wire authenticated. */
+  | { readonly kind: "message"; readonly from: Principal; readonly message: Message }
+  | { readonly kind: "timer"; readonly timer: StandbyNodeTimerId };
+
+export type StandbyNodeEffect =
+  | Exclude<StandbyEffect, { kind: "setTimer" } | { kind: "cancelTimer" }>
+  | { readonly kind: "setTimer"; readonly timer: StandbyNodeTimerId; readonly afterMs: number }
+  | { readonly kind: "cancelTimer"; readonly timer: StandbyNodeTimerId }
+  | { readonly kind: "send"; readonly to: Principal; readonly message: Message }
+  /** Replica ids moved to other nodes: the host updates its wire's membership. */
+  | { readonly kind: "membershipChanged"; readonly members: readonly MemberAddress[] }
+  /**
+   * The verified migration checkpoint: the host runs Replica.promoted(config with replicaId,
+   * deps, this) and then carries out the following MIGRATION-DONE broadcast as the node.
+   */
+  | {
+      readonly kind: "promoted";
+      readonly replicaId: number;
+      readonly view: number;
+      readonly seq: number;
+      readonly stateDigest: Uint8Array;
+      readonly stateBytes: Uint8Array;
+    };
+
+export interface StandbyNodeMetrics {
+  migrateNowDropped: number;
+  membershipDropped: number;
+  chunksIgnored: number;
+  badCopies: number;
+  fetchRotations: number;
+}
+
+interface Target {
+  readonly replicaId: number;
+  readonly view: number;
+  readonly migrateNow: MigrateNow;
+  readonly fetch: StateFetch;
+}
+
+export class StandbyNode {
+  readonly metrics: StandbyNodeMetrics = {
+    migrateNowDropped: 0,
+    membershipDropped: 0,
+    chunksIgnored: 0,
+    badCopies: 0,
+    fetchRotations: 0,
+  };
+  readonly registration: StandbyRegistration;
+  private readonly f: number;
+  private readonly nodeId: number;
+  private readonly roster = new Map<number, Uint8Array>();
+  private members: MemberAddress[];
+  private membershipSeq = 0;
+  /** Latest MIGRATE-NOW per replica id: at most 3f+1. */
+  private readonly migrateNows: (MigrateNow | undefined)[];
+  private readonly memberships: (NewMembership | undefined)[];
+  private target: Target | null = null;
+  private done = false;
+
+  constructor(
+    private readonly config: StandbyNodeConfig,
+    private readonly deps: StandbyNodeDeps,
+  ) {
+    this.registration = new StandbyRegistration(config.registration, deps);
+    this.f = config.registration.f;
+    this.nodeId = config.registration.nodeId;
+    const replicaCount = replicaCountOf(this.f);
+    assert(config.members.length === replicaCount, "a member per replica id");
+    assert(config.fetchTimeoutMs > 0, "fetch timeout is positive");
+    for (const entry of config.roster) this.roster.set(entry.nodeId, entry.publicKey);
+    this.members = config.members.map((member) => ({ ...member }));
+    this.migrateNows = new Array<MigrateNow | undefined>(replicaCount).fill(undefined);
+    this.memberships = new Array<NewMembership | undefined>(replicaCount).fill(undefined);
+  }
+
+  get promoted(): boolean {
+    return this.done;
+  }
+
+  get fetching(): { readonly seq: number; readonly source: number; readonly badCopies: number } | null {
+    const target = this.target;
+    return target === null
+      ? null
+      : { seq: target.fetch.seq, source: target.fetch.source, badCopies: target.fetch.badCopies };
+  }
+
+  get membership(): readonly MemberAddress[] {
+    return this.members;
+  }
+
+  step(input: StandbyNodeInput, nowMs: number): StandbyNodeEffect[] {
+    assert(Number.isFinite(nowMs), "nowMs is finite");
+    if (this.done) return [];
+    switch (input.kind) {
+      case "timer":
+        if (input.timer === "fetch") return this.onFetchTimer();
+        return this.registration.step({ kind: "timer", timer: input.timer }, nowMs);
+      case "message":
+        return this.onMessage(input.from, input.message, nowMs);
+      case "sanitized":
+      case "counterIncremented":
+      case "promoted":
+        return this.registration.step(input, nowMs);
+      default:
+        return unreachable(input, "standby input");
+    }
+  }
+
+  private onMessage(from: Principal, message: Message, nowMs: number): StandbyNodeEffect[] {
+    if (from.kind !== "replica" || from.id >= this.members.length) return [];
+    switch (message.type) {
+      case "JoinApproved":
+        return this.registration.step(
+          { kind: "joinApproved", from: from.id, message: message as JoinApproved },
+          nowMs,
+        );
+      case "MigrateNow":
+        return this.onMigrateNow(from.id, message);
+      case "StateChunk":
+        return this.onStateChunk(from.id, message);
+      case "NewMembership":
+        return this.onNewMembership(from.id, message);
+      default:
+        return [];
+    }
+  }
+
+  /** Signed by the coprocessor of the node that runs replica `replicaId` in our membership view. */
+  private signedBy(replicaId: number, bytes: Uint8Array, signature: Uint8Array): boolean {
+    const member = this.members[replicaId];
+    const key = member === undefined ? undefined : this.roster.get(member.nodeId);
+    return key !== undefined && this.deps.verify(key, bytes, signature);
+  }
+
+  private onMigrateNow(from: number, message: MigrateNow): StandbyNodeEffect[] {
+    const { type: _type, signature, ...fields } = message;
+    const ours = message.pairs.find((pair) => pair.targetNodeId === this.nodeId);
+    if (
+      message.replicaId !== from ||
+      ours === undefined ||
+      !this.signedBy(from, migrateNowSignedBytes(fields), signature)
+    ) {
+      this.metrics.migrateNowDropped++;
+      return [];
+    }
+    if (this.target !== null && this.target.fetch.seq >= message.seq) return [];
+    this.migrateNows[from] = message;
+    const key = migrateNowKey(message);
+    const matching = this.migrateNows.filter((vote) => vote !== undefined && migrateNowKey(vote) === key);
+    if (matching.length < quorumOf(this.f)) return [];
+    // 2f+1 replicas executed the MIGRATION-REQUEST at n with checkpoint digest C: C is certified.
+    const sources = new Set(message.pairs.map((pair) => pair.replicaId));
+    const senders = [];
+    for (let id = 0; id < this.members.length; id++) if (!sources.has(id)) senders.push(id);
+    const fetch = new StateFetch({
+      seq: message.seq,
+      stateDigest: message.checkpointDigest,
+      sources: senders, // ascending: the designated sender (lowest non-source id) first
+      requesterId: ours.replicaId,
+    });
+    this.target = { replicaId: ours.replicaId, view: message.view, migrateNow: message, fetch };
+    return this.sendFetch(fetch.request());
+  }
+
+  private sendFetch(request: FetchRequest): StandbyNodeEffect[] {
+    return [
+      { kind: "send", to: { kind: "replica", id: request.to }, message: request.message },
+      { kind: "setTimer", timer: "fetch", afterMs: this.config.fetchTimeoutMs },
+    ];
+  }
+
+  private onFetchTimer(): StandbyNodeEffect[] {
+    if (this.target === null) return [];
+    this.metrics.fetchRotations++;
+    return this.sendFetch(this.target.fetch.rotate());
+  }
+
+  private onStateChunk(from: number, chunk: Extract<Message, { type: "StateChunk" }>): StandbyNodeEffect[] {
+    const target = this.target;
+    if (target === null || chunk.replicaId !== from) {
+      this.metrics.chunksIgnored++;
+      return [];
+    }
+    const result = target.fetch.onChunk(from, chunk);
+    if (result.kind === "ignored") {
+      this.metrics.chunksIgnored++;
+      return [];
+    }
+    if (result.kind === "next") return this.sendFetch(result.request);
+    if (!this.verifiedCopy(result.bytes, target.fetch.stateDigest)) {
+      this.metrics.badCopies++;
+      return this.sendFetch(target.fetch.rejectCopy());
+    }
+    this.done = true;
+    const effects: StandbyNodeEffect[] = [{ kind: "cancelTimer", timer: "fetch" }];
+    effects.push(...this.registration.step({ kind: "promoted" }, 0));
+    effects.push(
+      {
+        kind: "promoted",
+        replicaId: target.replicaId,
+        view: target.view,
+        seq: target.fetch.seq,
+        stateDigest: target.fetch.stateDigest,
+        stateBytes: result.bytes,
+      },
+      ...Array.from(
+        { length: this.members.length },
+        (_, id): StandbyNodeEffect => ({
+          kind: "send",
+          to: { kind: "replica", id },
+          message: {
+            type: "MigrationDone",
+            seq: target.fetch.seq,
+            nodeId: this.nodeId,
+            replicaId: target.replicaId,
+          },
+        }),
+      ).filter((effect) => effect.kind === "send" && effect.to.id !== target.replicaId),
+    );
+    return effects;
+  }
+
+  /** The copy decodes, hashes to the certified C, and the app code confirms its app digest. */
+  private verifiedCopy(bytes: Uint8Array, stateDigest: Uint8Array): boolean {
+    const parts = stateMatchesDigest(bytes, stateDigest, this.deps);
+    if (parts === null || ClientTable.decode(parts.clientTableBytes) === null) return false;
+    const appDigest = this.deps.app.snapshotDigest(parts.appBytes);
+    return appDigest !== undefined && bytesEqual(appDigest, parts.appDigest);
+  }
+
+  /** Section 3.3: f+1 matching NEW-MEMBERSHIPs from current members move replica ids to new nodes. */
+  private onNewMembership(from: number, message: NewMembership): StandbyNodeEffect[] {
+    const { type: _type, signature, ...fields } = message;
+    if (
+      message.replicaId !== from ||
+      message.seq <= this.membershipSeq ||
+      message.members.length !== this.members.length ||
+      !this.signedBy(from, newMembershipSignedBytes(fields), signature)
+    ) {
+      this.metrics.membershipDropped++;
+      return [];
+    }
+    this.memberships[from] = message;
+    const key = membershipKey(message);
+    const matching = this.memberships.filter(
+      (vote) => vote !== undefined && membershipKey(vote) === key,
+    ).length;
+    if (matching < weakQuorumOf(this.f)) return [];
+    this.membershipSeq = message.seq;
+    this.members = message.members.map((member) => ({ ...member }));
+    this.memberships.fill(undefined);
+    return [{ kind: "membershipChanged", members: this.members }];
+  }
+}
+
+function migrateNowKey(message: MigrateNow): string {
+  const pairs = message.pairs.map((p) => `${p.replicaId}:${p.sourceNodeId}>${p.targetNodeId}`).join(",");
+  return `${message.seq}|${hexOf(message.checkpointDigest)}|${pairs}`;
+}
+
+export function membershipKey(message: NewMembership): string {
+  const pairs = message.pairs.map((p) => `${p.replicaId}:${p.sourceNodeId}>${p.targetNodeId}`).join(",");
+  const members = message.members.map((m) => `${m.replicaId}:${m.nodeId}@${m.address}`).join(",");
+  return `${message.seq}|${pairs}|${members}`;
+}

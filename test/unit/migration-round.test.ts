@@ -1,0 +1,214 @@
+/**
+ * Proves the migration protocol end to end in the replica core (paper section 3): standbys
+ * register with 2f+1 JOIN-APPROVEDs (a replayed JOIN-REQUEST gets its approval again, a stale one
+ * is rejected); on the migration timer 2f+1 INIT-MIGRATIONs form a MIGRATION-REQUEST the primary
+ * orders alone; at its execution every replica checkpoints and sends signed MIGRATE-NOW to the
+ * targets and the CM; the targets fetch the checkpoint from the designated sender, verify it
+ * against 2f+1 digests, take over the sources' logical ids and serve clients; the sources retire;
+ * the CM cuts the sources' NIC1 and enables the targets'.
+ * How: the in-memory MigrationCluster (test/unit/migration-harness.ts) with real Ed25519
+ * signatures, table rows for f = 1, 2, 3, and named faults injected by filtering or rewriting
+ * envelopes in flight.
+ */
+import { describe, expect, it } from "vitest";
+import type { JoinRequest, Message, StateChunk } from "../../bft/messages.js";
+import { selectSources } from "../../bft/migration/index.js";
+import { MigrationCluster } from "./migration-harness.js";
+import { makeRequest } from "./replica-harness.js";
+
+const TIMEOUT_MS = 500; // Tw0 = p0 * Toe0 = 10 * 50 ms
+
+function registered(cluster: MigrationCluster): MigrationCluster {
+  cluster.start();
+  cluster.registerStandbys();
+  cluster.advance(50);
+  return cluster;
+}
+
+function load(cluster: MigrationCluster, clientId: number, from: number, count: number): void {
+  for (let timestamp = from; timestamp < from + count; timestamp++) {
+    cluster.request(makeRequest(clientId, timestamp));
+    cluster.deliverAll();
+  }
+}
+
+function executedMigrations(cluster: MigrationCluster) {
+  return cluster
+    .effectsOf("migrationExecuted")
+    .map((entry) => ({ actor: entry.actor, effect: entry.effect }));
+}
+
+describe("standby registration (section 3.1)", () => {
+  it("registers every standby with 2f+1 approvals and the same join times everywhere", () => {
+    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const registrations = cluster.effectsOf("registered");
+    expect(registrations.map((entry) => entry.actor).sort()).toEqual(["n100", "n101"]);
+    const views = [0, 1, 2, 3].map((id) => cluster.replica(id).migrationState!.standbys);
+    for (const view of views) expect(view).toEqual(views[0]);
+    expect(views[0]!.map((standby) => standby.nodeId)).toEqual([100, 101]);
+    for (const id of [0, 1, 2, 3]) expect(cluster.replica(id).metrics.joinsExecuted).toBe(2);
+  });
+
+  it("answers a replayed JOIN-REQUEST with its approval again and rejects a stale one", () => {
+    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const join = cluster.effects.find((entry) => entry.actor === "n100" && entry.effect.kind === "broadcast")!
+      .effect as { message: JoinRequest };
+    const before = cluster
+      .effectsOf("send")
+      .filter((e) => (e.effect as { message: Message }).message.type === "JoinApproved").length;
+    for (let id = 0; id < 4; id++)
+      cluster.queue.push({
+        from: { kind: "node", id: 100 },
+        to: { kind: "replica", id },
+        message: join.message,
+      });
+    cluster.deliverAll();
+    const after = cluster
+      .effectsOf("send")
+      .filter((e) => (e.effect as { message: Message }).message.type === "JoinApproved").length;
+    expect(after - before).toBe(4);
+    // A fresh sanitization raises l; the old request becomes stale.
+    cluster.stepStandby(100, { kind: "sanitized" });
+    cluster.deliverAll();
+    for (let id = 0; id < 4; id++)
+      cluster.queue.push({
+        from: { kind: "node", id: 100 },
+        to: { kind: "replica", id },
+        message: join.message,
+      });
+    cluster.deliverAll();
+    expect(cluster.replica(1).metrics.dropped.badJoin).toBeGreaterThan(0);
+    expect(cluster.replica(0).metrics.joinsExecuted).toBe(3);
+  });
+});
+
+describe.each([1, 2, 3])("a full proactive round with f=%i (section 3.2)", (f) => {
+  it("replaces the selected sources with the selected targets", () => {
+    const cluster = registered(new MigrationCluster({ f }));
+    load(cluster, 1, 1, 3);
+    const expectedSources = selectSources({ f, round: 0 });
+    const standbysBefore = cluster.replica(0).migrationState!.standbys.map((s) => s.nodeId);
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(200);
+    const executed = executedMigrations(cluster);
+    expect(executed.length).toBeGreaterThanOrEqual(2 * f + 1);
+    const first = executed[0]!.effect as Extract<
+      (typeof executed)[0]["effect"],
+      { kind: "migrationExecuted" }
+    >;
+    expect(first.pairs.map((pair) => pair.replicaId)).toEqual(expectedSources);
+    // Targets: the f standbys with the latest join time (ties by node id).
+    expect(first.pairs.every((pair) => standbysBefore.includes(pair.targetNodeId))).toBe(true);
+    // Sources retired, targets run their logical ids.
+    expect(cluster.retired.map((host) => host.nodeId).sort()).toEqual([...expectedSources].sort());
+    for (const pair of first.pairs) {
+      expect(cluster.host(pair.replicaId).nodeId).toBe(pair.targetNodeId);
+      expect(cluster.replica(pair.replicaId).lastExecutedSeq).toBeGreaterThanOrEqual(first.seq);
+    }
+    // Every replica agrees on the new membership and the next migration number.
+    for (let id = 0; id < cluster.n; id++) {
+      const state = cluster.replica(id).migrationState!;
+      expect(state.migrationNumber).toBe(1);
+      for (const pair of first.pairs) expect(state.members[pair.replicaId]!.nodeId).toBe(pair.targetNodeId);
+    }
+    // The promoted targets serve clients.
+    load(cluster, 2, 1, 2);
+    cluster.advance(500);
+    const chains = [...cluster.chains().values()];
+    expect(new Set(chains).size).toBe(1);
+    const replies = (cluster.clientInbox.get(2) ?? []).filter((m) => m.type === "Reply" && m.timestamp === 2);
+    const repliers = new Set(replies.map((m) => (m as { replicaId: number }).replicaId));
+    for (const pair of first.pairs) expect(repliers.has(pair.replicaId)).toBe(true);
+    // The CM cut the sources' NIC1 and enabled the targets'.
+    const nics = cluster.cmEffects.filter((effect) => effect.kind === "setNic" && effect.nic === "nic1");
+    for (const pair of first.pairs) {
+      expect(nics).toContainEqual({ kind: "setNic", nodeId: pair.sourceNodeId, nic: "nic1", enabled: false });
+      expect(nics).toContainEqual({ kind: "setNic", nodeId: pair.targetNodeId, nic: "nic1", enabled: true });
+    }
+    // Ts measured once the targets reported MIGRATION-DONE.
+    expect(cluster.effectsOf("migrationCompleted").length).toBeGreaterThan(0);
+  });
+});
+
+describe("faults during a round", () => {
+  it("a wrong full state from the designated sender: the target asks another replica", () => {
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 3);
+    let corrupted = 0;
+    cluster.mutate = (envelope) => {
+      if (envelope.message.type !== "StateChunk" || envelope.to.kind !== "node" || envelope.from.id !== 0)
+        return envelope;
+      corrupted++;
+      const chunk = envelope.message as StateChunk;
+      const bytes = chunk.bytes.slice();
+      bytes[bytes.length - 1]! ^= 0xff;
+      return { ...envelope, message: { ...chunk, bytes } };
+    };
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(200);
+    expect(corrupted).toBeGreaterThan(0);
+    const target = cluster.effectsOf("promoted")[0]!;
+    expect(target).toBeDefined();
+    const replicaId = (target.effect as { replicaId: number }).replicaId;
+    expect(cluster.chains().get(replicaId)).toBe(cluster.chains().get(0));
+  });
+
+  it("a target crashing mid-transfer restarts and completes from retransmitted MIGRATE-NOWs", () => {
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 3);
+    let crashed = false;
+    cluster.filter = (envelope) => {
+      if (!crashed && envelope.message.type === "StateChunk" && envelope.to.kind === "node") {
+        crashed = true;
+        cluster.crashNode(envelope.to.id);
+        return false;
+      }
+      return true;
+    };
+    cluster.advance(TIMEOUT_MS + 10);
+    expect(crashed).toBe(true);
+    expect(cluster.effectsOf("promoted")).toHaveLength(0);
+    const target = [...cluster.crashedNodes][0]!;
+    cluster.restartStandby(target);
+    cluster.advance(300);
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    expect(cluster.host(3).nodeId).toBe(target);
+    expect(cluster.chains().get(3)).toBe(cluster.chains().get(0));
+  });
+
+  it("a source that does not comply is cut off by the CM", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.sourcesComply = false;
+    registered(cluster);
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(100);
+    // The CM's compliance deadline passes without the source reporting compliance.
+    cluster.advance(3000);
+    const source = 3;
+    expect(cluster.cmEffects).toContainEqual({ kind: "setNic", nodeId: source, nic: "nic2", enabled: false });
+    expect(cluster.cmEffects).toContainEqual({
+      kind: "adminNotification",
+      nodeId: source,
+      reason: "sourceNotComplying",
+    });
+  });
+
+  it("a primary that withholds the MIGRATION-REQUEST is replaced and the new primary orders it", () => {
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 2);
+    cluster.filter = (envelope) =>
+      !(
+        envelope.from.kind === "replica" &&
+        envelope.from.id === 0 &&
+        envelope.message.type === "PrePrepare" &&
+        cluster.replica(0).view === 0 &&
+        envelope.message.special?.kind === "migration"
+      );
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(5000);
+    const executed = executedMigrations(cluster);
+    expect(executed.length).toBeGreaterThan(0);
+    expect(cluster.replica(1).view).toBeGreaterThanOrEqual(1);
+    expect(cluster.host(3).nodeId).not.toBe(3);
+  });
+});

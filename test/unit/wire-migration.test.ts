@@ -1,0 +1,308 @@
+/**
+ * Proves the wire carries the migration protocol (paper section 3): every migration message and
+ * every special PRE-PREPARE entry round-trips through the codec, each structural bound is
+ * enforced on decode (and asserted on encode), node and CM principals seal and open frames only
+ * along their allowed routes, INIT-MIGRATION authenticators are checked directly and as proofs
+ * inside a PRE-PREPARE, and a membership-keyed wire rejects the MACs of a retired source node
+ * after setMember moves its logical id to the promoted target.
+ * How: codec calls on table rows of samples and mutations; small clusters of Wires keyed from one
+ * cluster secret, with and without a membership map.
+ */
+import { describe, expect, it } from "vitest";
+import { AssertionError } from "../../bft/assert.js";
+import { SIGNATURE_BYTES } from "../../bft/limits.js";
+import type { InitMigration, Message, PrePrepare, Principal } from "../../bft/messages.js";
+import {
+  createDerivedKeyRing,
+  type DropReason,
+  decodeMessage,
+  encodeMessage,
+  encodeMessageUnchecked,
+  Wire,
+  wireTesting,
+} from "../../bft/wire/index.js";
+
+const samples = wireTesting.sampleMessages();
+const clusterSecret = new Uint8Array(32).fill(5);
+const N = 4;
+
+function wireFor(self: Principal, membership?: number[]): Wire {
+  const keySelf: Principal =
+    membership !== undefined && self.kind === "replica" ? { kind: "node", id: membership[self.id]! } : self;
+  return new Wire({
+    self,
+    n: N,
+    keys: createDerivedKeyRing({ clusterSecret, self: keySelf }),
+    replicaPublicKeys: [],
+    ...(membership === undefined ? {} : { membership }),
+  });
+}
+
+function roundTrip(message: Message): Message {
+  const decoded = decodeMessage(encodeMessage(message));
+  if (!decoded.ok) throw new Error(`decode failed: ${decoded.reason}`);
+  return decoded.message;
+}
+
+function decodeReason(message: Message): string {
+  const decoded = decodeMessage(encodeMessageUnchecked(message));
+  return decoded.ok ? "ok" : decoded.reason;
+}
+
+describe("codec: migration messages", () => {
+  const types = [
+    "JoinRequest",
+    "JoinApproved",
+    "LeaveRequest",
+    "InitMigration",
+    "MigrateNow",
+    "NewMembership",
+    "KeyExchange",
+    "MigrationDone",
+    "OnDemandMigration",
+  ] as const;
+
+  it.each(types)("%s round-trips", (type) => {
+    expect(roundTrip(samples[type])).toEqual(samples[type]);
+  });
+
+  it("a KEY-EXCHANGE from an active replica keeps its replica id", () => {
+    const message = { ...samples.KeyExchange, replicaId: 3 } as Message;
+    expect(roundTrip(message)).toEqual(message);
+  });
+
+  it.each([
+    ["migration", wireTesting.sampleMigrationPrePrepare(40)],
+    [
+      "join",
+      {
+        ...wireTesting.samplePrePrepare(41, 0),
+        special: { kind: "join", request: wireTesting.sampleJoinRequest(20), joinTimeMs: 123_456 },
+      } satisfies PrePrepare,
+    ],
+    [
+      "leave",
+      {
+        ...wireTesting.samplePrePrepare(42, 0),
+        special: { kind: "leave", request: samples.LeaveRequest as never },
+      } satisfies PrePrepare,
+    ],
+  ])("a PRE-PREPARE with a %s entry round-trips", (_kind, message) => {
+    expect(roundTrip(message)).toEqual(message);
+  });
+
+  it("a VIEW-CHANGE batch keeps its special entry", () => {
+    const special = wireTesting.sampleMigrationPrePrepare(40).special!;
+    const viewChange = wireTesting.sampleViewChange(2);
+    const message: Message = {
+      ...viewChange,
+      batches: [...viewChange.batches, { digest: viewChange.batches[0]!.digest, requests: [], special }],
+    };
+    expect(roundTrip(message)).toEqual(message);
+  });
+
+  const init = samples.InitMigration as InitMigration;
+  const migrate = samples.MigrateNow as Extract<Message, { type: "MigrateNow" }>;
+  const membership = samples.NewMembership as Extract<Message, { type: "NewMembership" }>;
+  const join = samples.JoinRequest as Extract<Message, { type: "JoinRequest" }>;
+  it.each<[string, Message, DropReason]>([
+    ["too many sources", { ...init, sources: [1, 2, 3, 4], targets: [5, 6, 7, 8] }, "countTooLarge"],
+    ["no sources", { ...init, sources: [], targets: [] }, "countTooLarge"],
+    ["S and D of different sizes", { ...init, targets: [17] }, "countTooLarge"],
+    ["a repeated source", { ...init, sources: [2, 2] }, "duplicateEntry"],
+    ["a target node id out of range", { ...init, targets: [17, 9999] }, "nodeIdRange"],
+    ["an unknown trigger", { ...init, trigger: "whim" as never }, "unknownKind"],
+    ["a bad authenticator length", { ...init, auth: new Uint8Array(5) }, "authLength"],
+    ["a short MIGRATE-NOW signature", { ...migrate, signature: new Uint8Array(10) }, "signatureLength"],
+    [
+      "a repeated replica in P",
+      { ...migrate, pairs: [migrate.pairs[0]!, migrate.pairs[0]!] },
+      "duplicateEntry",
+    ],
+    ["no pairs", { ...migrate, pairs: [] }, "countTooLarge"],
+    ["a non-ASCII address", { ...join, address: "h\u00e9:1" }, "addressInvalid"],
+    ["an empty address", { ...join, address: "" }, "addressInvalid"],
+    ["a long address", { ...join, address: "a".repeat(200) }, "addressInvalid"],
+    ["a short public key", { ...join, publicKey: new Uint8Array(31) }, "keyLength"],
+    ["a CM id out of range", { ...samples.LeaveRequest, cmId: 99 } as Message, "cmIdRange"],
+    [
+      "a repeated member",
+      { ...membership, members: [membership.members[0]!, membership.members[0]!] },
+      "duplicateEntry",
+    ],
+    [
+      "a special entry with requests",
+      { ...wireTesting.sampleMigrationPrePrepare(3), requests: [wireTesting.sampleRequest(1, 1)] },
+      "specialNotAlone",
+    ],
+    [
+      "a MIGRATION-REQUEST without proofs",
+      (() => {
+        const message = wireTesting.sampleMigrationPrePrepare(3);
+        const special = message.special!;
+        if (special.kind !== "migration") throw new Error("sample");
+        return { ...message, special: { ...special, request: { ...special.request, proofs: [] } } };
+      })(),
+      "countTooLarge",
+    ],
+  ])("rejects %s on decode and asserts on encode", (_name, message, reason) => {
+    expect(decodeReason(message)).toBe(reason);
+    expect(() => encodeMessage(message)).toThrow(AssertionError);
+  });
+
+  it("rejects an unknown special kind byte", () => {
+    const bytes = encodeMessage(wireTesting.samplePrePrepare(9, 0));
+    const mutated = Uint8Array.from(bytes);
+    mutated[mutated.length - 1] = 7; // the kind byte after the (empty) request list
+    const decoded = decodeMessage(mutated);
+    expect(decoded.ok ? "ok" : decoded.reason).toBe("unknownKind");
+  });
+});
+
+describe("frames: node and CM principals", () => {
+  const replicas = Array.from({ length: N }, (_, id) => wireFor({ kind: "replica", id }));
+  const node = wireFor({ kind: "node", id: 17 });
+  const cm = wireFor({ kind: "cm", id: 1 });
+
+  function expectOpen(wire: Wire, frame: Uint8Array, from: Principal): void {
+    const opened = wire.open(frame);
+    if (!opened.ok) throw new Error(`dropped: ${opened.reason}`);
+    expect(opened.from).toEqual(from);
+  }
+
+  it("a standby broadcasts JOIN-REQUEST; replicas answer JOIN-APPROVED", () => {
+    const frame = node.seal(samples.JoinRequest, "replicas");
+    for (const wire of replicas) expectOpen(wire, frame, { kind: "node", id: 17 });
+    expectOpen(node, replicas[2]!.seal(samples.JoinApproved, { kind: "node", id: 17 }), {
+      kind: "replica",
+      id: 2,
+    });
+  });
+
+  it("MIGRATE-NOW reaches a target node and the CM", () => {
+    const frame = replicas[1]!.seal(samples.MigrateNow, { kind: "cm", id: 1 });
+    expectOpen(cm, frame, { kind: "replica", id: 1 });
+    expectOpen(node, replicas[1]!.seal(samples.MigrateNow, { kind: "node", id: 17 }), {
+      kind: "replica",
+      id: 1,
+    });
+  });
+
+  it("LEAVE-REQUEST and ON-DEMAND come from the CM", () => {
+    expectOpen(replicas[0]!, cm.seal(samples.LeaveRequest, { kind: "replica", id: 0 }), {
+      kind: "cm",
+      id: 1,
+    });
+    const onDemand = { ...samples.OnDemandMigration, cmId: 1 } as Message;
+    expectOpen(replicas[0]!, cm.seal(onDemand, "replicas"), { kind: "cm", id: 1 });
+  });
+
+  it("a target fetches state as a node and gets chunks back", () => {
+    expectOpen(replicas[0]!, node.seal(samples.FetchState, { kind: "replica", id: 0 }), {
+      kind: "node",
+      id: 17,
+    });
+    expectOpen(node, replicas[0]!.seal(samples.StateChunk, { kind: "node", id: 17 }), {
+      kind: "replica",
+      id: 0,
+    });
+  });
+
+  it.each<[string, Wire, Message, Principal | "replicas", Wire, DropReason]>([
+    ["a node sending MIGRATE-NOW", node, samples.MigrateNow, { kind: "cm", id: 1 }, cm, "wrongDirection"],
+    [
+      "a replica sending LEAVE-REQUEST",
+      replicas[0]!,
+      samples.LeaveRequest,
+      { kind: "replica", id: 1 },
+      replicas[1]!,
+      "wrongDirection",
+    ],
+    [
+      "a node naming another node",
+      node,
+      { ...samples.JoinRequest, nodeId: 18 } as Message,
+      "replicas",
+      replicas[0]!,
+      "senderMismatch",
+    ],
+    [
+      "a CM naming another CM",
+      cm,
+      { ...samples.LeaveRequest, cmId: 2 } as Message,
+      "replicas",
+      replicas[0]!,
+      "senderMismatch",
+    ],
+    [
+      "a node id out of range",
+      wireFor({ kind: "node", id: 300 }),
+      samples.JoinRequest,
+      "replicas",
+      replicas[0]!,
+      "senderRange",
+    ],
+  ])("drops %s", (_name, sender, message, to, receiver, reason) => {
+    const result = receiver.open(sender.sealUnchecked(message, to));
+    expect(result.ok ? "ok" : result.reason).toBe(reason);
+  });
+
+  it("checks INIT-MIGRATION authenticators directly and inside a PRE-PREPARE", () => {
+    const proofs = [0, 1, 3].map((id) => {
+      const { auth: _filler, ...body } = wireTesting.sampleInitMigration(id);
+      return { ...body, auth: replicas[id]!.authenticateInitMigration(body) } satisfies InitMigration;
+    });
+    expectOpen(replicas[2]!, replicas[0]!.seal(proofs[0]!, "replicas"), { kind: "replica", id: 0 });
+    const sample = wireTesting.sampleMigrationPrePrepare(9);
+    const special = sample.special!;
+    if (special.kind !== "migration") throw new Error("sample");
+    const good: PrePrepare = {
+      ...sample,
+      special: { kind: "migration", request: { ...special.request, proofs } },
+    };
+    expectOpen(replicas[2]!, replicas[0]!.seal(good, "replicas"), { kind: "replica", id: 0 });
+    const forged = { ...proofs[2]!, auth: new Uint8Array(proofs[2]!.auth.length) };
+    const bad: PrePrepare = {
+      ...good,
+      special: {
+        kind: "migration",
+        request: { ...special.request, proofs: [proofs[0]!, proofs[1]!, forged] },
+      },
+    };
+    const result = replicas[2]!.open(replicas[0]!.seal(bad, "replicas"));
+    expect(result.ok ? "ok" : result.reason).toBe("initMigrationAuthInvalid");
+    const direct = replicas[2]!.open(replicas[3]!.seal(forged, "replicas"));
+    expect(direct.ok ? "ok" : direct.reason).toBe("initMigrationAuthInvalid");
+  });
+});
+
+describe("membership-keyed MACs", () => {
+  it("after setMember, the retired source node's frames fail and the target's pass", () => {
+    const membership = [0, 1, 2, 3];
+    const receiver = wireFor({ kind: "replica", id: 0 }, membership);
+    const source = wireFor({ kind: "replica", id: 3 }, membership);
+    const prepare: Message = { ...(samples.Prepare as Extract<Message, { type: "Prepare" }>), replicaId: 3 };
+    expect(receiver.open(source.seal(prepare, { kind: "replica", id: 0 })).ok).toBe(true);
+    receiver.setMember(3, 17);
+    expect(receiver.nodeOf(3)).toBe(17);
+    const stale = receiver.open(source.seal(prepare, { kind: "replica", id: 0 }));
+    expect(stale.ok ? "ok" : stale.reason).toBe("macInvalid");
+    const target = wireFor({ kind: "replica", id: 3 }, [0, 1, 2, 17]);
+    expect(receiver.open(target.seal(prepare, { kind: "replica", id: 0 })).ok).toBe(true);
+  });
+
+  it("a client keyed by membership authenticates requests for the new node", () => {
+    const client = wireFor({ kind: "client", id: 9 }, [0, 1, 2, 3]);
+    client.setMember(3, 17);
+    const body = { type: "Request" as const, clientId: 9, timestamp: 1, operation: new Uint8Array(4) };
+    const request = { ...body, auth: client.authenticateRequest(body) };
+    const target = wireFor({ kind: "replica", id: 3 }, [0, 1, 2, 17]);
+    expect(target.open(client.seal(request, { kind: "replica", id: 3 })).ok).toBe(true);
+    const old = wireFor({ kind: "replica", id: 3 }, [0, 1, 2, 3]);
+    expect(old.open(client.seal(request, { kind: "replica", id: 3 })).ok).toBe(false);
+  });
+
+  it("signatures of migration messages are 64 bytes", () => {
+    expect(SIGNATURE_BYTES).toBe(64);
+  });
+});

@@ -2,23 +2,13 @@
  * Typed operating errors of the testbed controller, each with a stable code, an HTTP status for
  * the coming REST plane, and a hint the CLI prints under the message.
  */
-export class TestbedError extends Error {
-  override readonly name = "TestbedError";
-  readonly code: string;
-  readonly hint: string;
-  readonly statusCode: number;
+import { OperatingError, type OperatingErrorOptions } from "../common/index.js";
 
-  constructor(options: {
-    code: string;
-    message: string;
-    hint: string;
-    statusCode?: number;
-    cause?: unknown;
-  }) {
-    super(options.message, { cause: options.cause });
-    this.code = options.code;
-    this.hint = options.hint;
-    this.statusCode = options.statusCode ?? 400;
+export class TestbedError extends OperatingError {
+  override readonly name = "TestbedError";
+
+  constructor(options: OperatingErrorOptions) {
+    super(options, 400);
   }
 }
 

@@ -1,23 +1,13 @@
 /**
  * Typed operating errors of the image builder. Each has a stable code and a hint for the operator.
  */
-export class ImageError extends Error {
-  override readonly name = "ImageError";
-  readonly code: string;
-  readonly hint: string;
-  readonly statusCode: number;
+import { OperatingError, type OperatingErrorOptions } from "../common/index.js";
 
-  constructor(options: {
-    code: string;
-    message: string;
-    hint: string;
-    statusCode?: number;
-    cause?: unknown;
-  }) {
-    super(options.message, { cause: options.cause });
-    this.code = options.code;
-    this.hint = options.hint;
-    this.statusCode = options.statusCode ?? 500;
+export class ImageError extends OperatingError {
+  override readonly name = "ImageError";
+
+  constructor(options: OperatingErrorOptions) {
+    super(options, 500);
   }
 }
 

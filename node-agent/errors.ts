@@ -2,23 +2,13 @@
  * Typed operating errors of the node agent. Commands answer them as `error [CODE]: message` plus
  * the hint; they never carry a stack trace over SSH.
  */
-export class AgentError extends Error {
-  override readonly name = "AgentError";
-  readonly code: string;
-  readonly hint: string;
-  readonly statusCode: number;
+import { OperatingError, type OperatingErrorOptions } from "../common/index.js";
 
-  constructor(options: {
-    code: string;
-    message: string;
-    hint: string;
-    statusCode?: number;
-    cause?: unknown;
-  }) {
-    super(options.message, { cause: options.cause });
-    this.code = options.code;
-    this.hint = options.hint;
-    this.statusCode = options.statusCode ?? 400;
+export class AgentError extends OperatingError {
+  override readonly name = "AgentError";
+
+  constructor(options: OperatingErrorOptions) {
+    super(options, 400);
   }
 }
 

@@ -2,23 +2,13 @@
  * Typed operating errors of the switch emulator, each with a stable code and a hint. A failed
  * command leaves the previous configuration in force (nothing is half-applied).
  */
-export class SwitchError extends Error {
-  override readonly name = "SwitchError";
-  readonly code: string;
-  readonly hint: string;
-  readonly statusCode: number;
+import { OperatingError, type OperatingErrorOptions } from "../common/index.js";
 
-  constructor(options: {
-    code: string;
-    message: string;
-    hint: string;
-    statusCode?: number;
-    cause?: unknown;
-  }) {
-    super(options.message, { cause: options.cause });
-    this.code = options.code;
-    this.hint = options.hint;
-    this.statusCode = options.statusCode ?? 400;
+export class SwitchError extends OperatingError {
+  override readonly name = "SwitchError";
+
+  constructor(options: OperatingErrorOptions) {
+    super(options, 400);
   }
 }
 

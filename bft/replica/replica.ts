@@ -266,6 +266,8 @@ export class Replica {
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
   private membershipNotice: NewMembership | null = null;
   private readonly notifiedClients = new Set<number>();
+  /** When we last re-sent the membership notice to a client (renotifyClient): at most CLIENTS_MAX. */
+  private readonly noticeResentAtMs = new Map<number, number>();
 
   constructor(config: ReplicaConfig, deps: CoreDeps) {
     this.config = validateReplicaConfig(config);
@@ -527,13 +529,15 @@ export class Replica {
 
   /**
    * While recovering, a view a peer shows was active (its NEW-VIEW, or normal-case traffic in it)
-   * may be one our previous incarnation led (see start()). VIEW-CHANGEs and STATUS do not count:
-   * they name views still being formed, and if every replica restarted, barring those would leave
-   * no primary for any view.
+   * may be one our previous incarnation led (see start()), and so may a view a peer's STATUS shows it
+   * reached before we did (seed 1410: a restarted primary of view 4 first entered a stale view 2,
+   * then led view 4 again). VIEW-CHANGEs, and STATUS for the view we are in, do not count: they name
+   * views still being formed, and if every replica restarted, barring those would leave no primary.
    */
   private noteViewWhileRecovering(message: ReplicaMessage): void {
     const type = message.type;
-    if (type !== "NewView" && type !== "PrePrepare" && type !== "Prepare" && type !== "Commit") return;
+    const active = type === "NewView" || type === "PrePrepare" || type === "Prepare" || type === "Commit";
+    if (!active && !(type === "Status" && message.view > this.viewCurrent)) return;
     if (message.view > this.primaryViewBar) this.primaryViewBar = message.view;
   }
 
@@ -547,6 +551,7 @@ export class Replica {
       return void this.drop("unknownReplica", from, "Request");
     }
     this.metrics.requestsReceived++;
+    if (from.kind === "client") this.renotifyClient(request.clientId);
     const entry = this.clientTable.get(request.clientId);
     if (entry !== undefined && request.timestamp < entry.timestamp) {
       return void this.drop("staleRequest", from, "Request");
@@ -1781,6 +1786,11 @@ export class Replica {
         this.migrationPending.migrationNumber < middleware.migrationNumber
       )
         this.migrationPending = null;
+      if (
+        request.migrationNumber === middleware.migrationNumber &&
+        (problem === "targets" || problem === "sources")
+      )
+        this.restartStaleRound(seq, request);
       return null;
     }
     const pairs = middleware.applyMigration({ request, view: request.view, seq });
@@ -1868,11 +1878,31 @@ export class Replica {
       signature: this.deps.migration!.sign(newMembershipSignedBytes(body)),
     };
     this.notifiedClients.clear();
+    this.noticeResentAtMs.clear();
     for (const standby of middleware.registry.standbys())
       this.emit({ kind: "send", to: { kind: "node", id: standby.nodeId }, message: this.membershipNotice });
-    const newPrimary = applied.pairs.some((pair) => pair.replicaId === this.primary);
-    if (!newPrimary) return;
+    // Every known client at once, not only when the primary moved: MAC keys are per node, so a
+    // client's requests fail authentication at each new target until it learns the membership,
+    // and a target that rejects every PRE-PREPARE holding such requests cannot execute (it
+    // lags until the next checkpoint). Found by the whole-system simulator (seed 3, --migrate).
     for (const clientId of this.clientTable.clientIds()) this.maybeNotifyClient(clientId, seq + 1);
+  }
+
+  /**
+   * Section 3.3, repair of the lazy rule: a client that missed a round's notices (no request of its
+   * executed in between) holds stale MAC keys for the migrated ids; after two such rounds f+1 of
+   * its authenticator entries are wrong, none of its requests executes and the lazy notice never
+   * comes. So every request a client sends us directly gets the current notice, at most once per
+   * status interval per client (found by the whole-system simulator, seed 2 of the migration runs).
+   */
+  private renotifyClient(clientId: number): void {
+    const notice = this.membershipNotice;
+    if (notice === null) return;
+    const lastMs = this.noticeResentAtMs.get(clientId);
+    if (lastMs !== undefined && this.nowMsLast - lastMs < this.config.statusIntervalMs) return;
+    if (lastMs === undefined && this.noticeResentAtMs.size >= CLIENTS_MAX) return;
+    this.noticeResentAtMs.set(clientId, this.nowMsLast);
+    this.emit({ kind: "send", to: { kind: "client", id: clientId }, message: notice });
   }
 
   /** Lazy notification (3.3): a client whose request executed after the MIGRATION-REQUEST. */
@@ -1933,6 +1963,22 @@ export class Replica {
   private onMigrationTimer(): void {
     if (this.middleware === null) return;
     this.startRound("timer", null);
+  }
+
+  /**
+   * A MIGRATION-REQUEST for the current l whose S or D no longer match the replicated state at its
+   * seq: a JOIN (or LEAVE) ordered between the INIT-MIGRATION quorum and the request changed the
+   * target choice. Every correct replica executes the same no-op here, so each drops the stale
+   * request and its INIT-MIGRATION votes and starts the round again on the current registry;
+   * otherwise the stale request would be re-proposed forever and l never advance (found by the
+   * whole-system simulator, seed 3 of the migration runs).
+   */
+  private restartStaleRound(seq: number, request: MigrationRequest): void {
+    this.initVotes.fill(undefined);
+    if (this.migrationPending !== null && this.migrationPending.migrationNumber === request.migrationNumber)
+      this.migrationPending = null;
+    if (this.migrationBarrierSeq <= seq) this.migrationBarrierSeq = 0;
+    this.startRound(request.trigger, request.trigger === "onDemand" ? request.sources : null);
   }
 
   /** Section 3.4: the CM's signed request names the replicas to migrate at once. */

@@ -83,6 +83,39 @@ describe("a replica restarted without memory", () => {
   });
 });
 
+describe("a restarted primary and the views it may have led", () => {
+  it("does not lead again a view a peer's STATUS shows was reached before it (seed 1410)", () => {
+    const c = cluster();
+    c.crashed.add(0);
+    c.request(makeRequest(1, 1), "all");
+    c.advance(5 * TIMEOUT_MS);
+    expect(c.replica(1).view).toBe(1);
+    const viewChanges = [2, 3].map((id) =>
+      c
+        .effectsOf(id, "broadcast")
+        .map((effect) => (effect.kind === "broadcast" ? effect.message : undefined))
+        .find((message) => message?.type === "ViewChange"),
+    );
+    // Replica 1 led view 1 and proposed in it; it restarts without memory into view 0.
+    const restarted = c.restart(1);
+    c.crashed.add(1); // deliver by hand only
+    c.inject({ kind: "replica", id: 2 }, 1, {
+      type: "Status",
+      view: 1,
+      lastExecutedSeq: 1,
+      stableSeq: 0,
+      replicaId: 2,
+    });
+    // Stale VIEW-CHANGEs for view 1 (retransmitted) make it join view 1, where it is primary.
+    for (const [index, id] of [2, 3].entries()) c.inject({ kind: "replica", id }, 1, viewChanges[index]!);
+    expect(restarted.view).toBe(1);
+    const newViews = c
+      .effectsOf(1, "broadcast")
+      .filter((effect) => effect.kind === "broadcast" && effect.message.type === "NewView");
+    expect(newViews).toHaveLength(1); // the first incarnation's only
+  });
+});
+
 describe("forwarded protocol messages", () => {
   it("the primary drops a relayed PRE-PREPARE in its own view, even a certified one", () => {
     const c = cluster();

@@ -6,8 +6,10 @@ import type { Application } from "../apps/app.js";
 import { createApp } from "../apps/index.js";
 import { checkAgreement, checkExecutionOrder } from "./agreement.js";
 import { type CheckpointStats, checkCheckpoints } from "./checkpoints.js";
-import { HISTORY_FORMAT, type History } from "./history.js";
+import { HISTORY_FORMAT, HISTORY_FORMATS, type History } from "./history.js";
 import { checkLiveness, type LivenessStats } from "./liveness.js";
+import { checkMigration, type MigrationStats } from "./migration.js";
+import { checkStalls, type StallStats } from "./stall.js";
 import { checkValidity, type ValidityStats } from "./validity.js";
 import { type CheckName, formatViolation, type Violation, ViolationLog } from "./violation.js";
 
@@ -23,13 +25,15 @@ export interface CheckReport {
   readonly violationCounts: Readonly<Record<CheckName, number>>;
   readonly stats: {
     readonly seqsCommitted: number;
+    readonly migration: MigrationStats;
+    readonly stall: StallStats;
   } & ValidityStats &
     LivenessStats &
     CheckpointStats;
 }
 
 export function checkHistory(history: History, options: CheckOptions = {}): CheckReport {
-  if (history.format !== HISTORY_FORMAT) {
+  if (!HISTORY_FORMATS.includes(history.format)) {
     throw new Error(`unsupported history format "${String(history.format)}"; expected "${HISTORY_FORMAT}"`);
   }
   const violations = new ViolationLog();
@@ -39,11 +43,20 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   const validity = checkValidity(history, order, appFactory, violations);
   const liveness = checkLiveness(history, violations);
   const checkpoints = checkCheckpoints(history, violations);
+  const migration = checkMigration(history, order, violations);
+  const stall = checkStalls(history, violations);
   return {
     ok: violations.total === 0,
     violations: violations.kept,
     violationCounts: violations.counts,
-    stats: { seqsCommitted: order.batches.length, ...validity, ...liveness, ...checkpoints },
+    stats: {
+      seqsCommitted: order.batches.length,
+      ...validity,
+      ...liveness,
+      ...checkpoints,
+      migration,
+      stall,
+    },
   };
 }
 
@@ -54,7 +67,12 @@ export function formatCheckReport(report: CheckReport): string {
     `${s.seqsCommitted} seqs, ${s.requestsCommitted} requests committed, ` +
     `${s.completionsChecked} accepted results checked, ${s.stableSeqs} stable checkpoints, ` +
     `${s.installsVerified} state installs verified` +
-    (s.installsUnverified > 0 ? ` (${s.installsUnverified} unverified)` : "");
+    (s.installsUnverified > 0 ? ` (${s.installsUnverified} unverified)` : "") +
+    (s.migration.roundsJudged > 0
+      ? `, ${s.migration.roundsJudged} migration rounds judged (${s.migration.roundsProactive} timer,` +
+        ` ${s.migration.roundsOnDemand} on-demand, ${s.migration.promotionsVerified} promotions verified,` +
+        ` ${s.migration.coverageWindows} coverage windows), ${s.stall.stallJudged} requests stall-checked`
+      : "");
   if (report.ok) return `checker: ok (${summary})`;
   const counts = Object.entries(report.violationCounts)
     .filter(([, count]) => count > 0)

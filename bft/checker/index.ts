@@ -13,14 +13,21 @@ export {
   eventsOf,
   type Hex,
   HISTORY_FORMAT,
+  HISTORY_FORMATS,
   type History,
   type HistoryApp,
   type HistoryEvent,
   type HistoryEventKind,
+  type HistoryFormat,
+  type HistoryPair,
   hexOf,
   isCorrect,
+  type MigrationHistoryInfo,
+  type OrderedSpecialRecord,
 } from "./history.js";
 export { checkLiveness, type LivenessStats } from "./liveness.js";
+export { checkMigration, expectedSources, MIGRATION_STATS_NONE, type MigrationStats } from "./migration.js";
+export { checkStalls, STALL_STATS_NONE, type StallStats } from "./stall.js";
 export { checkValidity, type ValidityStats } from "./validity.js";
 export {
   CHECK_NAMES,

@@ -4,7 +4,18 @@
  * from the report alone.
  */
 
-export type CheckName = "agreement" | "order" | "validity" | "liveness" | "checkpoint" | "stateTransfer";
+export type CheckName =
+  | "agreement"
+  | "order"
+  | "validity"
+  | "liveness"
+  | "checkpoint"
+  | "stateTransfer"
+  | "migrationRound"
+  | "migrationState"
+  | "migrationCoverage"
+  | "standbyTraffic"
+  | "stall";
 
 export const CHECK_NAMES: readonly CheckName[] = [
   "agreement",
@@ -13,6 +24,11 @@ export const CHECK_NAMES: readonly CheckName[] = [
   "liveness",
   "checkpoint",
   "stateTransfer",
+  "migrationRound",
+  "migrationState",
+  "migrationCoverage",
+  "standbyTraffic",
+  "stall",
 ];
 
 export interface Violation {
@@ -39,6 +55,11 @@ export class ViolationLog {
     liveness: 0,
     checkpoint: 0,
     stateTransfer: 0,
+    migrationRound: 0,
+    migrationState: 0,
+    migrationCoverage: 0,
+    standbyTraffic: 0,
+    stall: 0,
   };
 
   add(violation: Violation): void {

@@ -68,7 +68,10 @@ export interface ClientMetrics {
 }
 
 interface Outstanding {
-  readonly request: Request;
+  /** Re-authenticated after a membership change (MAC keys are per node). */
+  request: Request;
+  /** A NEW-MEMBERSHIP was applied since the request was authenticated. */
+  membershipChanged: boolean;
   readonly sentAtMs: number;
   /** Replies by replica id for this request; a replica's later reply replaces its earlier one. */
   readonly replies: (Uint8Array | undefined)[];
@@ -147,6 +150,7 @@ export class Client {
     const request: Request = { ...body, auth: this.deps.authenticateRequest(body) };
     this.outstanding = {
       request,
+      membershipChanged: false,
       sentAtMs: nowMs,
       replies: new Array<Uint8Array | undefined>(this.n),
       retransmitTimeoutMs: this.config.retransmitTimeoutMs,
@@ -226,6 +230,7 @@ export class Client {
     if (matching < this.config.f + 1) return [];
     this.membershipSeq = message.seq;
     this.membershipVotes.clear();
+    if (this.outstanding !== undefined) this.outstanding.membershipChanged = true;
     this.metrics.membershipsApplied += 1;
     if (message.view > this.view) this.view = message.view;
     return [{ kind: "membershipChanged", seq: message.seq, members: message.members }];
@@ -243,6 +248,13 @@ export class Client {
       ];
     }
     this.metrics.retransmissions += 1;
+    if (outstanding.membershipChanged) {
+      // The host has re-keyed its wire since (membershipChanged effect): the old authenticator's
+      // entries for migrated replicas would fail at their new nodes forever.
+      const { auth: _auth, ...body } = outstanding.request;
+      outstanding.request = { ...body, auth: this.deps.authenticateRequest(body) };
+      outstanding.membershipChanged = false;
+    }
     outstanding.retransmitTimeoutMs = Math.min(
       outstanding.retransmitTimeoutMs * 2,
       this.config.retransmitTimeoutMsMax,

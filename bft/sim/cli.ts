@@ -3,6 +3,11 @@
  *
  *   npm run sim -- --seed 42 --f 1 --clients 8 --duration 60s [--app echo|kv] [--faults none|random]
  *                  [--byzantine equivocate,silent|none] [--verbose] [--history out.json] [--debug]
+ *                  [--migrate [--rounds N] [--migration-timeout 2s] [--standbys n] [--sanitize 300ms]
+ *                   [--bandwidth-mbit 100] [--migration-fault none|wrongStateSender|...|random]]
+ *
+ * With --migrate the whole system runs (standbys, CM, migrations; migration-simulation.ts) and
+ * every completed round prints as it happens: sources -> targets, state bytes moved, latency.
  *
  * Prints the fault plan, a progress line every few simulated seconds and a summary. Any failure
  * (checker violation, or an exception in a core) prints seed=<n> and the command that reproduces it,
@@ -13,9 +18,23 @@ import { Command } from "commander";
 import { BYZANTINE_KINDS } from "./byzantine-kinds.js";
 import { parseChoice, parseDurationOption, parseIntegerOption } from "./cli-options.js";
 import { SimulationError } from "./errors.js";
-import { parseByzantineKinds, resolveOptions, type SimulationOptions } from "./options.js";
-import { formatFailure, formatPlan, formatProgress, formatSummary, reproduceCommand } from "./report.js";
-import { runSimulation } from "./simulation.js";
+import { MIGRATION_FAULT_KINDS } from "./migration-faults.js";
+import { runMigrationSimulation } from "./migration-simulation.js";
+import {
+  type MigrationRunOptions,
+  parseByzantineKinds,
+  resolveOptions,
+  type SimulationOptions,
+} from "./options.js";
+import {
+  formatFailure,
+  formatPlan,
+  formatProgress,
+  formatRound,
+  formatSummary,
+  reproduceCommand,
+} from "./report.js";
+import { runSimulation, type SimulationResult } from "./simulation.js";
 
 interface RawOptions {
   seed?: string;
@@ -34,6 +53,13 @@ interface RawOptions {
   verbose: boolean;
   quiet: boolean;
   debug: boolean;
+  migrate: boolean;
+  rounds: string;
+  migrationTimeout: string;
+  standbys?: string;
+  sanitize: string;
+  bandwidthMbit: string;
+  migrationFault: string;
 }
 
 function buildCommand(): Command {
@@ -57,7 +83,34 @@ function buildCommand(): Command {
     .option("--history <file>", "write the recorded history (JSON) to this file")
     .option("--verbose", "print faults, view changes and state transfers as they happen", false)
     .option("--quiet", "no plan and progress lines", false)
-    .option("--debug", "print stack traces for option errors", false);
+    .option("--debug", "print stack traces for option errors", false)
+    .option("--migrate", "whole system: standbys, CM and proactive migrations; rounds print live", false)
+    .option(
+      "--rounds <n>",
+      "with --migrate: stop client load after this many completed rounds (0: duration)",
+      "0",
+    )
+    .option("--migration-timeout <d>", "with --migrate: migration timer (Tw floor)", "2s")
+    .option("--standbys <n>", "with --migrate: standby pool size (default 2f)")
+    .option("--sanitize <d>", "with --migrate: how long a sanitization (reboot) takes", "300ms")
+    .option("--bandwidth-mbit <n>", "with --migrate: link bandwidth", "100")
+    .option(
+      "--migration-fault <kind>",
+      `with --migrate: ${MIGRATION_FAULT_KINDS.join(", ")} or random (seed picks; none without --faults random)`,
+      "random",
+    );
+}
+
+function toMigration(raw: RawOptions): MigrationRunOptions | undefined {
+  if (!raw.migrate) return undefined;
+  return {
+    rounds: parseIntegerOption("rounds", raw.rounds, 0),
+    migrationTimeoutMs: parseDurationOption("migration-timeout", raw.migrationTimeout),
+    standbyCount: raw.standbys === undefined ? undefined : parseIntegerOption("standbys", raw.standbys, 1),
+    sanitizeMs: parseDurationOption("sanitize", raw.sanitize),
+    bandwidthMbit: parseIntegerOption("bandwidth-mbit", raw.bandwidthMbit, 1),
+    fault: parseChoice("migration-fault", raw.migrationFault, [...MIGRATION_FAULT_KINDS, "random"] as const),
+  };
 }
 
 function toOptions(raw: RawOptions, print: (line: string) => void): SimulationOptions {
@@ -80,6 +133,8 @@ function toOptions(raw: RawOptions, print: (line: string) => void): SimulationOp
     progressIntervalMs: parseDurationOption("progress-interval", raw.progressInterval),
     onProgress: raw.quiet ? undefined : (progress) => print(formatProgress(progress)),
     onLog: raw.verbose ? print : undefined,
+    migration: toMigration(raw),
+    onMigrationRound: raw.migrate ? (round) => print(formatRound(round)) : undefined,
   });
 }
 
@@ -103,7 +158,7 @@ function main(argv: readonly string[]): number {
     );
     print(`replay: ${reproduceCommand(options)}`);
   }
-  const result = runSimulation(options);
+  const result = run(options, print);
   if (!raw.quiet) print(`fault plan:\n${formatPlan(result)}`);
   print(formatSummary(result));
   if (raw.history !== undefined) {
@@ -115,6 +170,21 @@ function main(argv: readonly string[]): number {
     return 1;
   }
   return 0;
+}
+
+function run(options: SimulationOptions, print: (line: string) => void): SimulationResult {
+  const migration = options.migration;
+  if (migration === undefined) return runSimulation(options);
+  const result = runMigrationSimulation({ ...options, migration });
+  const latencies = result.rounds.map((round) => round.latencyMs);
+  const latencyMean = latencies.length === 0 ? 0 : latencies.reduce((a, b) => a + b, 0) / latencies.length;
+  const perMinuteWall = result.wallMs > 0 ? (result.rounds.length * 60_000) / result.wallMs : 0;
+  print(
+    `migration: ${result.rounds.length} rounds completed (${result.roundsExecuted} executed), ` +
+      `mean latency ${latencyMean.toFixed(1)} ms simulated, ${perMinuteWall.toFixed(0)} rounds per wall minute, ` +
+      `${result.sanitizations} sanitizations, ${result.cutOffs} forced cut-offs; fault: ${result.migrationFault.kind}`,
+  );
+  return result;
 }
 
 function reportOptionError(error: unknown, debug: boolean): number {

@@ -15,6 +15,19 @@ export {
   type ReplicaTuning,
 } from "./fault-plan.js";
 export {
+  chooseMigrationFault,
+  createMigrationFaultPlan,
+  describeMigrationFault,
+  MIGRATION_FAULT_KINDS,
+  type MigrationFaultKind,
+  type MigrationFaultPlan,
+} from "./migration-faults.js";
+export {
+  type MigrationRunResult,
+  MigrationSimulation,
+  runMigrationSimulation,
+} from "./migration-simulation.js";
+export {
   type Delivery,
   type DropReason,
   LINK_FAULTS_NONE,
@@ -25,6 +38,9 @@ export {
 export {
   type FaultMode,
   formatDurationMs,
+  MIGRATION_RUN_DEFAULTS,
+  type MigrationRoundReport,
+  type MigrationRunOptions,
   parseByzantineKinds,
   parseDurationMs,
   resolveOptions,
@@ -35,5 +51,5 @@ export {
 } from "./options.js";
 export { Prng } from "./prng.js";
 export { historyDigest } from "./recorder.js";
-export { formatFailure, formatProgress, formatSummary, reproduceCommand } from "./report.js";
+export { formatFailure, formatProgress, formatRound, formatSummary, reproduceCommand } from "./report.js";
 export { runSimulation, Simulation, type SimulationFailure, type SimulationResult } from "./simulation.js";

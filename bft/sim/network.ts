@@ -38,13 +38,20 @@ export const LINK_FAULTS_NONE: LinkFaults = {
   latencyMsMax: 1,
 };
 
-export type DropReason = "lossy" | "partition" | "senderDown" | "receiverDown" | "unknownPrincipal";
+export type DropReason =
+  | "lossy"
+  | "partition"
+  | "senderDown"
+  | "receiverDown"
+  | "unknownPrincipal"
+  | "nicDisabled";
 export const DROP_REASONS: readonly DropReason[] = [
   "lossy",
   "partition",
   "senderDown",
   "receiverDown",
   "unknownPrincipal",
+  "nicDisabled",
 ];
 
 /** A frame in flight. `from` is the true sender, known to the network only (receivers see bytes). */
@@ -68,6 +75,19 @@ export interface NetworkOptions {
   /** Queues a delivery for simulated time `atMs`; the simulator later calls `deliver(delivery)`. */
   schedule(atMs: number, delivery: Delivery): void;
   nowMs(): number;
+  /**
+   * Switch ports (migration runs): whether a frame may pass between two principals now, checked
+   * at send and again at arrival like a partition. Absent: every pair is connected.
+   */
+  readonly admits?: (from: Principal, to: Principal) => boolean;
+  /** Called for every frame handed to its receiver, before the receiver's handler. */
+  readonly observe?: (delivery: Delivery) => void;
+  /**
+   * Link bandwidth in bits per simulated ms (100 Mbit/s = 100_000). Each directed link sends one
+   * frame at a time: a frame waits for the link, then takes size/bandwidth before its latency
+   * starts, so big state transfers take time in proportion to their size. Absent: infinite.
+   */
+  readonly bandwidthBitsPerMs?: number;
 }
 
 type FrameHandler = (frame: Uint8Array) => void;
@@ -89,9 +109,11 @@ export class SimNetwork {
     delivered: 0,
     duplicated: 0,
     reordered: 0,
-    dropped: { lossy: 0, partition: 0, senderDown: 0, receiverDown: 0, unknownPrincipal: 0 },
+    dropped: { lossy: 0, partition: 0, senderDown: 0, receiverDown: 0, unknownPrincipal: 0, nicDisabled: 0 },
   };
   private faults: LinkFaults;
+  /** Per directed link: when it finishes sending its last queued frame (bandwidth model only). */
+  private readonly linkBusyUntilMs = new Map<string, number>();
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly islands = new Map<number, readonly Principal[]>();
   private islandNext = 1;
@@ -184,6 +206,10 @@ export class SimNetwork {
       this.drop("partition");
       return;
     }
+    if (this.options.admits !== undefined && !this.options.admits(from, to)) {
+      this.drop("nicDisabled");
+      return;
+    }
     const prng = this.options.prng;
     const faults = this.faults;
     if (prng.chance(faults.dropRate)) {
@@ -191,11 +217,25 @@ export class SimNetwork {
       return;
     }
     const delivery: Delivery = { from, to, frame };
-    this.options.schedule(this.options.nowMs() + this.latencyMs(), delivery);
+    const sentMs = this.transmittedAtMs(from, to, frame.length);
+    this.options.schedule(sentMs + this.latencyMs(), delivery);
     if (prng.chance(faults.duplicateRate)) {
       this.stats.duplicated += 1;
-      this.options.schedule(this.options.nowMs() + this.latencyMs(), delivery);
+      this.options.schedule(sentMs + this.latencyMs(), delivery);
     }
+  }
+
+  /** When the last bit of the frame has left the sender (now, without a bandwidth model). */
+  private transmittedAtMs(from: Principal, to: Principal, frameBytes: number): number {
+    const nowMs = this.options.nowMs();
+    const bandwidth = this.options.bandwidthBitsPerMs;
+    if (bandwidth === undefined) return nowMs;
+    assert(bandwidth > 0, "bandwidth is positive");
+    const link = `${principalKey(from)}>${principalKey(to)}`;
+    const startMs = Math.max(nowMs, this.linkBusyUntilMs.get(link) ?? 0);
+    const doneMs = startMs + (frameBytes * 8) / bandwidth;
+    this.linkBusyUntilMs.set(link, doneMs);
+    return doneMs;
   }
 
   /** Called by the simulator when a delivery's time has come. */
@@ -206,11 +246,16 @@ export class SimNetwork {
       this.drop("partition");
       return;
     }
+    if (this.options.admits !== undefined && !this.options.admits(delivery.from, delivery.to)) {
+      this.drop("nicDisabled");
+      return;
+    }
     if (target.down || target.handler === undefined) {
       this.drop("receiverDown");
       return;
     }
     this.stats.delivered += 1;
+    this.options.observe?.(delivery);
     target.handler(delivery.frame);
   }
 

@@ -5,6 +5,7 @@
 import { FAULTS_MAX } from "../limits.js";
 import { BYZANTINE_KINDS, type ByzantineKind } from "./byzantine-kinds.js";
 import { badOption } from "./errors.js";
+import { MIGRATION_FAULT_KINDS, type MigrationFaultKind } from "./migration-faults.js";
 
 export type SimulationApp = "echo" | "kv";
 export type FaultMode = "none" | "random";
@@ -16,6 +17,49 @@ export interface SimulationProgress {
   readonly viewMax: number;
   readonly stateTransfers: number;
   readonly healed: boolean;
+}
+
+/** Whole-system runs with migration (bft/sim/migration-simulation.ts). */
+export interface MigrationRunOptions {
+  /** Stop client load once this many rounds completed (every target promoted); 0: run for durationMs. */
+  readonly rounds: number;
+  /** The replicas' migrationTimeoutMsMin: with the short interval parameters used here, Tw. */
+  readonly migrationTimeoutMs: number;
+  /** Standby pool nodes besides the 3f+1 active ones; undefined: 2f. */
+  readonly standbyCount: number | undefined;
+  /** How long the CM's sanitization (a reboot) of a node takes. */
+  readonly sanitizeMs: number;
+  /** Link bandwidth for every frame (state transfer time grows with the checkpoint's size). */
+  readonly bandwidthMbit: number;
+  /** The injected migration fault; "random": the seed picks one (with random faults only). */
+  readonly fault: MigrationFaultKind | "random";
+}
+
+export const MIGRATION_RUN_DEFAULTS: MigrationRunOptions = {
+  rounds: 0,
+  migrationTimeoutMs: 2000,
+  standbyCount: undefined,
+  sanitizeMs: 300,
+  bandwidthMbit: 100,
+  fault: "random",
+};
+
+/** One migration round, reported when its last target was promoted. */
+export interface MigrationRoundReport {
+  readonly migrationNumber: number;
+  readonly seq: number;
+  readonly trigger: "timer" | "onDemand";
+  readonly pairs: readonly {
+    readonly replicaId: number;
+    readonly sourceNodeId: number;
+    readonly targetNodeId: number;
+  }[];
+  /** State-chunk bytes the targets received. */
+  readonly transferBytes: number;
+  /** Simulated ms from the first execution of the MIGRATION-REQUEST to the last promotion. */
+  readonly latencyMs: number;
+  readonly atMs: number;
+  readonly wallMs: number;
 }
 
 export interface SimulationOptions {
@@ -47,6 +91,9 @@ export interface SimulationOptions {
   readonly onProgress: ((progress: SimulationProgress) => void) | undefined;
   /** Receives one line per notable event (faults, views, state transfers); for --verbose. */
   readonly onLog: ((line: string) => void) | undefined;
+  /** Set: run the whole system with standbys, the CM and migrations (migration-simulation.ts). */
+  readonly migration: MigrationRunOptions | undefined;
+  readonly onMigrationRound: ((round: MigrationRoundReport) => void) | undefined;
 }
 
 export const SIMULATION_DEFAULTS: Omit<SimulationOptions, "seed"> = {
@@ -65,12 +112,15 @@ export const SIMULATION_DEFAULTS: Omit<SimulationOptions, "seed"> = {
   progressIntervalMs: 5_000,
   onProgress: undefined,
   onLog: undefined,
+  migration: undefined,
+  onMigrationRound: undefined,
 };
 
 /** Clients and simulated time are bounded so one seed always finishes. */
 export const CLIENTS_SIM_MAX = 1000;
 export const DURATION_MS_SIM_MAX = 24 * 60 * 60 * 1000;
-export const KV_STATE_BYTES_SIM_MAX = 16 * 1024 * 1024;
+export const KV_STATE_BYTES_SIM_MAX = 64 * 1024 * 1024;
+export const STANDBYS_SIM_MAX = 32;
 
 export function resolveOptions(partial: Partial<SimulationOptions> & { seed: number }): SimulationOptions {
   const options: SimulationOptions = {
@@ -126,6 +176,7 @@ export function validateOptions(options: SimulationOptions): void {
     );
   }
   validateByzantine(options);
+  if (options.migration !== undefined) validateMigration(options.migration, options.f);
   if (!Number.isSafeInteger(options.livenessBoundMs) || options.livenessBoundMs < 1) {
     throw badOption(
       `liveness bound must be a positive duration, got ${options.livenessBoundMs}ms`,
@@ -135,6 +186,31 @@ export function validateOptions(options: SimulationOptions): void {
   if (!Number.isSafeInteger(options.progressIntervalMs) || options.progressIntervalMs < 1) {
     throw badOption(`progress interval must be positive, got ${options.progressIntervalMs}ms`, "use 5s");
   }
+}
+
+function validateMigration(migration: MigrationRunOptions, f: number): void {
+  if (!Number.isSafeInteger(migration.rounds) || migration.rounds < 0)
+    throw badOption(`rounds must be a non-negative integer, got ${migration.rounds}`, "--rounds 10");
+  if (!Number.isSafeInteger(migration.migrationTimeoutMs) || migration.migrationTimeoutMs < 100)
+    throw badOption(
+      `migration timeout must be at least 100ms, got ${migration.migrationTimeoutMs}ms`,
+      "--migration-timeout 2s",
+    );
+  const standbys = migration.standbyCount;
+  if (standbys !== undefined && (!Number.isInteger(standbys) || standbys < f || standbys > STANDBYS_SIM_MAX))
+    throw badOption(
+      `standbys must be f=${f}..${STANDBYS_SIM_MAX}, got ${standbys}`,
+      "a round needs f registered standbys; --standbys 2",
+    );
+  if (!Number.isSafeInteger(migration.sanitizeMs) || migration.sanitizeMs < 1)
+    throw badOption(`sanitize time must be positive, got ${migration.sanitizeMs}ms`, "--sanitize 300ms");
+  if (!(migration.bandwidthMbit > 0) || !Number.isFinite(migration.bandwidthMbit))
+    throw badOption(`bandwidth must be positive, got ${migration.bandwidthMbit}`, "--bandwidth-mbit 100");
+  if (migration.fault !== "random" && !(MIGRATION_FAULT_KINDS as readonly string[]).includes(migration.fault))
+    throw badOption(
+      `unknown migration fault "${migration.fault}"`,
+      `faults: ${MIGRATION_FAULT_KINDS.join(", ")}, random`,
+    );
 }
 
 function validateByzantine(options: SimulationOptions): void {

@@ -3,7 +3,14 @@
  * keeps the running counters the progress line and summary print.
  */
 import { createHash } from "node:crypto";
-import { HISTORY_FORMAT, type History, type HistoryApp, type HistoryEvent, hexOf } from "../checker/index.js";
+import {
+  HISTORY_FORMAT,
+  type History,
+  type HistoryApp,
+  type HistoryEvent,
+  hexOf,
+  type MigrationHistoryInfo,
+} from "../checker/index.js";
 import type { Effect } from "../replica/index.js";
 
 export interface RecorderOptions {
@@ -11,6 +18,8 @@ export interface RecorderOptions {
   readonly app: HistoryApp;
   readonly byzantineReplicas: readonly number[];
   readonly livenessBoundMs: number;
+  /** Runs with migration: the header's migration section. */
+  readonly migration?: MigrationHistoryInfo;
 }
 
 export class HistoryRecorder {
@@ -83,6 +92,11 @@ export class HistoryRecorder {
     }
   }
 
+  /** Records an event the simulator built itself (migration events, format 2). */
+  record(event: HistoryEvent): void {
+    this.events.push(event);
+  }
+
   submitted(atMs: number, clientId: number, timestamp: number, operation: Uint8Array): void {
     this.events.push({ kind: "submitted", atMs, clientId, timestamp, operation: hexOf(operation) });
   }
@@ -117,6 +131,7 @@ export class HistoryRecorder {
   history(healedAtMs: number | null, endMs: number): History {
     return {
       format: HISTORY_FORMAT,
+      ...(this.options.migration === undefined ? {} : { migration: this.options.migration }),
       f: this.options.f,
       replicaCount: 3 * this.options.f + 1,
       app: this.options.app,

@@ -7,6 +7,8 @@ import { formatCheckReport } from "../checker/index.js";
 import { describeFaultPlan } from "./fault-plan.js";
 import {
   formatDurationMs,
+  MIGRATION_RUN_DEFAULTS,
+  type MigrationRoundReport,
   SIMULATION_DEFAULTS,
   type SimulationOptions,
   type SimulationProgress,
@@ -39,6 +41,17 @@ export function reproduceCommand(options: SimulationOptions): string {
   }
   if (options.livenessBoundMs !== SIMULATION_DEFAULTS.livenessBoundMs) {
     parts.push(`--liveness-bound ${formatDurationMs(options.livenessBoundMs)}`);
+  }
+  const migration = options.migration;
+  if (migration !== undefined) {
+    parts.push("--migrate", `--migration-timeout ${formatDurationMs(migration.migrationTimeoutMs)}`);
+    if (migration.rounds > 0) parts.push(`--rounds ${migration.rounds}`);
+    if (migration.standbyCount !== undefined) parts.push(`--standbys ${migration.standbyCount}`);
+    if (migration.sanitizeMs !== MIGRATION_RUN_DEFAULTS.sanitizeMs)
+      parts.push(`--sanitize ${formatDurationMs(migration.sanitizeMs)}`);
+    if (migration.bandwidthMbit !== MIGRATION_RUN_DEFAULTS.bandwidthMbit)
+      parts.push(`--bandwidth-mbit ${migration.bandwidthMbit}`);
+    if (migration.fault !== "random") parts.push(`--migration-fault ${migration.fault}`);
   }
   return parts.join(" ");
 }
@@ -82,6 +95,18 @@ export function formatSummary(result: SimulationResult): string {
   const partial =
     result.failure?.kind === "exception" ? " [partial history: the run stopped at the exception]" : "";
   return `${table.toString()}\n${formatCheckReport(result.report)}${partial}`;
+}
+
+/** One live line per completed migration round: sources -> targets, bytes moved, latency. */
+export function formatRound(round: MigrationRoundReport): string {
+  const pairs = round.pairs
+    .map((p) => `r${p.replicaId}: n${p.sourceNodeId} -> n${p.targetNodeId}`)
+    .join(", ");
+  return (
+    `[sim ${(round.atMs / 1000).toFixed(3).padStart(8)}s] round l=${round.migrationNumber} (${round.trigger})` +
+    ` seq ${round.seq}: ${pairs}  ${round.transferBytes} bytes  ${round.latencyMs.toFixed(1)} ms` +
+    `  (wall ${(round.wallMs / 1000).toFixed(2)}s)`
+  );
 }
 
 /** The failure block: what failed, then seed=<n> and the command that replays it. */

@@ -3,6 +3,7 @@
  *
  *   npm run sim:soak -- --seeds 10000 [--from 1] [--f 1|2|3] [--clients 4] [--duration 15s]
  *                       [--app echo|kv] [--byzantine-count n] [--stop-on-failure]
+ *                       [--migrate [--migration-timeout 1s]]   (whole system with migrations)
  *
  * Without --f, f cycles 1, 2, 3 with the seed. Each failing seed is printed at once with seed=<n> and
  * its reproduce command; a summary closes the run. Exits 1 if any seed failed, 2 on bad options.
@@ -10,7 +11,8 @@
 import { Command } from "commander";
 import { parseChoice, parseDurationOption, parseIntegerOption } from "./cli-options.js";
 import { SimulationError } from "./errors.js";
-import { resolveOptions, type SimulationOptions } from "./options.js";
+import { runMigrationSimulation } from "./migration-simulation.js";
+import { MIGRATION_RUN_DEFAULTS, resolveOptions, type SimulationOptions } from "./options.js";
 import { formatFailure } from "./report.js";
 import { runSimulation } from "./simulation.js";
 
@@ -24,6 +26,8 @@ interface RawOptions {
   byzantineCount?: string;
   stopOnFailure: boolean;
   debug: boolean;
+  migrate: boolean;
+  migrationTimeout: string;
 }
 
 /** Wall time between progress lines. */
@@ -47,6 +51,8 @@ function parse(argv: readonly string[]): { plan: SoakPlan; debug: boolean } | Si
     .option("--app <name>", "echo or kv", "echo")
     .option("--byzantine-count <n>", "exactly this many Byzantine replicas (default: the seed decides)")
     .option("--stop-on-failure", "stop at the first failing seed", false)
+    .option("--migrate", "whole system with standbys, the CM and migrations", false)
+    .option("--migration-timeout <d>", "with --migrate: migration timer", "1s")
     .option("--debug", "stack traces for option errors", false);
   command.parse(argv as string[]);
   const raw = command.opts<RawOptions>();
@@ -63,6 +69,12 @@ function parse(argv: readonly string[]): { plan: SoakPlan; debug: boolean } | Si
         raw.byzantineCount === undefined
           ? undefined
           : parseIntegerOption("byzantine-count", raw.byzantineCount, 0),
+      migration: raw.migrate
+        ? {
+            ...MIGRATION_RUN_DEFAULTS,
+            migrationTimeoutMs: parseDurationOption("migration-timeout", raw.migrationTimeout),
+          }
+        : undefined,
     };
     const optionsFor = (seed: number): SimulationOptions =>
       resolveOptions({ ...base, seed, f: fixedF ?? 1 + (seed % 3) });
@@ -84,7 +96,10 @@ function soak(plan: SoakPlan): number {
   let ran = 0;
   let requests = 0;
   for (let seed = plan.seedFirst; seed < plan.seedFirst + plan.seedCount; seed += 1) {
-    const result = runSimulation(plan.optionsFor(seed));
+    const options = plan.optionsFor(seed);
+    const migration = options.migration;
+    const result =
+      migration === undefined ? runSimulation(options) : runMigrationSimulation({ ...options, migration });
     ran += 1;
     requests += result.requestsCompleted;
     if (!result.ok) {

@@ -6,7 +6,8 @@
  * Byzantine replicas (at most f) may stay Byzantine. The run then checks liveness.
  *
  * Fault budget: at every instant, Byzantine replicas plus crashed replicas number at most f. A
- * crashed replica loses its memory, so while it recovers it counts as faulty like a Byzantine one.
+ * crashed replica loses its memory, so from its crash until the faults heal it counts as faulty like
+ * a Byzantine one (see crashFits).
  * Partitions do not count: they are asynchrony, which PBFT's safety must survive in any amount.
  */
 import { assert } from "../assert.js";
@@ -177,20 +178,28 @@ function chooseCrashes(choice: CrashChoice, prng: Prng): CrashWindow[] {
   return windows.sort((a, b) => a.crashAtMs - b.crashAtMs);
 }
 
-/** The window keeps Byzantine plus crashed replicas at most f at every instant (closed intervals). */
+/**
+ * The window keeps Byzantine plus crashed-or-recovering replicas at most f at every instant. A
+ * replica restarted without memory may have voted before its crash and cannot know it, so it counts
+ * as faulty from its crash until the faults heal (PBFT-PR counts recovering replicas as faulty too);
+ * counting only its downtime let more than f amnesiac replicas break agreement (seeds 161, 1026).
+ */
 function crashFits(candidate: CrashWindow, windows: readonly CrashWindow[], choice: CrashChoice): boolean {
-  const overlapping = windows.filter(
-    (window) => window.crashAtMs <= candidate.restartAtMs && candidate.crashAtMs <= window.restartAtMs,
+  const downOverlap = windows.some(
+    (window) =>
+      window.replicaId === candidate.replicaId &&
+      window.crashAtMs <= candidate.restartAtMs &&
+      candidate.crashAtMs <= window.restartAtMs,
   );
-  if (overlapping.some((window) => window.replicaId === candidate.replicaId)) return false;
-  // Faulty counts only rise at crash starts, so checking at each start inside the candidate suffices.
-  const starts = [candidate.crashAtMs, ...overlapping.map((window) => window.crashAtMs)];
+  if (downOverlap) return false;
+  // Faulty intervals are [crashAtMs, healAtMs]: the count only rises, so check at the candidate's start
+  // and at every later crash start.
+  const starts = [candidate.crashAtMs, ...windows.map((window) => window.crashAtMs)];
   for (const atMs of starts) {
-    if (atMs < candidate.crashAtMs || atMs > candidate.restartAtMs) continue;
+    if (atMs < candidate.crashAtMs) continue;
     const faulty = new Set<number>(choice.byzantineIds);
     faulty.add(candidate.replicaId);
-    for (const window of overlapping)
-      if (window.crashAtMs <= atMs && atMs <= window.restartAtMs) faulty.add(window.replicaId);
+    for (const window of windows) if (window.crashAtMs <= atMs) faulty.add(window.replicaId);
     if (faulty.size > choice.f) return false;
   }
   return true;

@@ -649,7 +649,11 @@ export class MigrationSimulation {
     return createByzantineBehaviour(kind);
   }
 
-  private replicaConfig(replicaId: number, nodeId: number): ReplicaConfig {
+  private replicaConfig(
+    replicaId: number,
+    nodeId: number,
+    hosts: readonly number[] = this.hostOf,
+  ): ReplicaConfig {
     const tuning = this.plan.replicaTuning;
     const base = defaultReplicaConfig(this.f, replicaId);
     return validateReplicaConfig({
@@ -658,7 +662,7 @@ export class MigrationSimulation {
       migration: {
         nodeId,
         roster: this.roster,
-        members: this.membersOf(this.hostOf),
+        members: this.membersOf(hosts),
         cmPublicKeys: [this.cmCoprocessor.publicKey()],
         interval: { p0: 10, toeMs0: 50, tsMs0: 10_000 },
         migrationTimeoutMsMin: this.migration.migrationTimeoutMs,
@@ -1087,7 +1091,11 @@ export class MigrationSimulation {
     const hosts = [...this.hostOf];
     hosts[replicaId] = node.id;
     node.wire = this.createWire({ kind: "replica", id: replicaId }, node.principal, hosts, node.signingKey);
-    const core = Replica.promoted(this.replicaConfig(replicaId, node.id), this.replicaDeps(node), effect);
+    const core = Replica.promoted(
+      this.replicaConfig(replicaId, node.id, constructionHosts(hosts, replicaId, this.roster)),
+      this.replicaDeps(node),
+      effect,
+    );
     const members = core.migrationState?.members;
     assert(members !== undefined, "a promoted replica has a membership");
     this.applyMembership(node.wire, members);
@@ -1577,4 +1585,31 @@ function exceptionFailure(error: unknown, atMs: number, where: string): Simulati
     return { kind: "exception", message, ...(error.stack ? { stack: error.stack } : {}), atMs };
   }
   return { kind: "exception", message: `${String(error)} (${where})`, atMs };
+}
+
+/**
+ * The membership a promoted replica is constructed with. It is a placeholder: Replica.promoted
+ * replaces it with the membership in the certified migration checkpoint. The simulator's own map
+ * updates only at promotions, so it can still name the promoted node for another logical id it
+ * served before (a source retired, sanitized and chosen again before that id's target promoted);
+ * such stale entries get unused roster nodes so the construction-time membership is distinct.
+ */
+function constructionHosts(
+  hosts: readonly number[],
+  replicaId: number,
+  roster: readonly { nodeId: number }[],
+): number[] {
+  const result = [...hosts];
+  const seen = new Set<number>([result[replicaId]!]);
+  const spare = roster.map((entry) => entry.nodeId).filter((nodeId) => !result.includes(nodeId));
+  for (let index = 0; index < result.length; index += 1) {
+    if (index === replicaId) continue;
+    if (seen.has(result[index]!)) {
+      const replacement = spare.shift();
+      assert(replacement !== undefined, "the roster has a spare node for a stale membership entry");
+      result[index] = replacement;
+    }
+    seen.add(result[index]!);
+  }
+  return result;
 }

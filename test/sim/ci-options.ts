@@ -27,13 +27,6 @@ export function ciOptions(seed: number): Partial<SimulationOptions> & { seed: nu
   };
 }
 
-/**
- * Seeds that fail today because of bugs in other components (see the simulator's report to the lead
- * for each diagnosis). They run as expected failures, so the suite stays green and flags the day a
- * fix makes one pass (then delete it here).
- */
-export const KNOWN_FAILING_SEEDS: ReadonlyMap<number, string> = new Map<number, string>([]);
-
 export function seedRange(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, index) => first + index);
 }

@@ -6,7 +6,7 @@ import { formatCheckReport } from "../../bft/checker/index.js";
 import { formatFailure, runSimulation, type SimulationResult } from "../../bft/sim/index.js";
 import { ciOptions } from "./ci-options.js";
 
-export { ciOptions, KNOWN_FAILING_SEEDS, seedRange } from "./ci-options.js";
+export { ciOptions, seedRange } from "./ci-options.js";
 
 /** Runs one CI seed and fails with seed=<n>, the reproduce command and the checker's report. */
 export function runCiSeed(seed: number): SimulationResult {

@@ -2,17 +2,13 @@
  * Proves PBFT keeps safety and regains liveness under seeded random faults with f Byzantine replicas,
  * for seeds 1..50 (one quarter of the 200-seed CI suite; four files so vitest spreads them
  * over its workers). How: runSimulation with ciOptions(seed) (see ci-options.ts), then the history
- * checker; a failure prints seed=<n>, the reproduce command and the checker's report. Seeds listed in
- * KNOWN_FAILING_SEEDS fail today because of bugs reported in other components and run as expected
- * failures.
+ * checker; a failure prints seed=<n>, the reproduce command and the checker's report.
  */
 import { describe, it } from "vitest";
-import { KNOWN_FAILING_SEEDS, runCiSeed, seedRange } from "./seed-suite.js";
+import { runCiSeed, seedRange } from "./seed-suite.js";
 
 describe("simulation seeds 1..50", () => {
   for (const seed of seedRange(1, 50)) {
-    const known = KNOWN_FAILING_SEEDS.get(seed);
-    if (known === undefined) it(`seed=${seed}`, () => void runCiSeed(seed));
-    else it.fails(`seed=${seed} (known failure: ${known})`, () => void runCiSeed(seed));
+    it(`seed=${seed}`, () => void runCiSeed(seed));
   }
 });

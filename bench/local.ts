@@ -1,10 +1,20 @@
 /**
  * bench:local: 4 replica OS processes (f=1) on loopback with the TCP transport, and 1..16
  * closed-loop clients in this process, 1 KiB requests and replies (the paper's micro-benchmark).
- * Prints CSV: exec_ms, clients, throughput req/s, mean/p50/p99 latency ms. Writes the CSV to
- * bench/out/local.csv too.
+ * Prints CSV: exec_ms, clients, throughput req/s, mean/p50/p99 latency ms, and CPU time of all
+ * processes (replicas and this one) per request in microseconds. Writes the CSV to
+ * bench/out/local.csv too. The clients share one connection per replica (a client gateway,
+ * startClientPool) unless --connection-per-client gives each its own, as separate client processes
+ * would have.
  *
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
+ *     [--inflight n] [--connection-per-client]
+ *
+ * Before the first point of each exec value the cluster runs the largest client count for one
+ * warm-up period, so every point measures JIT-compiled replicas. Environment, for profiling:
+ * BENCH_REPLICA_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"), BENCH_REPLICA_ENTRY (a
+ * prebuilt replica-main bundle to run instead of tsx), BENCH_REPLICA_LOG_LEVEL (info lets SIGUSR2
+ * print a replica's metrics).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { bytesEqual } from "../bft/bytes.js";
-import { type ClientHost, startClientHost } from "../bft/host/client-host.js";
+import { type ClientSession, startClientHost, startClientPool } from "../bft/host/client-host.js";
 import type { ReplicaProcessConfig } from "../bft/host/config.js";
 import { clusterSecretFrom } from "../bft/host/keys.js";
 import type { ReplicaEndpoint } from "../bft/host/replica-host.js";
@@ -31,6 +41,7 @@ const options = new Command()
   .option("--duration <time>", "measured time per point", "10s")
   .option("--warmup <time>", "unmeasured time per point", "2s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
+  .option("--connection-per-client", "each client opens its own connections (no gateway)")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
   .parse()
   .opts<{
@@ -40,6 +51,7 @@ const options = new Command()
     warmup: string;
     out: string;
     inflight?: string;
+    connectionPerClient?: boolean;
   }>();
 
 /** CPU time (user + system) a child process has used so far, from /proc (Linux). */
@@ -79,14 +91,14 @@ async function startReplicas(execMs: number): Promise<Cluster> {
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
     const nodeArgs = (process.env.BENCH_REPLICA_NODE_ARGS ?? "").split(" ").filter((arg) => arg.length > 0);
-    const child = spawn(
-      process.execPath,
-      [...nodeArgs, "--import", "tsx", "bft/host/replica-main.ts", "--config", path],
-      {
-        stdio: ["ignore", "ignore", "inherit"],
-        env: { ...process.env, LOG_LEVEL: "warn" },
-      },
-    );
+    // BENCH_REPLICA_ENTRY runs a prebuilt bundle instead (e.g. from esbuild) to compare with tsx.
+    const entry = process.env.BENCH_REPLICA_ENTRY;
+    const script =
+      entry === undefined || entry === "" ? ["--import", "tsx", "bft/host/replica-main.ts"] : [entry];
+    const child = spawn(process.execPath, [...nodeArgs, ...script, "--config", path], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, LOG_LEVEL: process.env.BENCH_REPLICA_LOG_LEVEL ?? "warn" },
+    });
     return child;
   });
   const stop = async () => {
@@ -111,17 +123,7 @@ async function measure(
   durationMs: number,
   nextClientId: number,
 ) {
-  const endpoints = cluster.endpoints;
-  const clients: ClientHost[] = await Promise.all(
-    Array.from({ length: clientCount }, (_, index) =>
-      startClientHost({
-        clientId: nextClientId + index,
-        f: F,
-        clusterSecret: clusterSecretFrom(SECRET),
-        replicas: endpoints,
-      }),
-    ),
-  );
+  const { clients, close } = await startClients(cluster.endpoints, clientCount, nextClientId);
   const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
   const latencies: number[] = [];
   const start = performance.now();
@@ -145,9 +147,24 @@ async function measure(
   clearTimeout(cpuTimer);
   const clientCpu = process.cpuUsage(cpuAtStart?.client);
   const cpuMs = cluster.cpuMs() - (cpuAtStart?.replicasMs ?? 0) + (clientCpu.user + clientCpu.system) / 1000;
-  await Promise.all(clients.map((client) => client.close()));
+  await close();
   if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
   return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
+}
+
+async function startClients(
+  endpoints: ReplicaEndpoint[],
+  clientCount: number,
+  firstClientId: number,
+): Promise<{ clients: readonly ClientSession[]; close(): Promise<void> }> {
+  const clientIds = Array.from({ length: clientCount }, (_, index) => firstClientId + index);
+  const common = { f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints };
+  if (options.connectionPerClient === true) {
+    const hosts = await Promise.all(clientIds.map((clientId) => startClientHost({ ...common, clientId })));
+    return { clients: hosts, close: async () => void (await Promise.all(hosts.map((host) => host.close()))) };
+  }
+  const pool = await startClientPool({ ...common, clientIds });
+  return { clients: pool.clients, close: () => pool.close() };
 }
 
 async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
@@ -185,6 +202,11 @@ async function main(): Promise<void> {
     const cluster = await startReplicas(execMs);
     try {
       await waitReady(cluster.endpoints);
+      // Steady state: the first point would otherwise also pay for the JIT compiling the replicas'
+      // hot paths (several seconds of CPU right after start), which no later point pays.
+      const warmClients = Math.max(...clientCounts);
+      await measure(cluster, warmClients, warmupMs, 0, nextClientId);
+      nextClientId += warmClients;
       for (const clientCount of clientCounts) {
         const summary = await measure(cluster, clientCount, warmupMs, durationMs, nextClientId);
         nextClientId += clientCount;

@@ -8,7 +8,12 @@ import { type AppOptions, createApp } from "../apps/index.js";
 import { AssertionError } from "../assert.js";
 import type { Message, Principal } from "../messages.js";
 import { type Effect, Replica, type ReplicaConfig, type TimerId } from "../replica/index.js";
-import { createTcpTransport, type PeerAddress, type TcpTransport } from "../transport/index.js";
+import {
+  createTcpTransport,
+  type FrameOrigin,
+  type PeerAddress,
+  type TcpTransport,
+} from "../transport/index.js";
 import { sha256, type Wire } from "../wire/index.js";
 import { createWire } from "./keys.js";
 import { TimerTable } from "./timers.js";
@@ -127,15 +132,19 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
         options.onRecord?.(effect, nowMs());
     }
   };
-  const deliver = (frame: Uint8Array): void => {
+  /** `origin` is set for frames on the client transport, over which replies to clients leave. */
+  const deliver = (frame: Uint8Array, origin: FrameOrigin | undefined): void => {
     const opened = wire.open(frame);
     if (!opened.ok) {
       options.log?.debug({ reason: opened.reason }, "frame dropped");
       return;
     }
+    // Answer a client on the connection its latest authenticated frame came on, whatever that
+    // connection's hello named: a client gateway carries many clients on one connection.
+    if (origin !== undefined && opened.from.kind === "client") clientTransport.bind(opened.from, origin);
     run(core.step({ kind: "message", from: opened.from, message: opened.message }, nowMs()));
   };
-  peerTransport.onFrame(deliver);
+  peerTransport.onFrame((frame) => deliver(frame, undefined));
   clientTransport.onFrame(deliver);
   run(core.start(nowMs(), { recovering: options.recovering === true }));
   options.log?.info(

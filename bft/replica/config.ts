@@ -16,7 +16,11 @@ export function defaultReplicaConfig(f: number, replicaId: number): ReplicaConfi
     checkpointIntervalSeqs: CHECKPOINT_INTERVAL_SEQS,
     logWindowSeqs: LOG_WINDOW_SEQS,
     batchSizeMax: REQUEST_BATCH_MAX,
-    batchInflightMax: 4,
+    // Measured with bench:local (docs/protocol.md, Performance notes): with 8-16 closed-loop
+    // clients, 1 or 2 batches in flight cost ~15-25% less CPU per request than 4, since requests
+    // that queue behind an in-flight batch leave together and every batch costs ~30 frames. Two
+    // keep one batch agreeing while the previous one executes.
+    batchInflightMax: 2,
     viewChangeTimeoutMs: 2000,
     statusIntervalMs: 500,
   });

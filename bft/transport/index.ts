@@ -1,6 +1,7 @@
 /** The transport layer's public surface: the Transport interface and the TCP implementation. */
 export { FrameSplitter } from "./frame-splitter.js";
 export {
+  COALESCE_BYTES_MAX,
   FRAME_BYTES_MAX,
   FRAME_PREFIX_BYTES,
   TCP_LIMITS_DEFAULT,
@@ -18,4 +19,4 @@ export {
   type TcpTransportOptions,
   type TransportLogger,
 } from "./tcp.js";
-export { principalKey, type Transport } from "./transport.js";
+export { type FrameOrigin, principalKey, type RoutingTransport, type Transport } from "./transport.js";

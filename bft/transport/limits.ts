@@ -21,6 +21,11 @@ export interface TcpLimits {
   readonly helloTimeoutMs: number;
   /** Inbound connections accepted at once; more are refused by the server. */
   readonly inboundConnectionsMax: number;
+  /**
+   * Principals routed over inbound connections at once (hellos and bind()s). A gateway carries
+   * many clients on one connection; a route is forgotten when its connection closes.
+   */
+  readonly routesMax: number;
   /** close() waits this long for sockets to end gracefully, then destroys them. */
   readonly closeTimeoutMs: number;
 }
@@ -34,6 +39,7 @@ export const TCP_LIMITS_DEFAULT: TcpLimits = {
   connectTimeoutMs: 3000,
   helloTimeoutMs: 5000,
   inboundConnectionsMax: 4096,
+  routesMax: 65536,
   closeTimeoutMs: 1000,
 };
 
@@ -41,6 +47,15 @@ export const TCP_LIMITS_DEFAULT: TcpLimits = {
 export const FRAME_PREFIX_BYTES = 4;
 /** Frames above this are refused: the connection that announces one is closed. */
 export const FRAME_BYTES_MAX = MESSAGE_BYTES_MAX;
+
+/**
+ * Frames at most this large are copied, with their prefixes, into one buffer per flush; larger
+ * ones are written by reference. Below it the copy costs less than a separate write request and
+ * iovec per frame; above it the copy would cost more than it saves.
+ */
+export const COALESCE_BYTES_MAX = 16 * 1024;
+// A frame above FRAME_BYTES_MAX is never sent, so a larger threshold would copy every frame.
+assert(COALESCE_BYTES_MAX < FRAME_BYTES_MAX, "large frames are written by reference");
 
 /** Returns the first problem with `limits`, or undefined. */
 export function tcpLimitsProblem(limits: TcpLimits): string | undefined {

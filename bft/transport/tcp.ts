@@ -8,6 +8,9 @@
  *   opened, so replies to clients go back over the client's own connection.
  * - Frames are opaque here: the wire layer authenticates them. The hello is not authenticated, so a
  *   false hello can at worst divert frames meant for the named principal; it cannot forge any.
+ * - Every frame is delivered with its origin (the connection). bind(principal, origin) routes a
+ *   principal without an address over that connection, so one connection can carry many clients
+ *   (a client gateway); the host binds only after the wire authenticated the principal's frame.
  * - Every queue is bounded; frames that do not fit are dropped and counted, never thrown about.
  */
 import net from "node:net";
@@ -22,7 +25,7 @@ import {
   tcpLimitsProblem,
 } from "./limits.js";
 import { SocketWriter } from "./socket-writer.js";
-import { principalKey, type Transport } from "./transport.js";
+import { type FrameOrigin, principalKey, type RoutingTransport } from "./transport.js";
 
 export interface PeerAddress {
   readonly host: string;
@@ -58,6 +61,8 @@ export interface TcpCounters {
   framesDroppedClosed: number;
   /** Received before onFrame registered a handler. */
   framesDroppedNoHandler: number;
+  /** bind() calls refused because routesMax principals were bound already. */
+  bindsRefused: number;
   /** Outbound connection attempts after the first one to a peer. */
   reconnects: number;
   connectionsAccepted: number;
@@ -65,7 +70,7 @@ export interface TcpCounters {
   connectionsRejected: number;
 }
 
-export interface TcpTransport extends Transport {
+export interface TcpTransport extends RoutingTransport {
   readonly self: Principal;
   /** The bound address (with the real port when listen.port was 0); undefined without listen. */
   readonly address: PeerAddress | undefined;
@@ -117,10 +122,19 @@ export async function createTcpTransport(options: TcpTransportOptions): Promise<
   return transport;
 }
 
-interface Inbound {
-  readonly socket: net.Socket;
-  readonly writer: SocketWriter;
-  principal: Principal | undefined;
+/** An accepted connection; it is the FrameOrigin of the frames that arrive on it. */
+class Inbound implements FrameOrigin {
+  declare readonly originBrand: "FrameOrigin";
+  principal: Principal | undefined = undefined;
+  /** Keys of the principals routed over this connection (its hello's and bound ones). */
+  readonly routed = new Set<string>();
+  closed = false;
+
+  constructor(
+    readonly owner: TcpTransportImpl,
+    readonly socket: net.Socket,
+    readonly writer: SocketWriter,
+  ) {}
 }
 
 class TcpTransportImpl implements TcpTransport {
@@ -134,6 +148,7 @@ class TcpTransportImpl implements TcpTransport {
     framesDroppedNoRoute: 0,
     framesDroppedClosed: 0,
     framesDroppedNoHandler: 0,
+    bindsRefused: 0,
     reconnects: 0,
     connectionsAccepted: 0,
     connectionsRejected: 0,
@@ -143,7 +158,7 @@ class TcpTransportImpl implements TcpTransport {
   readonly log: TransportLogger;
   readonly hello: Buffer;
   closed = false;
-  private handler: ((frame: Uint8Array) => void) | undefined;
+  private handler: ((frame: Uint8Array, origin: FrameOrigin) => void) | undefined;
   private server: net.Server | undefined;
   private readonly basePeers: PeerResolver;
   /** Run-time overrides: an address, or null for a removed peer. */
@@ -184,9 +199,25 @@ class TcpTransportImpl implements TcpTransport {
     });
   }
 
-  onFrame(handler: (frame: Uint8Array) => void): void {
+  onFrame(handler: (frame: Uint8Array, origin: FrameOrigin) => void): void {
     assert(this.handler === undefined, "a single frame handler");
     this.handler = handler;
+  }
+
+  bind(principal: Principal, origin: FrameOrigin): void {
+    // Frames from an outbound connection (we dialled the peer) need no binding: the peer has an
+    // address. A closed connection is not routed to again, nor another transport's connection.
+    if (!(origin instanceof Inbound) || origin.owner !== this || origin.closed || this.closed) return;
+    const key = principalKey(principal);
+    const current = this.inbound.get(key);
+    if (current === origin) return;
+    if (current === undefined && this.inbound.size >= this.limits.routesMax) {
+      this.counters.bindsRefused += 1;
+      return;
+    }
+    current?.routed.delete(key);
+    origin.routed.add(key);
+    this.inbound.set(key, origin);
   }
 
   resolve(peer: Principal): PeerAddress | undefined {
@@ -240,11 +271,11 @@ class TcpTransportImpl implements TcpTransport {
     socket.once("close", () => this.sockets.delete(socket));
   }
 
-  deliver(frame: Uint8Array): void {
+  deliver(frame: Uint8Array, origin: FrameOrigin): void {
     this.counters.framesIn += 1;
     this.counters.bytesIn += frame.length + FRAME_PREFIX_BYTES;
     if (this.handler === undefined) this.counters.framesDroppedNoHandler += 1;
-    else this.handler(frame);
+    else this.handler(frame, origin);
   }
 
   reject(socket: net.Socket, reason: string, fields: Record<string, unknown>): void {
@@ -261,24 +292,23 @@ class TcpTransportImpl implements TcpTransport {
     this.counters.connectionsAccepted += 1;
     this.track(socket);
     socket.setNoDelay(true);
-    const connection: Inbound = {
-      socket,
-      writer: new SocketWriter(this.limits, this.counters),
-      principal: undefined,
-    };
+    const connection = new Inbound(this, socket, new SocketWriter(this.limits, this.counters));
     connection.writer.attach(socket);
     const helloTimer = setTimeout(
       () => this.reject(socket, "helloTimeout", { remote: socket.remoteAddress }),
       this.limits.helloTimeoutMs,
     );
     const splitter = new FrameSplitter(FRAME_BYTES_MAX, (frame) => {
-      if (connection.principal !== undefined) return this.deliver(frame);
+      if (connection.principal !== undefined) return this.deliver(frame, connection);
       const principal = decodeHello(frame);
       if (principal === undefined) return this.reject(socket, "badHello", { remote: socket.remoteAddress });
       clearTimeout(helloTimer);
       connection.principal = principal;
       // The latest connection of a principal wins: a restarted client's old socket may linger.
-      this.inbound.set(principalKey(principal), connection);
+      const key = principalKey(principal);
+      this.inbound.get(key)?.routed.delete(key);
+      connection.routed.add(key);
+      this.inbound.set(key, connection);
     });
     socket.on("data", (chunk: Buffer) => {
       if (!splitter.push(chunk)) this.reject(socket, "frameTooLarge", { remote: socket.remoteAddress });
@@ -289,8 +319,9 @@ class TcpTransportImpl implements TcpTransport {
       splitter.stop();
       connection.writer.detach();
       this.counters.framesDroppedClosed += connection.writer.clear();
-      const key = connection.principal === undefined ? undefined : principalKey(connection.principal);
-      if (key !== undefined && this.inbound.get(key) === connection) this.inbound.delete(key);
+      connection.closed = true;
+      for (const key of connection.routed) if (this.inbound.get(key) === connection) this.inbound.delete(key);
+      connection.routed.clear();
     });
   }
 
@@ -299,7 +330,7 @@ class TcpTransportImpl implements TcpTransport {
     this.closed = true;
     for (const peer of this.outbound.values()) this.counters.framesDroppedClosed += peer.close();
     this.outbound.clear();
-    for (const connection of this.inbound.values()) connection.writer.flush();
+    for (const connection of new Set(this.inbound.values())) connection.writer.flush();
     const serverClosed = new Promise<void>((resolve) => {
       if (this.server === undefined) resolve();
       else this.server.close(() => resolve());
@@ -317,8 +348,9 @@ class TcpTransportImpl implements TcpTransport {
   }
 }
 
-/** The connection to one peer that has an address. */
-class OutboundPeer {
+/** The connection to one peer that has an address; the FrameOrigin of the frames it receives. */
+class OutboundPeer implements FrameOrigin {
+  declare readonly originBrand: "FrameOrigin";
   private state: "idle" | "connecting" | "open" | "backoff" = "idle";
   private socket: net.Socket | undefined;
   private attemptCount = 0;
@@ -358,7 +390,7 @@ class OutboundPeer {
     socket.once("connect", () => this.onConnected(socket));
     socket.on("timeout", () => socket.destroy());
     // Replies to a client come back on the connection it opened.
-    const splitter = new FrameSplitter(FRAME_BYTES_MAX, (frame) => this.transport.deliver(frame));
+    const splitter = new FrameSplitter(FRAME_BYTES_MAX, (frame) => this.transport.deliver(frame, this));
     socket.on("data", (chunk: Buffer) => {
       if (!splitter.push(chunk)) {
         this.transport.reject(socket, "frameTooLarge", { peer: principalKey(this.peer) });

@@ -37,4 +37,11 @@ export {
 } from "./reasons.js";
 export * as wireTesting from "./testing.js";
 export { validateMessage } from "./validate.js";
-export { type Destination, type OpenResult, PEER_KEYS_MAX, Wire, type WireOptions } from "./wire.js";
+export {
+  type Destination,
+  type OpenResult,
+  PEER_KEYS_MAX,
+  peekReceiver,
+  Wire,
+  type WireOptions,
+} from "./wire.js";

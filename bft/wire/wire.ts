@@ -469,6 +469,17 @@ function relaysAuthor(message: Message): boolean {
   return message.type === "NewView";
 }
 
+/**
+ * The point-to-point receiver a frame's header names, read without authenticating anything; for
+ * a gateway that hands each frame to the right principal's Wire, whose open() then checks it (a
+ * forged receiver only sends the frame to a Wire that drops it). Undefined for a broadcast or a
+ * malformed header.
+ */
+export function peekReceiver(frame: Uint8Array): Principal | undefined {
+  if (frame.length < FRAME_HEADER_POINT_BYTES || frame.length > MESSAGE_BYTES_MAX) return undefined;
+  return readHeader(frame)?.to;
+}
+
 function drop(reason: DropReason): { ok: false; reason: DropReason } {
   return { ok: false, reason };
 }

@@ -5,14 +5,20 @@
  * while the transport keeps serving others, a replica answers a client (which has no listening
  * port) over the client's own connection, a sender reconnects after its peer restarts on the same
  * port, and unroutable, over-queue and after-close sends are dropped and counted, never thrown.
+ * Routing: a gateway connection whose hello names one client carries frames of others; once bound
+ * to the frame's origin, replies to each reach the gateway, the latest bind wins, a closed
+ * connection's routes are forgotten, and binds beyond routesMax are refused and counted. Writes:
+ * small frames coalesced into one buffer and large ones written by reference keep their order.
  */
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Principal } from "../../bft/messages.js";
 import {
+  COALESCE_BYTES_MAX,
   createTcpTransport,
   encodeHello,
+  type FrameOrigin,
   FrameSplitter,
   type PeerAddress,
   principalKey,
@@ -206,6 +212,99 @@ describe("tcp transport", () => {
     await expect(
       createTcpTransport({ self: replica(0), peers: new Map(), limits: { sendQueueFramesMax: 0 } }),
     ).rejects.toThrow("sendQueueFramesMax must be a positive integer, got 0");
+  });
+});
+
+describe("tcp transport routing (client gateway)", () => {
+  /** A replica transport that records each frame with the connection it came on. */
+  async function server(limits: TcpTransportOptions["limits"] = {}) {
+    const transport = await createTcpTransport({
+      self: replica(0),
+      listen: { host: HOST, port: 0 },
+      peers: new Map(),
+      limits,
+    });
+    open.push(transport);
+    const received: { frame: Uint8Array; origin: FrameOrigin }[] = [];
+    transport.onFrame((frame, origin) => received.push({ frame: Uint8Array.from(frame), origin }));
+    return { transport, received };
+  }
+
+  async function gateway(self: Principal, address: PeerAddress) {
+    const transport = await createTcpTransport({ self, peers: new Map([["replica:0", address]]) });
+    open.push(transport);
+    const frames: Uint8Array[] = [];
+    transport.onFrame((frame) => frames.push(Uint8Array.from(frame)));
+    return { transport, frames };
+  }
+
+  it("answers every client bound to a gateway connection over that connection", async () => {
+    const replicaSide = await server();
+    const gate = await gateway(client(1), replicaSide.transport.address!);
+    // Client 2 has no connection of its own: its frame travels over client 1's.
+    gate.transport.send(replica(0), frameOf(2));
+    await until(() => replicaSide.received.length === 1);
+    replicaSide.transport.send(client(2), frameOf(20));
+    expect(replicaSide.transport.counters.framesDroppedNoRoute).toBe(1);
+    replicaSide.transport.bind(client(2), replicaSide.received[0]!.origin);
+    replicaSide.transport.send(client(2), frameOf(21));
+    replicaSide.transport.send(client(1), frameOf(11));
+    await until(() => gate.frames.length === 2);
+    expect(gate.frames).toEqual([frameOf(21), frameOf(11)]);
+  });
+
+  it("routes to the latest bound connection and forgets a closed connection's routes", async () => {
+    const replicaSide = await server();
+    const first = await gateway(client(1), replicaSide.transport.address!);
+    const second = await gateway(client(100), replicaSide.transport.address!);
+    first.transport.send(replica(0), frameOf(1));
+    await until(() => replicaSide.received.length === 1);
+    second.transport.send(replica(0), frameOf(2));
+    await until(() => replicaSide.received.length === 2);
+    const [fromFirst, fromSecond] = replicaSide.received.map((entry) => entry.origin);
+    replicaSide.transport.bind(client(5), fromFirst!);
+    replicaSide.transport.bind(client(5), fromSecond!);
+    replicaSide.transport.send(client(5), frameOf(5));
+    await until(() => second.frames.length === 1);
+    expect(first.frames).toHaveLength(0);
+    await second.transport.close();
+    await until(() => {
+      replicaSide.transport.send(client(5), frameOf(6));
+      return replicaSide.transport.counters.framesDroppedNoRoute > 0;
+    });
+    // A closed connection is not bound again; the first connection still serves its hello.
+    replicaSide.transport.bind(client(5), fromSecond!);
+    const dropped = replicaSide.transport.counters.framesDroppedNoRoute;
+    replicaSide.transport.send(client(5), frameOf(7));
+    expect(replicaSide.transport.counters.framesDroppedNoRoute).toBe(dropped + 1);
+    replicaSide.transport.send(client(1), frameOf(8));
+    await until(() => first.frames.length === 1);
+    expect(first.frames[0]).toEqual(frameOf(8));
+  });
+
+  it("refuses binds beyond routesMax and counts them", async () => {
+    const replicaSide = await server({ routesMax: 2 });
+    const gate = await gateway(client(1), replicaSide.transport.address!);
+    gate.transport.send(replica(0), frameOf(1));
+    await until(() => replicaSide.received.length === 1);
+    const origin = replicaSide.received[0]!.origin;
+    replicaSide.transport.bind(client(2), origin);
+    replicaSide.transport.bind(client(3), origin);
+    expect(replicaSide.transport.counters.bindsRefused).toBe(1);
+    replicaSide.transport.bind(client(2), origin);
+    expect(replicaSide.transport.counters.bindsRefused).toBe(1);
+  });
+
+  it("keeps order across coalesced small frames and large frames written by reference", async () => {
+    const addresses = directory();
+    const a = await start(replica(0), addresses);
+    const b = await start(replica(1), addresses);
+    const sizes = [1, 100, COALESCE_BYTES_MAX, COALESCE_BYTES_MAX + 1, 7, 300_000, 0, 5, 64 * 1024];
+    const sent = sizes.map((size, index) => frameOf(index + 1, size));
+    for (const frame of sent) a.transport.send(replica(1), frame);
+    await until(() => b.frames.length === sent.length);
+    expect(b.frames.map((frame, index) => Buffer.compare(frame, sent[index]!))).toEqual(sent.map(() => 0));
+    expect(a.transport.counters.bytesOut).toBe(sizes.reduce((sum, size) => sum + size + 4, 0));
   });
 });
 

@@ -1,14 +1,41 @@
-/** Small byte helpers shared by the cores. */
+/**
+ * Byte helpers shared by the cores. Digests are compared on every vote, so the compare is a tight
+ * loop over the (short) digest rather than a Buffer allocation per call.
+ */
+import { assert } from "./assert.js";
 
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+export function bytesEqual(left: Uint8Array, right: Uint8Array): boolean {
+  if (left.length !== right.length) return false;
+  for (let index = 0; index < left.length; index++) {
+    if (left[index] !== right[index]) return false;
+  }
+  return true;
 }
 
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex");
+/** Orders digests bytewise; used only to break ties deterministically. */
+export function bytesCompare(left: Uint8Array, right: Uint8Array): number {
+  const length = Math.min(left.length, right.length);
+  for (let index = 0; index < length; index++) {
+    const delta = left[index]! - right[index]!;
+    if (delta !== 0) return delta;
+  }
+  return left.length - right.length;
+}
+
+/** A map key for a digest. Only used where a digest keys a small map (batches of a VIEW-CHANGE). */
+export function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts);
+  let totalBytes = 0;
+  for (const part of parts) totalBytes += part.length;
+  const out = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  assert(offset === totalBytes, "concat filled the buffer");
+  return out;
 }

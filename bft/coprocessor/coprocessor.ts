@@ -12,8 +12,10 @@
  * host, core or the CM can call; `Coprocessor.verify` exists because the paper has the
  * coprocessor do all verification, and implementations simply delegate to `verifySignature`.
  */
+
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
+import { bytesEqual } from "../bytes.js";
 import {
   CODE_DIGEST_BYTES,
   COPROCESSOR_SIGNATURE_BYTES,
@@ -171,8 +173,4 @@ export function verifyQuote(quote: AttestationQuote, expected: ExpectedQuote): Q
   return { ok: true };
 }
 
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+export { bytesEqual };

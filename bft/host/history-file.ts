@@ -14,7 +14,7 @@
  * processes of one machine (testbed nodes share the host's clock), so it becomes the event time.
  */
 
-import { toHex } from "../bytes.js";
+import { hexOf } from "../bytes.js";
 import type { HistoryEvent } from "../checker/index.js";
 import type { Effect } from "../replica/index.js";
 
@@ -30,7 +30,7 @@ export function startedLine(options: { replicaId: number; pid: number; nowMs: nu
 export function recordLine(record: Effect, nowMs: number): string {
   return JSON.stringify({ nowMs, wallMs: Date.now(), ...record }, function (this: unknown, key, value) {
     const original = (this as Record<string, unknown>)[key];
-    return original instanceof Uint8Array ? toHex(original) : value;
+    return original instanceof Uint8Array ? hexOf(original) : value;
   });
 }
 

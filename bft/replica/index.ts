@@ -1,6 +1,8 @@
 /**
  * The replica core's public surface. Other folders import only from here.
  */
+
+export { bytesEqual } from "../bytes.js";
 export type {
   CoreDeps,
   CoreLogger,
@@ -13,7 +15,6 @@ export type {
   TimerId,
 } from "./api.js";
 export { batchDigest, batchDigestOfRequests, proposalDigest, specialDigest } from "./batch-digest.js";
-export { bytesEqual } from "./bytes.js";
 export { type ClientEntry, ClientTable } from "./client-table.js";
 export { defaultReplicaConfig, validateReplicaConfig } from "./config.js";
 export { DROP_REASONS, type DropReason, type ReplicaMetrics } from "./metrics.js";

@@ -17,8 +17,8 @@
  * The decision ends at the highest n with a non-null choice; gaps below it are null batches.
  */
 import { assert } from "../assert.js";
+import { bytesCompare, bytesEqual, hexOf } from "../bytes.js";
 import type { OrderedSpecial, Request, ViewChange, ViewChangeEntry } from "../messages.js";
-import { bytesCompare, bytesEqual, hexOf } from "./bytes.js";
 import { quorumOf, weakQuorumOf } from "./quorum.js";
 
 export interface NewViewDecisionInput {

@@ -3,8 +3,8 @@
  * from backups, committed and stable need 2f+1, f+1 matching messages contain one correct sender).
  */
 import { assert } from "../assert.js";
+import { bytesEqual } from "../bytes.js";
 import { FAULTS_MAX, REPLICAS_MAX } from "../limits.js";
-import { bytesEqual } from "./bytes.js";
 
 export function replicaCountOf(f: number): number {
   assert(Number.isInteger(f) && f >= 1 && f <= FAULTS_MAX, "f in range");

@@ -20,6 +20,7 @@
  */
 import type { AppSnapshot } from "../apps/app.js";
 import { assert, unreachable } from "../assert.js";
+import { bytesEqual } from "../bytes.js";
 import { CLIENT_QUEUE_MAX, CLIENTS_MAX, REQUEST_BATCH_MAX } from "../limits.js";
 import type {
   Checkpoint,
@@ -66,7 +67,6 @@ import type {
   TimerId,
 } from "./api.js";
 import { proposalDigest } from "./batch-digest.js";
-import { bytesEqual } from "./bytes.js";
 import { ClientTable } from "./client-table.js";
 import { validateReplicaConfig } from "./config.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";

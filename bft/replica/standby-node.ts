@@ -18,6 +18,7 @@
  */
 import type { Application } from "../apps/app.js";
 import { assert, unreachable } from "../assert.js";
+import { bytesEqual, hexOf } from "../bytes.js";
 import type {
   JoinApproved,
   MemberAddress,
@@ -37,7 +38,6 @@ import {
   type StandbyTimerId,
 } from "../migration/index.js";
 import type { CoreDeps } from "./api.js";
-import { bytesEqual, hexOf } from "./bytes.js";
 import { ClientTable } from "./client-table.js";
 import { quorumOf, replicaCountOf, weakQuorumOf } from "./quorum.js";
 import { stateMatchesDigest } from "./state-encoding.js";

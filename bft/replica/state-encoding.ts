@@ -13,9 +13,9 @@
  * digest, without restoring.
  */
 import { assert } from "../assert.js";
+import { bytesEqual, concatBytes } from "../bytes.js";
 import { DIGEST_BYTES, STATE_BYTES_MAX } from "../limits.js";
 import type { CoreDeps } from "./api.js";
-import { bytesEqual, concatBytes } from "./bytes.js";
 
 const STATE_VERSION = 2;
 const STATE_HEADER_BYTES = 1 + 4 + DIGEST_BYTES + 4 + 4;

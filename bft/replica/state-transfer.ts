@@ -7,9 +7,9 @@
  * it is wrong, which moves on to the next source. It is pure: requests are returned, not sent.
  */
 import { assert } from "../assert.js";
+import { bytesEqual } from "../bytes.js";
 import { DIGEST_BYTES, STATE_BYTES_MAX, STATE_CHUNK_BYTES_MAX } from "../limits.js";
 import type { FetchState, StateChunk } from "../messages.js";
-import { bytesEqual } from "./bytes.js";
 
 export interface StateFetchOptions {
   readonly seq: number;

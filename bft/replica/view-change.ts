@@ -5,6 +5,7 @@
  * sender's own watermarks, so the decision procedure can rely on that shape.
  */
 import { assert } from "../assert.js";
+import { bytesEqual, hexOf } from "../bytes.js";
 import { DIGEST_BYTES, REQUEST_BATCH_MAX } from "../limits.js";
 import type {
   Batch,
@@ -14,7 +15,6 @@ import type {
   ViewChange,
   ViewChangeEntry,
 } from "../messages.js";
-import { bytesEqual, hexOf } from "./bytes.js";
 import { inWindow } from "./watermarks.js";
 
 /**

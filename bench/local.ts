@@ -22,10 +22,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { bytesEqual } from "../bft/bytes.js";
-import { type ClientSession, startClientHost, startClientPool } from "../bft/host/client-host.js";
-import type { ReplicaProcessConfig } from "../bft/host/config.js";
-import { clusterSecretFrom } from "../bft/host/keys.js";
-import type { ReplicaEndpoint } from "../bft/host/replica-host.js";
+import {
+  type ClientSession,
+  clusterSecretFrom,
+  type ReplicaEndpoint,
+  type ReplicaProcessConfig,
+  startClientHost,
+  startClientPool,
+} from "../bft/host/index.js";
 import { csvLine, freePorts, parseDurationMs, parseList, summarize } from "./lib.js";
 import { parseCsv, renderPng } from "./plot.js";
 

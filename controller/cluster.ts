@@ -9,8 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { HistoryEvent } from "../bft/checker/index.js";
-import type { ReplicaProcessConfig } from "../bft/host/config.js";
-import { parseReplicaHistory } from "../bft/host/history-file.js";
+import { parseReplicaHistory, type ReplicaProcessConfig } from "../bft/host/index.js";
 import { HISTORY_DIRECTORY } from "../node-agent/config.js";
 import { testbedErrors } from "./errors.js";
 import type { Testbed } from "./testbed.js";

@@ -28,8 +28,7 @@ import {
   type HistoryEvent,
   hexOf,
 } from "../../bft/checker/index.js";
-import { type ClientHost, startClientHost } from "../../bft/host/client-host.js";
-import { clusterSecretFrom } from "../../bft/host/keys.js";
+import { type ClientHost, clusterSecretFrom, startClientHost } from "../../bft/host/index.js";
 import {
   defaultConfig,
   gatewayAddress,

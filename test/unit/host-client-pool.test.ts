@@ -11,9 +11,14 @@
  */
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { startClientHost, startClientPool } from "../../bft/host/client-host.js";
-import { clusterSecretFrom } from "../../bft/host/keys.js";
-import { type ReplicaEndpoint, type ReplicaHost, startReplicaHost } from "../../bft/host/replica-host.js";
+import {
+  clusterSecretFrom,
+  type ReplicaEndpoint,
+  type ReplicaHost,
+  startClientHost,
+  startClientPool,
+  startReplicaHost,
+} from "../../bft/host/index.js";
 import { defaultReplicaConfig } from "../../bft/replica/index.js";
 
 const F = 1;

@@ -6,7 +6,7 @@
  * write-temp, fsync, rename, fsync-directory sequence before incrementCounter() returns, so a crash
  * at any point leaves either the old or the new value, never a torn one, and never goes backwards.
  */
-import { createPrivateKey, sign as cryptoSign, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -19,15 +19,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { assert } from "../bft/assert.js";
-import {
-  type AttestationQuote,
-  type Coprocessor,
-  ed25519RawPublicKey,
-  isValidNonce,
-  quoteSignedBytes,
-  SIGNED_BYTES_MAX,
-  verifySignature,
-} from "../bft/coprocessor/index.js";
+import { type AttestationQuote, Ed25519Coprocessor, ed25519RawPublicKey } from "../bft/coprocessor/index.js";
 import { agentErrors } from "./errors.js";
 
 const SECRET_DIRECTORY = "secret";
@@ -88,10 +80,8 @@ function loadCounter(directory: string): number {
   return value;
 }
 
-export class NodeCoprocessor implements Coprocessor {
+export class NodeCoprocessor extends Ed25519Coprocessor {
   readonly #directory: string;
-  readonly #privateKey: KeyObject;
-  readonly #publicKey: Uint8Array;
   readonly #codeDigest: Uint8Array;
   #counter: number;
 
@@ -101,9 +91,8 @@ export class NodeCoprocessor implements Coprocessor {
     counter: number;
     codeDigest: Uint8Array;
   }) {
+    super(options.privateKey);
     this.#directory = options.directory;
-    this.#privateKey = options.privateKey;
-    this.#publicKey = ed25519RawPublicKey(options.privateKey);
     this.#counter = options.counter;
     this.#codeDigest = options.codeDigest;
   }
@@ -122,19 +111,6 @@ export class NodeCoprocessor implements Coprocessor {
     });
   }
 
-  publicKey(): Uint8Array {
-    return Uint8Array.from(this.#publicKey);
-  }
-
-  sign(bytes: Uint8Array): Uint8Array {
-    assert(bytes.length <= SIGNED_BYTES_MAX, "signed bytes within SIGNED_BYTES_MAX");
-    return new Uint8Array(cryptoSign(null, bytes, this.#privateKey));
-  }
-
-  verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean {
-    return verifySignature(publicKey, bytes, signature);
-  }
-
   counter(): number {
     return this.#counter;
   }
@@ -147,24 +123,13 @@ export class NodeCoprocessor implements Coprocessor {
     return next;
   }
 
-  quote(nonce: Uint8Array): AttestationQuote {
-    assert(isValidNonce(nonce), "quote nonce within NONCE_BYTES_MIN..NONCE_BYTES_MAX");
-    const fields = {
-      nonce: Uint8Array.from(nonce),
-      counter: this.#counter,
-      codeDigest: Uint8Array.from(this.#codeDigest),
-      publicKey: this.publicKey(),
-    };
-    return { ...fields, signature: this.sign(quoteSignedBytes(fields)) };
-  }
-
   codeDigest(): Uint8Array {
     return Uint8Array.from(this.#codeDigest);
   }
 
   /** Never serialize the coprocessor: only its public parts may leave it. */
   toJSON(): object {
-    return { publicKey: Buffer.from(this.#publicKey).toString("hex"), counter: this.#counter };
+    return { publicKey: Buffer.from(this.publicKey()).toString("hex"), counter: this.#counter };
   }
 }
 

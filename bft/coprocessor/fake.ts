@@ -7,18 +7,12 @@
  * FakeCoprocessor over the same store and the counter carries on, as the real one does from its
  * volume.
  */
-import { createPrivateKey, sign as cryptoSign, type KeyObject } from "node:crypto";
+
+import { createPrivateKey } from "node:crypto";
 import { assert } from "../assert.js";
-import {
-  type AttestationQuote,
-  type Coprocessor,
-  ed25519RawPublicKey,
-  isValidNonce,
-  PKCS8_ED25519_PREFIX,
-  quoteSignedBytes,
-  verifySignature,
-} from "./coprocessor.js";
-import { CODE_DIGEST_BYTES, PRIVATE_SEED_BYTES, SIGNED_BYTES_MAX } from "./limits.js";
+import { PKCS8_ED25519_PREFIX } from "./coprocessor.js";
+import { Ed25519Coprocessor } from "./ed25519-coprocessor.js";
+import { CODE_DIGEST_BYTES, PRIVATE_SEED_BYTES } from "./limits.js";
 
 /** What survives a reboot: the key seed, the counter and the code digest the node attests to. */
 export interface FakeCoprocessorStore {
@@ -56,32 +50,16 @@ export function fakeSeed(runSeed: number, nodeId: number): Uint8Array {
   return seed;
 }
 
-export class FakeCoprocessor implements Coprocessor {
+export class FakeCoprocessor extends Ed25519Coprocessor {
   readonly #store: FakeCoprocessorStore;
-  readonly #privateKey: KeyObject;
-  readonly #publicKey: Uint8Array;
 
   constructor(store: FakeCoprocessorStore) {
     assert(store.seed.length === PRIVATE_SEED_BYTES, "fake coprocessor seed is 32 bytes");
-    this.#store = store;
     const der = new Uint8Array(PKCS8_ED25519_PREFIX.length + PRIVATE_SEED_BYTES);
     der.set(PKCS8_ED25519_PREFIX, 0);
     der.set(store.seed, PKCS8_ED25519_PREFIX.length);
-    this.#privateKey = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
-    this.#publicKey = ed25519RawPublicKey(this.#privateKey);
-  }
-
-  publicKey(): Uint8Array {
-    return Uint8Array.from(this.#publicKey);
-  }
-
-  sign(bytes: Uint8Array): Uint8Array {
-    assert(bytes.length <= SIGNED_BYTES_MAX, "signed bytes within SIGNED_BYTES_MAX");
-    return new Uint8Array(cryptoSign(null, bytes, this.#privateKey));
-  }
-
-  verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean {
-    return verifySignature(publicKey, bytes, signature);
+    super(createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }));
+    this.#store = store;
   }
 
   counter(): number {
@@ -95,14 +73,7 @@ export class FakeCoprocessor implements Coprocessor {
     return next;
   }
 
-  quote(nonce: Uint8Array): AttestationQuote {
-    assert(isValidNonce(nonce), "quote nonce within NONCE_BYTES_MIN..NONCE_BYTES_MAX");
-    const fields = {
-      nonce: Uint8Array.from(nonce),
-      counter: this.#store.counter,
-      codeDigest: Uint8Array.from(this.#store.codeDigest),
-      publicKey: this.publicKey(),
-    };
-    return { ...fields, signature: this.sign(quoteSignedBytes(fields)) };
+  codeDigest(): Uint8Array {
+    return Uint8Array.from(this.#store.codeDigest);
   }
 }

@@ -14,6 +14,7 @@ export {
   verifyQuote,
   verifySignature,
 } from "./coprocessor.js";
+export { Ed25519Coprocessor } from "./ed25519-coprocessor.js";
 export { createFakeCoprocessorStore, FakeCoprocessor, type FakeCoprocessorStore, fakeSeed } from "./fake.js";
 export {
   CODE_DIGEST_BYTES,

@@ -5,7 +5,7 @@
  * node's host key, so it only ever talks to the node it created.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import ssh2 from "ssh2";
 
@@ -16,10 +16,16 @@ export const NODE_HOST_KEY = "host_key";
 export const NODE_HOST_KEY_PUBLIC = "host_key.pub";
 export const NODE_AUTHORIZED_KEY = "authorized_key.pub";
 
+/**
+ * Writes the public half first, then the private half by rename: a reader that sees the private
+ * key sees all of it, and its public half is already there. Readers check the private key's path.
+ */
 async function writeKeyPair(privatePath: string, publicPath: string, comment: string): Promise<void> {
   const pair = utils.generateKeyPairSync("ed25519", { comment });
-  await writeFile(privatePath, pair.private, { mode: 0o600 });
   await writeFile(publicPath, `${pair.public}\n`, { mode: 0o644 });
+  const temporary = `${privatePath}.${process.pid}.tmp`;
+  await writeFile(temporary, pair.private, { mode: 0o600 });
+  await rename(temporary, privatePath);
 }
 
 /** Creates the controller key once; returns its private key. */

@@ -94,7 +94,7 @@ export class Testbed {
   readonly #plans: readonly NodePlan[];
   readonly #onProgress: (event: ProgressEvent) => void;
   #run: SavedRun | null = null;
-  #privateKey: string | null = null;
+  #privateKey: Promise<string> | null = null;
   #stopFollowing: (() => void) | null = null;
   readonly #agents = new AgentConnectionPool();
 
@@ -283,12 +283,14 @@ export class Testbed {
 
   async endpoint(node: string): Promise<AgentEndpoint> {
     const plan = this.plan(node);
-    this.#privateKey ??= await ensureControllerKey(join(this.stateDirectory, "keys"));
+    // One read for all concurrent probes: the promise is shared, never a half-read file.
+    this.#privateKey ??= ensureControllerKey(join(this.stateDirectory, "keys"));
+    const privateKey = await this.#privateKey;
     return {
       node,
       address: plan.addresses.nic3,
       port: this.config.sshPort,
-      privateKey: this.#privateKey,
+      privateKey,
       hostKey: await nodeHostKeyBlob(join(this.stateDirectory, "keys"), node),
     };
   }

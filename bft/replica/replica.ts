@@ -1514,10 +1514,12 @@ export class Replica {
     if (!this.viewActive) {
       const own = this.viewChanges[this.config.replicaId];
       if (own !== undefined) this.retransmit(to, own);
+      this.resendOldViewVotes(to, message);
       return;
     }
     if (message.view < this.viewCurrent) {
       if (this.newViewMessage !== null) this.retransmit(to, this.newViewMessage);
+      this.resendOldViewVotes(to, message);
       return;
     }
     // A peer that reports the same lastExecuted twice is stuck on lost messages: resend even
@@ -1544,6 +1546,25 @@ export class Replica {
       if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
       if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
       if (!this.isPrimary && slot.prepared) this.retransmit(to, slot.prePrepare);
+    }
+  }
+
+  /**
+   * A peer still in an older view may lack our votes from that view: we moved on (alone, or
+   * ahead of it) before it gathered its commit quorum, and without them it can neither execute
+   * nor see a pending request to time out on (seed 1014: the primary of view 2 waited forever for
+   * a COMMIT from the one replica that had moved to view 3). Resending the PREPAREs and COMMITs we
+   * sent in the peer's view is safe: they are the same votes, for the same digests.
+   */
+  private resendOldViewVotes(to: Principal, status: Status): void {
+    const seqLast = Math.min(this.maxPrePreparedSeq, this.stable + this.config.logWindowSeqs);
+    const replicaId = this.config.replicaId;
+    for (let seq = Math.max(status.lastExecutedSeq, this.stable) + 1; seq <= seqLast; seq++) {
+      const slot = this.log.get(seq);
+      if (slot === undefined || slot.prePrepare === null || slot.view !== status.view) continue;
+      const { view, digest } = slot.prePrepare;
+      if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
+      if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
     }
   }
 

@@ -86,7 +86,7 @@ import {
   describeMigrationFault,
   type MigrationFaultPlan,
 } from "./migration-faults.js";
-import { type Delivery, DROP_REASONS, SimNetwork } from "./network.js";
+import { type Delivery, SimNetwork } from "./network.js";
 import {
   type MigrationRoundReport,
   type MigrationRunOptions,
@@ -94,8 +94,8 @@ import {
   type SimulationOptions,
 } from "./options.js";
 import { Prng } from "./prng.js";
-import { HistoryRecorder, historyDigest } from "./recorder.js";
-import type { SimulationFailure, SimulationResult } from "./simulation.js";
+import { HistoryRecorder } from "./recorder.js";
+import { type SimulationFailure, type SimulationResult, simulationResultOf } from "./simulation.js";
 import { createOperationSource, type OperationSource } from "./workload.js";
 
 /** What a run with migration reports beyond SimulationResult. */
@@ -1517,32 +1517,22 @@ export class MigrationSimulation {
     history: History,
     endMs: number,
   ): MigrationRunResult {
-    const stats = this.network.stats;
-    const dropped: Record<string, number> = {};
-    for (const reason of DROP_REASONS) if (stats.dropped[reason] > 0) dropped[reason] = stats.dropped[reason];
-    for (const [reason, count] of [...this.wireRejected.entries()].sort()) dropped[reason] = count;
-    const loadMs = Math.min(this.loadEndMs, endMs);
     return {
-      ok: failure === undefined,
-      seed: this.options.seed,
-      options: this.options,
-      plan: this.plan,
-      failure,
-      report,
-      simulatedMs: endMs,
-      wallMs: performance.now() - this.wallStartMs,
-      requestsCompleted: this.recorder.requestsCompleted,
-      requestsAbandoned: this.recorder.requestsAbandoned,
-      throughputPerSecond: loadMs > 0 ? (this.recorder.requestsCompleted * 1000) / loadMs : 0,
-      viewMax: this.recorder.viewMax,
-      stateTransfers: this.recorder.stateTransfers,
-      crashes: this.crashCount,
-      framesSent: stats.sent,
-      framesDelivered: stats.delivered,
-      dropped,
-      eventsProcessed: this.eventsProcessed,
-      historyDigest: historyDigest(history),
-      history,
+      ...simulationResultOf({
+        failure,
+        report,
+        history,
+        endMs,
+        loadEndMs: this.loadEndMs,
+        options: this.options,
+        plan: this.plan,
+        wallStartMs: this.wallStartMs,
+        recorder: this.recorder,
+        network: this.network,
+        wireRejected: this.wireRejected,
+        crashes: this.crashCount,
+        eventsProcessed: this.eventsProcessed,
+      }),
       migrationFault: this.migrationFault,
       rounds: this.reports,
       roundsExecuted: this.roundsExecuted,

@@ -662,34 +662,71 @@ export class Simulation {
     history: History,
     endMs: number,
   ): SimulationResult {
-    const stats = this.network.stats;
-    const dropped: Record<string, number> = {};
-    for (const reason of DROP_REASONS) if (stats.dropped[reason] > 0) dropped[reason] = stats.dropped[reason];
-    for (const [reason, count] of [...this.wireRejected.entries()].sort()) dropped[reason] = count;
-    const loadMs = Math.min(this.options.durationMs, endMs);
-    return {
-      ok: failure === undefined,
-      seed: this.options.seed,
-      options: this.options,
-      plan: this.plan,
+    return simulationResultOf({
       failure,
       report,
-      simulatedMs: endMs,
-      wallMs: performance.now() - this.wallStartMs,
-      requestsCompleted: this.recorder.requestsCompleted,
-      requestsAbandoned: this.recorder.requestsAbandoned,
-      throughputPerSecond: loadMs > 0 ? (this.recorder.requestsCompleted * 1000) / loadMs : 0,
-      viewMax: this.recorder.viewMax,
-      stateTransfers: this.recorder.stateTransfers,
-      crashes: this.crashCount,
-      framesSent: stats.sent,
-      framesDelivered: stats.delivered,
-      dropped,
-      eventsProcessed: this.eventsProcessed,
-      historyDigest: historyDigest(history),
       history,
-    };
+      endMs,
+      loadEndMs: this.options.durationMs,
+      options: this.options,
+      plan: this.plan,
+      wallStartMs: this.wallStartMs,
+      recorder: this.recorder,
+      network: this.network,
+      wireRejected: this.wireRejected,
+      crashes: this.crashCount,
+      eventsProcessed: this.eventsProcessed,
+    });
   }
+}
+
+/** What a finished run is summarized from; both simulators (plain PBFT and migration) use it. */
+export interface SimulationResultParts {
+  readonly failure: SimulationFailure | undefined;
+  readonly report: CheckReport;
+  readonly history: History;
+  readonly endMs: number;
+  /** When clients stopped submitting (throughput is measured up to there). */
+  readonly loadEndMs: number;
+  readonly options: SimulationOptions;
+  readonly plan: FaultPlan;
+  readonly wallStartMs: number;
+  readonly recorder: HistoryRecorder;
+  readonly network: SimNetwork;
+  readonly wireRejected: ReadonlyMap<string, number>;
+  readonly crashes: number;
+  readonly eventsProcessed: number;
+}
+
+export function simulationResultOf(parts: SimulationResultParts): SimulationResult {
+  const stats = parts.network.stats;
+  const dropped: Record<string, number> = {};
+  for (const reason of DROP_REASONS) if (stats.dropped[reason] > 0) dropped[reason] = stats.dropped[reason];
+  for (const [reason, count] of [...parts.wireRejected.entries()].sort()) dropped[reason] = count;
+  const loadMs = Math.min(parts.loadEndMs, parts.endMs);
+  const recorder = parts.recorder;
+  return {
+    ok: parts.failure === undefined,
+    seed: parts.options.seed,
+    options: parts.options,
+    plan: parts.plan,
+    failure: parts.failure,
+    report: parts.report,
+    simulatedMs: parts.endMs,
+    wallMs: performance.now() - parts.wallStartMs,
+    requestsCompleted: recorder.requestsCompleted,
+    requestsAbandoned: recorder.requestsAbandoned,
+    throughputPerSecond: loadMs > 0 ? (recorder.requestsCompleted * 1000) / loadMs : 0,
+    viewMax: recorder.viewMax,
+    stateTransfers: recorder.stateTransfers,
+    crashes: parts.crashes,
+    framesSent: stats.sent,
+    framesDelivered: stats.delivered,
+    dropped,
+    eventsProcessed: parts.eventsProcessed,
+    historyDigest: historyDigest(parts.history),
+    history: parts.history,
+  };
 }
 
 function describePlanForLog(plan: FaultPlan): string[] {

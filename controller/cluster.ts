@@ -4,13 +4,12 @@
  * configuration (bft/host/config.ts) and hands it to the node agent with `start-replica`; the agent
  * adds the node's identity and runs `node /rom/dist/bft/host/replica-main.js --config <json>`.
  *
- * Each replica records its history on its node's disk (node-agent HISTORY_DIRECTORY); `history()`
+ * Each replica records its history on its node's disk (HISTORY_DIRECTORY of bft/host); `history()`
  * fetches the files back through the agents and turns them into checker events.
  */
 import { randomBytes } from "node:crypto";
 import type { HistoryEvent } from "../bft/checker/index.js";
-import { parseReplicaHistory, type ReplicaProcessConfig } from "../bft/host/index.js";
-import { HISTORY_DIRECTORY } from "../node-agent/config.js";
+import { HISTORY_DIRECTORY, parseReplicaHistory, type ReplicaProcessConfig } from "../bft/host/index.js";
 import { testbedErrors } from "./errors.js";
 import type { Testbed } from "./testbed.js";
 import { WAIT_POLL_MS } from "./wait.js";

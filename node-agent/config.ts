@@ -3,12 +3,10 @@
  * once at start. Paths can be overridden so the agent's parts also run on the host in tests.
  */
 import { isIPv4 } from "node:net";
+import { HISTORY_DIRECTORY } from "../bft/host/history-file.js";
 
-/**
- * Where a node's replica writes its history (the controller puts `historyPath` here); on the disk, so
- * a reboot keeps it. The `history` command reads only this directory.
- */
-export const HISTORY_DIRECTORY = "/data/history";
+/** The agent's `history` command reads only this directory (bft/host owns the path). */
+export { HISTORY_DIRECTORY };
 
 export interface AgentConfig {
   readonly nodeId: string;

@@ -18,6 +18,14 @@ import { hexOf } from "../bytes.js";
 import type { HistoryEvent } from "../checker/index.js";
 import type { Effect } from "../replica/index.js";
 
+/**
+ * Where a testbed node's replica writes its history (the controller sets `historyPath` under it;
+ * the node agent's `history` command reads only this directory). On the node's disk, so a reboot
+ * keeps it. Defined here, beside the file format, so the controller and the agent share it without
+ * importing each other.
+ */
+export const HISTORY_DIRECTORY = "/data/history";
+
 export function startedLine(options: { replicaId: number; pid: number; nowMs: number }): string {
   return JSON.stringify({ kind: "replicaStarted", ...options, wallMs: Date.now() });
 }

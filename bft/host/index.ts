@@ -22,7 +22,13 @@ export {
   type ReplicaProcessConfig,
   ReplicaProcessConfigSchema,
 } from "./config.js";
-export { HistoryFileError, parseReplicaHistory, recordLine, startedLine } from "./history-file.js";
+export {
+  HISTORY_DIRECTORY,
+  HistoryFileError,
+  parseReplicaHistory,
+  recordLine,
+  startedLine,
+} from "./history-file.js";
 export { clusterSecretFrom, createWire } from "./keys.js";
 export {
   type HostLogger,

@@ -74,22 +74,14 @@ export class AgentConnectionPool {
     try {
       client = await pending;
     } catch (error) {
-      throw testbedErrors.agentCommandFailed(
-        endpoint.node,
-        command.split(" ")[0] ?? command,
-        (error as Error).message,
-      );
+      throw commandFailed(endpoint, command, error);
     }
     try {
       return await runOnClient<T>(client, command, timeoutMs);
     } catch (error) {
       this.#connections.delete(key);
       client.end();
-      throw testbedErrors.agentCommandFailed(
-        endpoint.node,
-        command.split(" ")[0] ?? command,
-        (error as Error).message,
-      );
+      throw commandFailed(endpoint, command, error);
     }
   }
 
@@ -115,6 +107,15 @@ export class AgentConnectionPool {
   }
 }
 
+/** The error for a command that did not run (connection or transport failure), named by its verb. */
+function commandFailed(endpoint: AgentEndpoint, command: string, error: unknown): Error {
+  return testbedErrors.agentCommandFailed(
+    endpoint.node,
+    command.split(" ")[0] ?? command,
+    (error as Error).message,
+  );
+}
+
 /** Runs one agent command on a fresh connection; a transport failure throws, a command failure is in exitCode/value. */
 export async function agentExec<T = unknown>(
   endpoint: AgentEndpoint,
@@ -125,20 +126,12 @@ export async function agentExec<T = unknown>(
   try {
     client = await connect(endpoint);
   } catch (error) {
-    throw testbedErrors.agentCommandFailed(
-      endpoint.node,
-      command.split(" ")[0] ?? command,
-      (error as Error).message,
-    );
+    throw commandFailed(endpoint, command, error);
   }
   try {
     return await runOnClient<T>(client, command, timeoutMs);
   } catch (error) {
-    throw testbedErrors.agentCommandFailed(
-      endpoint.node,
-      command.split(" ")[0] ?? command,
-      (error as Error).message,
-    );
+    throw commandFailed(endpoint, command, error);
   } finally {
     client.end();
   }

@@ -31,6 +31,7 @@ import {
   type StandbyNodeEffect,
 } from "../../bft/replica/index.js";
 import { ChainApp, makeDeps } from "./replica-harness.js";
+import { takeNextDueTimer } from "./timers.js";
 
 export interface Envelope {
   readonly from: Principal;
@@ -281,18 +282,10 @@ export class MigrationCluster {
     const endMs = this.nowMs + ms;
     this.deliverAll();
     for (;;) {
-      let nextKey: string | null = null;
-      let nextMs = Number.POSITIVE_INFINITY;
-      for (const [key, dueMs] of this.timers) {
-        if (dueMs < nextMs) {
-          nextMs = dueMs;
-          nextKey = key;
-        }
-      }
-      if (nextKey === null || nextMs > endMs) break;
-      this.timers.delete(nextKey);
-      this.nowMs = Math.max(this.nowMs, nextMs);
-      this.fireTimer(nextKey);
+      const next = takeNextDueTimer(this.timers, endMs);
+      if (next === null) break;
+      this.nowMs = Math.max(this.nowMs, next.dueMs);
+      this.fireTimer(next.key);
       this.deliverAll();
     }
     this.nowMs = endMs;

@@ -15,6 +15,7 @@ import {
   type ReplicaConfig,
   type TimerId,
 } from "../../bft/replica/index.js";
+import { takeNextDueTimer } from "./timers.js";
 
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
@@ -205,18 +206,10 @@ export class Cluster {
     const endMs = this.nowMs + ms;
     this.deliverAll();
     for (;;) {
-      let nextKey: string | null = null;
-      let nextMs = Number.POSITIVE_INFINITY;
-      for (const [key, dueMs] of this.timers) {
-        if (dueMs < nextMs) {
-          nextMs = dueMs;
-          nextKey = key;
-        }
-      }
-      if (nextKey === null || nextMs > endMs) break;
-      this.timers.delete(nextKey);
-      this.nowMs = Math.max(this.nowMs, nextMs);
-      const [idText, timer] = nextKey.split(":") as [string, TimerId];
+      const next = takeNextDueTimer(this.timers, endMs);
+      if (next === null) break;
+      this.nowMs = Math.max(this.nowMs, next.dueMs);
+      const [idText, timer] = next.key.split(":") as [string, TimerId];
       const id = Number(idText);
       if (this.crashed.has(id)) continue;
       this.apply(id, this.replica(id).step({ kind: "timer", timer }, this.nowMs));

@@ -3,6 +3,26 @@
  * the bytes their signatures cover, source/target selection, the migration interval, the
  * standby's registration state machine and the active replicas' standby registry.
  */
+
+export type {
+  InitMigration,
+  JoinApproved,
+  JoinRequest,
+  KeyExchange,
+  LeaveRequest,
+  MemberAddress,
+  MigrateNow,
+  MigrationDone,
+  MigrationMessage,
+  MigrationMessageType,
+  MigrationPair,
+  MigrationRequest,
+  MigrationTrigger,
+  NewMembership,
+  NodeAddress,
+  OnDemandMigration,
+  OrderedSpecial,
+} from "../messages.js";
 export { MigrationConfigError } from "./errors.js";
 export {
   type AdminNotification,
@@ -41,25 +61,6 @@ export {
   REQUESTS_PER_ROUND_MIN_MAX,
   STANDBYS_MAX,
 } from "./limits.js";
-export type {
-  InitMigration,
-  JoinApproved,
-  JoinRequest,
-  KeyExchange,
-  LeaveRequest,
-  MemberAddress,
-  MigrateNow,
-  MigrationDone,
-  MigrationMessage,
-  MigrationMessageType,
-  MigrationPair,
-  MigrationRequest,
-  MigrationTrigger,
-  NewMembership,
-  NodeAddress,
-  OnDemandMigration,
-  OrderedSpecial,
-} from "./messages.js";
 export {
   compareTargetPreference,
   type OnDemandSelection,

@@ -21,9 +21,9 @@
 import { assert } from "../assert.js";
 import { bytesEqual, PUBLIC_KEY_BYTES } from "../coprocessor/index.js";
 import { FAULTS_MAX } from "../limits.js";
+import type { JoinApproved, JoinRequest, LeaveRequest } from "../messages.js";
 import { MigrationConfigError, requireIntegerInRange } from "./errors.js";
 import { ADDRESS_CHARS_MAX, NODES_MAX, STANDBYS_MAX } from "./limits.js";
-import type { JoinApproved, JoinRequest, LeaveRequest } from "./messages.js";
 import type { StandbyCandidate } from "./selection.js";
 import { joinRequestSignedBytes, leaveRequestSignedBytes } from "./signing.js";
 

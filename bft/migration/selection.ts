@@ -8,8 +8,8 @@
  */
 import { assert } from "../assert.js";
 import { FAULTS_MAX } from "../limits.js";
+import type { MigrationPair } from "../messages.js";
 import { NODES_MAX } from "./limits.js";
-import type { MigrationPair } from "./messages.js";
 
 export interface StandbyCandidate {
   readonly nodeId: number;

@@ -17,7 +17,7 @@ import type {
   NewMembership,
   OnDemandMigration,
   OrderedSpecial,
-} from "./messages.js";
+} from "../messages.js";
 
 class SignedBytesWriter {
   readonly #parts: Uint8Array[] = [];

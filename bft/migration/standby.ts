@@ -17,9 +17,9 @@
 import { assert, unreachable } from "../assert.js";
 import { PUBLIC_KEY_BYTES } from "../coprocessor/index.js";
 import { FAULTS_MAX } from "../limits.js";
+import type { JoinApproved, JoinRequest } from "../messages.js";
 import { MigrationConfigError, requireIntegerInRange, requirePositiveFinite } from "./errors.js";
 import { ADDRESS_CHARS_MAX, JOIN_RETRANSMIT_COUNT_MAX, NODES_MAX } from "./limits.js";
-import type { JoinApproved, JoinRequest } from "./messages.js";
 import { joinRequestSignedBytes } from "./signing.js";
 
 export interface StandbyConfig {

@@ -871,13 +871,16 @@ export class Replica {
 
   private executeReady(): void {
     let progressed = false;
+    // A source retires at the MIGRATION-REQUEST's seq: it must not execute (or emit) anything
+    // after its `retire` effect, even when later seqs committed before it (seeds 25 and 30 of
+    // migration-seeds-1).
     for (;;) {
       const slot = this.log.get(this.lastExecuted + 1);
-      if (slot === undefined || !slot.committed) break;
+      if (slot === undefined || !slot.committed || this.retired) break;
       this.executeSlot(slot);
       progressed = true;
     }
-    if (!progressed) return;
+    if (!progressed || this.retired) return;
     if (this.stateFetch !== null && this.lastExecuted >= this.stateFetch.seq) this.abandonStateTransfer();
     this.tryPropose();
     this.refreshViewChangeTimer(true);

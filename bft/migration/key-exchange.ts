@@ -228,7 +228,15 @@ export class KeyExchangeTable {
       const answer = this.#signed(peer, message.counter, answered.ownKey, replicaId);
       return [{ kind: "send", to: from, message: answer }];
     }
-    if (this.#pending.has(peer) && this.config.nodeId < peer) return this.#drop("collision");
+    const pending = this.#pending.get(peer);
+    if (pending !== undefined && this.config.nodeId < peer) {
+      // Ours wins. The peer is up and exchanging now, so send ours at once rather than at the
+      // next re-send: our earlier copy may have reached it before it could answer.
+      this.drops.collision++;
+      if (pending.message.replicaId !== replicaId)
+        pending.message = this.#signed(peer, 0, pending.pair.publicKey, replicaId);
+      return [{ kind: "send", to: from, message: pending.message }];
+    }
     const pair = this.#deps.keyAgreement.generateKeyPair();
     const info = keyExchangeKeyInfo(
       { nodeId: peer, counter: message.counter, publicKey: message.keyAgreementPublicKey },

@@ -54,6 +54,7 @@ import {
   IntervalController,
   type KeyExchangeEffect,
   KeyExchangeTable,
+  type KeyPeer,
   makeJoinApproved,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
@@ -1924,15 +1925,21 @@ export class Replica {
     this.armMigrationTimer();
   }
 
-  /** Keys with every other member's node: initiate where we hold none, re-send pending initiations. */
+  /**
+   * Keys with every other member's node and every registered standby: initiate where we hold
+   * none, re-send pending initiations. Standbys too because a standby initiates only when it
+   * registers or learns of a new member, and this replica may have lost its key in a restart.
+   */
   private maintainKeys(): void {
     const table = this.keyExchange;
     const middleware = this.middleware;
     if (table === null || middleware === null) return;
-    const peers = middleware.members.map((member) => ({
+    const peers: KeyPeer[] = middleware.members.map((member) => ({
       nodeId: member.nodeId,
-      to: { kind: "replica", id: member.replicaId } satisfies Principal,
+      to: { kind: "replica", id: member.replicaId },
     }));
+    for (const standby of middleware.registry.standbys())
+      peers.push({ nodeId: standby.nodeId, to: { kind: "node", id: standby.nodeId } });
     this.applyKeyEffects(table.maintain(peers, this.config.replicaId));
   }
 

@@ -228,13 +228,15 @@ describe("KeyExchangeTable", () => {
     // The higher node's initiation, delayed past the answer, must not replace the key.
     expect(low.onMessage({ kind: "replica", id: 1 }, highInit, 0)).toEqual([]);
     expect(low.drops.stale).toBe(1);
-    // Delivered before the answer instead, it is a collision the lower node drops.
     const low2 = table(0, 3);
     const high2 = table(REPLICA_NODE, 5);
     const low2Init = sends(low2.maintain([{ nodeId: REPLICA_NODE, to: { kind: "replica", id: 1 } }], 0))[0]!
       .message;
     const high2Init = sends(high2.maintain([{ nodeId: 0, to: { kind: "replica", id: 0 } }], 1))[0]!.message;
-    expect(low2.onMessage({ kind: "replica", id: 1 }, high2Init, 0)).toEqual([]);
+    // Delivered before the answer instead, it is a collision: the lower node sends its own again.
+    expect(low2.onMessage({ kind: "replica", id: 1 }, high2Init, 0)).toEqual([
+      { kind: "send", to: { kind: "replica", id: 1 }, message: low2Init },
+    ]);
     expect(low2.drops.collision).toBe(1);
     const answered2 = high2.onMessage({ kind: "replica", id: 0 }, low2Init, 1);
     const atHigh = keys(answered2)[0]!;

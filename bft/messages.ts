@@ -352,10 +352,16 @@ export interface NewMembership {
 }
 
 /**
- * Section 3.1 / section 2 ("key exchange messages are protected by digital signatures"): after
- * registering, a standby and the active replicas exchange fresh X25519 key-agreement keys; each
- * pair derives its MAC key from the shared secret. `counter` is the sender's coprocessor counter
- * when the key was made; a receiver keeps only the key with the highest counter per node.
+ * Section 3.1 / section 2 ("key exchange messages are protected by digital signatures"): a node
+ * that needs MAC keys (a registered standby, a replica that booted or saw a new member) sends each
+ * peer node a fresh X25519 key-agreement key; the peer answers with its own fresh key, and both
+ * derive the pair's MAC key from the shared secret (bft/migration/key-exchange.ts).
+ *
+ * `counter` is the sender's coprocessor counter when it started exchanging keys: it only grows
+ * (across reboots and sanitizations), so a receiver rejects an initiation whose counter is below
+ * the highest it has seen from that node. An answer names the initiation it answers by
+ * `peerCounter` (0 in an initiation), and both name the receiver (`peerNodeId`), so neither can
+ * be replayed to another node or as an answer to a later exchange.
  */
 export interface KeyExchange {
   readonly type: "KeyExchange";
@@ -363,6 +369,10 @@ export interface KeyExchange {
   /** The sender's logical replica id if it is active, null for a standby. */
   readonly replicaId: number | null;
   readonly counter: number;
+  /** The node this message is for. */
+  readonly peerNodeId: number;
+  /** 0 in an initiation; in an answer, the counter of the initiation it answers (at least 1). */
+  readonly peerCounter: number;
   /** Raw X25519 public key, 32 bytes. */
   readonly keyAgreementPublicKey: Uint8Array;
   /** Ed25519 over keyExchangeSignedBytes(...) by the sender's coprocessor. */

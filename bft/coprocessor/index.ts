@@ -17,6 +17,14 @@ export {
 export { Ed25519Coprocessor } from "./ed25519-coprocessor.js";
 export { createFakeCoprocessorStore, FakeCoprocessor, type FakeCoprocessorStore, fakeSeed } from "./fake.js";
 export {
+  createX25519KeyAgreement,
+  KEY_AGREEMENT_PRIVATE_KEY_BYTES,
+  KEY_AGREEMENT_PUBLIC_KEY_BYTES,
+  type KeyAgreement,
+  type KeyAgreementKeyPair,
+  SESSION_KEY_BYTES,
+} from "./key-agreement.js";
+export {
   CODE_DIGEST_BYTES,
   COPROCESSOR_SIGNATURE_BYTES,
   NONCE_BYTES_MAX,

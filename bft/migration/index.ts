@@ -54,6 +54,16 @@ export {
   type StandbyRecord,
 } from "./join-registry.js";
 export {
+  KEY_EXCHANGE_DROPS,
+  type KeyExchangeConfig,
+  type KeyExchangeDeps,
+  type KeyExchangeDrop,
+  type KeyExchangeEffect,
+  type KeyExchangeSetup,
+  KeyExchangeTable,
+  type KeyPeer,
+} from "./key-exchange.js";
+export {
   ADDRESS_CHARS_MAX,
   JOIN_RETRANSMIT_COUNT_MAX,
   NODES_MAX,
@@ -74,6 +84,8 @@ export {
 export {
   initMigrationAuthBytes,
   joinRequestSignedBytes,
+  type KeyExchangeSide,
+  keyExchangeKeyInfo,
   keyExchangeSignedBytes,
   leaveRequestSignedBytes,
   migrateNowSignedBytes,

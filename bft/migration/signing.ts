@@ -118,7 +118,32 @@ export function keyExchangeSignedBytes(message: Omit<KeyExchange, "type" | "sign
     .u64(message.replicaId === null ? 0 : 1)
     .u64(message.replicaId ?? 0)
     .u64(message.counter)
+    .u64(message.peerNodeId)
+    .u64(message.peerCounter)
     .bytes(message.keyAgreementPublicKey)
+    .finish();
+}
+
+/** One side of a finished key exchange: its node, its counter and the X25519 key it sent. */
+export interface KeyExchangeSide {
+  readonly nodeId: number;
+  readonly counter: number;
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * HKDF info for the pair's MAC key: both nodes, both counters and both key-agreement keys, the
+ * initiator first. Binding the ids and counters keeps a key from one exchange (or pair) from ever
+ * being derived for another even if key-agreement keys were reused.
+ */
+export function keyExchangeKeyInfo(initiator: KeyExchangeSide, responder: KeyExchangeSide): Uint8Array {
+  return new SignedBytesWriter("key-exchange-mac")
+    .u64(initiator.nodeId)
+    .u64(initiator.counter)
+    .bytes(initiator.publicKey)
+    .u64(responder.nodeId)
+    .u64(responder.counter)
+    .bytes(responder.publicKey)
     .finish();
 }
 

@@ -21,7 +21,7 @@ import type {
   Request,
   ViewChange,
 } from "../messages.js";
-import type { AdminNotification, IntervalParams, RosterEntry } from "../migration/index.js";
+import type { AdminNotification, IntervalParams, KeyExchangeSetup, RosterEntry } from "../migration/index.js";
 
 export interface ReplicaConfig {
   /** Faults tolerated; n = 3f+1 replicas. */
@@ -133,7 +133,12 @@ export type Effect =
   /** History record: the migration timer expired but the round could not start (too few standbys). */
   | { readonly kind: "migrationPostponed"; readonly reason: string }
   /** Toe or Ts exceeded its worst case (paper section 3.2): the host notifies the administrator. */
-  | { readonly kind: "adminNotification"; readonly notification: AdminNotification };
+  | { readonly kind: "adminNotification"; readonly notification: AdminNotification }
+  /**
+   * KEY-EXCHANGE finished with node `nodeId` (install `key` in the node's SessionKeyStore before
+   * carrying out later effects), or its key is void (null: remove it; it re-joined or retired).
+   */
+  | { readonly kind: "peerKey"; readonly nodeId: number; readonly key: Uint8Array | null };
 
 export interface ExecutedRequest {
   readonly clientId: number;
@@ -164,6 +169,12 @@ export interface MigrationDeps {
   verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean;
   /** Wire.authenticateInitMigration: one MAC per replica. */
   authenticateInitMigration(message: Omit<InitMigration, "auth">): Uint8Array;
+  /**
+   * Session keys by KEY-EXCHANGE (docs/migration.md): this boot's coprocessor counter (the host
+   * increments it before each boot) and the X25519 source. Absent: the host's wire uses derived
+   * keys only and KEY-EXCHANGE is dropped.
+   */
+  readonly keyExchange?: KeyExchangeSetup | undefined;
 }
 
 export interface CoreLogger {

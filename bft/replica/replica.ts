@@ -52,6 +52,9 @@ import type {
 import {
   type AdminNotification,
   IntervalController,
+  type KeyExchangeEffect,
+  KeyExchangeTable,
+  type KeyPeer,
   makeJoinApproved,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
@@ -268,6 +271,8 @@ export class Replica {
   private readonly notifiedClients = new Set<number>();
   /** When we last re-sent the membership notice to a client (renotifyClient): at most CLIENTS_MAX. */
   private readonly noticeResentAtMs = new Map<number, number>();
+  /** Session keys with the other nodes (KEY-EXCHANGE); null when the host uses derived keys only. */
+  private keyExchange: KeyExchangeTable | null = null;
 
   constructor(config: ReplicaConfig, deps: CoreDeps) {
     this.config = validateReplicaConfig(config);
@@ -301,6 +306,22 @@ export class Replica {
       // A promoted target does not run its id in the initial membership: its checkpoint says so
       // (asserted in installPromotedState).
       this.interval = new IntervalController(settings.interval);
+      const setup = migrationDeps.keyExchange;
+      if (setup !== undefined) {
+        this.keyExchange = new KeyExchangeTable(
+          {
+            nodeId: settings.nodeId,
+            counter: setup.counter,
+            roster: settings.roster,
+            replicaCount: this.replicaCount,
+          },
+          {
+            sign: (bytes) => migrationDeps.sign(bytes),
+            verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
+            keyAgreement: setup.keyAgreement,
+          },
+        );
+      }
     } else {
       this.middleware = null;
       this.interval = null;
@@ -370,13 +391,15 @@ export class Replica {
     }
     this.setTimer("status", this.config.statusIntervalMs);
     this.armMigrationTimer();
+    this.maintainKeys();
     return this.takeEffects();
   }
 
   /**
    * The replica a promoted migration target runs (section 3.2): the checkpoint it fetched and
    * verified against 2f+1 MIGRATE-NOW digests, installed at the MIGRATION-REQUEST's seq, in the
-   * view the MIGRATE-NOWs named. Call start() next, as for any replica.
+   * view the MIGRATE-NOWs named. Call start() next, as for any replica. `keyExchange` is the
+   * standby core's table: the node keeps the keys it exchanged as a standby (docs/migration.md).
    */
   static promoted(
     config: ReplicaConfig,
@@ -386,10 +409,16 @@ export class Replica {
       readonly seq: number;
       readonly stateDigest: Uint8Array;
       readonly stateBytes: Uint8Array;
+      readonly keyExchange?: KeyExchangeTable | null;
     },
   ): Replica {
     const replica = new Replica(config, deps);
     replica.installPromotedState(installed);
+    const table = installed.keyExchange;
+    if (table != null && replica.keyExchange !== null) {
+      assert(table.config.nodeId === config.migration?.nodeId, "the standby's table is this node's");
+      replica.keyExchange = table;
+    }
     return replica;
   }
 
@@ -843,13 +872,16 @@ export class Replica {
 
   private executeReady(): void {
     let progressed = false;
+    // A source retires at the MIGRATION-REQUEST's seq: it must not execute (or emit) anything
+    // after its `retire` effect, even when later seqs committed before it (seeds 25 and 30 of
+    // migration-seeds-1).
     for (;;) {
       const slot = this.log.get(this.lastExecuted + 1);
-      if (slot === undefined || !slot.committed) break;
+      if (slot === undefined || !slot.committed || this.retired) break;
       this.executeSlot(slot);
       progressed = true;
     }
-    if (!progressed) return;
+    if (!progressed || this.retired) return;
     if (this.stateFetch !== null && this.lastExecuted >= this.stateFetch.seq) this.abandonStateTransfer();
     this.tryPropose();
     this.refreshViewChangeTimer(true);
@@ -1506,6 +1538,7 @@ export class Replica {
     this.lagSeqAtStatus = target?.seq ?? 0;
     this.maybeFetchLaggingState(stalled);
     this.retransmitMigration();
+    this.maintainKeys();
   }
 
   private onStatus(message: Status): void {
@@ -1635,11 +1668,14 @@ export class Replica {
           return void this.drop("senderMismatch", from, message.type);
         this.onOnDemandMigration(from, message);
         return;
+      case "KeyExchange":
+        // Signed: the table checks it against the roster key of the node it names.
+        if (this.keyExchange === null) return void this.drop("unexpectedType", from, message.type);
+        this.applyKeyEffects(this.keyExchange.onMessage(from, message, this.config.replicaId));
+        return;
       case "JoinApproved":
       case "MigrateNow":
       case "NewMembership":
-      case "KeyExchange":
-        // KEY-EXCHANGE: the derived key bootstrap stands in for it (docs/migration.md).
         this.drop("unexpectedType", from, message.type);
         return;
       default:
@@ -1662,6 +1698,8 @@ export class Replica {
     }
     if (verdict.verdict === "rejected")
       return void this.drop("badJoin", from, `${message.type}: ${verdict.reason}`);
+    // A fresh l: the node was sanitized, and whatever held its old session key may be an attacker.
+    if (this.keyExchange !== null) this.applyKeyEffects(this.keyExchange.forget(message.nodeId));
     this.pendingJoins.set(message.nodeId, message);
     if (this.isPrimary && this.viewActive)
       this.enqueueSpecial({ kind: "join", request: message, joinTimeMs: 0 });
@@ -1872,6 +1910,10 @@ export class Replica {
       members: middleware.members.map((m) => ({ ...m })),
       pairs: applied.pairs,
     });
+    // A retired source keeps no key with us; a new member without one gets an exchange now.
+    if (this.keyExchange !== null)
+      for (const pair of applied.pairs) this.applyKeyEffects(this.keyExchange.forget(pair.sourceNodeId));
+    this.maintainKeys();
     this.inFlight = {
       seq,
       startMs: slot.acceptedAtMs,
@@ -1881,6 +1923,36 @@ export class Replica {
     };
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
+  }
+
+  /**
+   * Keys with every other member's node and every registered standby: initiate where we hold
+   * none, re-send pending initiations. Standbys too because a standby initiates only when it
+   * registers or learns of a new member, and this replica may have lost its key in a restart.
+   */
+  private maintainKeys(): void {
+    const table = this.keyExchange;
+    const middleware = this.middleware;
+    if (table === null || middleware === null) return;
+    const peers: KeyPeer[] = middleware.members.map((member) => ({
+      nodeId: member.nodeId,
+      to: { kind: "replica", id: member.replicaId },
+    }));
+    for (const standby of middleware.registry.standbys())
+      peers.push({ nodeId: standby.nodeId, to: { kind: "node", id: standby.nodeId } });
+    this.applyKeyEffects(table.maintain(peers, this.config.replicaId));
+  }
+
+  private applyKeyEffects(effects: readonly KeyExchangeEffect[]): void {
+    for (const effect of effects) {
+      if (effect.kind === "send") this.emit({ kind: "send", to: effect.to, message: effect.message });
+      else this.emit({ kind: "peerKey", nodeId: effect.nodeId, key: effect.key });
+    }
+  }
+
+  /** Key-exchange drops by reason (null without key exchange), for tests and hosts. */
+  get keyExchangeDrops(): Readonly<Record<string, number>> | null {
+    return this.keyExchange?.drops ?? null;
   }
 
   /** Section 3.3: lazily to clients, at once when a new replica is primary; always to standbys. */

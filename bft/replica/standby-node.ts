@@ -11,6 +11,12 @@
  * copy (a Byzantine designated sender) makes the fetch ask the next replica. On `promoted` the
  * host builds Replica.promoted(...) from the effect's verified state and sends MIGRATION-DONE.
  *
+ * Keys (docs/migration.md, "Key exchange"): after registration (`startKeyExchange`) the node
+ * exchanges signed keys with the node of every member (KeyExchangeTable), again with members
+ * that NEW-MEMBERSHIP adds, and re-sends unanswered initiations on the `keyExchange` timer; a
+ * restarted target (`rekey`) does so under a new coprocessor counter. FETCH-STATE, STATE-CHUNK and
+ * MIGRATION-DONE need those keys. The table goes to the promoted replica with `promoted`.
+ *
  * Membership: the node keeps the current replica id -> node map (starting from its config) and
  * updates it from f+1 matching NEW-MEMBERSHIPs of the current members (section 3.3), so it knows
  * whose keys sign MIGRATE-NOW and which replicas are sources. A crash loses everything here: a
@@ -19,6 +25,7 @@
 import type { Application } from "../apps/app.js";
 import { assert, unreachable } from "../assert.js";
 import { bytesEqual, hexOf } from "../bytes.js";
+import type { KeyAgreement } from "../coprocessor/index.js";
 import type {
   JoinApproved,
   MemberAddress,
@@ -28,6 +35,8 @@ import type {
   Principal,
 } from "../messages.js";
 import {
+  type KeyExchangeEffect,
+  KeyExchangeTable,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
   type RosterEntry,
@@ -60,18 +69,27 @@ export interface StandbyNodeDeps {
   digest: CoreDeps["digest"];
   /** The application code (read-only memory): checks a fetched copy without installing it. */
   readonly app: Pick<Application, "snapshotDigest">;
+  /** X25519 for KEY-EXCHANGE; absent: the host's wire uses derived keys only (no exchange). */
+  readonly keyAgreement?: KeyAgreement | undefined;
 }
 
-export type StandbyNodeTimerId = StandbyTimerId | "fetch";
+export type StandbyNodeTimerId = StandbyTimerId | "fetch" | "keyExchange";
 
 export type StandbyNodeInput =
   | Exclude<StandbyInput, { kind: "joinApproved" } | { kind: "timer" }>
+  /**
+   * The node restarted without memory while registered (a target that crashed mid-transfer):
+   * exchange keys afresh under `counter`, a coprocessor counter the host just incremented.
+   */
+  | { readonly kind: "rekey"; readonly counter: number }
   /** A message whose sender the wire authenticated. */
   | { readonly kind: "message"; readonly from: Principal; readonly message: Message }
   | { readonly kind: "timer"; readonly timer: StandbyNodeTimerId };
 
 export type StandbyNodeEffect =
-  | Exclude<StandbyEffect, { kind: "setTimer" } | { kind: "cancelTimer" }>
+  | Exclude<StandbyEffect, { kind: "setTimer" } | { kind: "cancelTimer" } | { kind: "startKeyExchange" }>
+  /** Install (key) or remove (null) the session key with `nodeId` in the node's SessionKeyStore. */
+  | { readonly kind: "peerKey"; readonly nodeId: number; readonly key: Uint8Array | null }
   | { readonly kind: "setTimer"; readonly timer: StandbyNodeTimerId; readonly afterMs: number }
   | { readonly kind: "cancelTimer"; readonly timer: StandbyNodeTimerId }
   | { readonly kind: "send"; readonly to: Principal; readonly message: Message }
@@ -88,6 +106,8 @@ export type StandbyNodeEffect =
       readonly seq: number;
       readonly stateDigest: Uint8Array;
       readonly stateBytes: Uint8Array;
+      /** The node's key-exchange table, for Replica.promoted (the node keeps its keys). */
+      readonly keyExchange: KeyExchangeTable | null;
     };
 
 export interface StandbyNodeMetrics {
@@ -124,6 +144,7 @@ export class StandbyNode {
   private readonly memberships: (NewMembership | undefined)[];
   private target: Target | null = null;
   private done = false;
+  private keys: KeyExchangeTable | null = null;
 
   constructor(
     private readonly config: StandbyNodeConfig,
@@ -156,32 +177,92 @@ export class StandbyNode {
     return this.members;
   }
 
+  /** The key-exchange table once the node has started exchanging keys, for tests. */
+  get keyExchange(): KeyExchangeTable | null {
+    return this.keys;
+  }
+
   step(input: StandbyNodeInput, nowMs: number): StandbyNodeEffect[] {
     assert(Number.isFinite(nowMs), "nowMs is finite");
     if (this.done) return [];
     switch (input.kind) {
       case "timer":
         if (input.timer === "fetch") return this.onFetchTimer();
-        return this.registration.step({ kind: "timer", timer: input.timer }, nowMs);
+        if (input.timer === "keyExchange") return this.maintainKeys();
+        return this.fromRegistration(this.registration.step({ kind: "timer", timer: input.timer }, nowMs));
       case "message":
         return this.onMessage(input.from, input.message, nowMs);
+      case "rekey":
+        return this.startKeyExchange(input.counter);
       case "sanitized":
       case "counterIncremented":
       case "promoted":
-        return this.registration.step(input, nowMs);
+        return this.fromRegistration(this.registration.step(input, nowMs));
       default:
         return unreachable(input, "standby input");
     }
+  }
+
+  /** Registration's effects, with its `startKeyExchange` carried out here. */
+  private fromRegistration(effects: readonly StandbyEffect[]): StandbyNodeEffect[] {
+    const out: StandbyNodeEffect[] = [];
+    for (const effect of effects) {
+      if (effect.kind === "startKeyExchange") out.push(...this.startKeyExchange(effect.counter));
+      else out.push(effect);
+    }
+    return out;
+  }
+
+  /** A new table under `counter` (the old one's keys died with a sanitization or crash). */
+  private startKeyExchange(counter: number): StandbyNodeEffect[] {
+    const keyAgreement = this.deps.keyAgreement;
+    if (keyAgreement === undefined) return [];
+    assert(this.keys === null || counter > this.keys.counter, "key exchange counters grow");
+    this.keys = new KeyExchangeTable(
+      { nodeId: this.nodeId, counter, roster: this.config.roster, replicaCount: this.members.length },
+      { sign: (bytes) => this.deps.sign(bytes), verify: this.deps.verify, keyAgreement },
+    );
+    return this.maintainKeys();
+  }
+
+  /** Keys with every member's node; the timer re-sends initiations until all are answered. */
+  private maintainKeys(): StandbyNodeEffect[] {
+    const keys = this.keys;
+    if (keys === null) return [];
+    const peers = this.members.map((member) => ({
+      nodeId: member.nodeId,
+      to: { kind: "replica", id: member.replicaId } satisfies Principal,
+    }));
+    const effects = this.keyEffects(keys.maintain(peers, null));
+    if (peers.some((peer) => peer.nodeId !== this.nodeId && !keys.hasKey(peer.nodeId)))
+      effects.push({
+        kind: "setTimer",
+        timer: "keyExchange",
+        afterMs: this.config.registration.retransmitIntervalMs,
+      });
+    return effects;
+  }
+
+  private keyEffects(effects: readonly KeyExchangeEffect[]): StandbyNodeEffect[] {
+    return effects.map((effect) =>
+      effect.kind === "send"
+        ? { kind: "send", to: effect.to, message: effect.message }
+        : { kind: "peerKey", nodeId: effect.nodeId, key: effect.key },
+    );
   }
 
   private onMessage(from: Principal, message: Message, nowMs: number): StandbyNodeEffect[] {
     if (from.kind !== "replica" || from.id >= this.members.length) return [];
     switch (message.type) {
       case "JoinApproved":
-        return this.registration.step(
-          { kind: "joinApproved", from: from.id, message: message as JoinApproved },
-          nowMs,
+        return this.fromRegistration(
+          this.registration.step(
+            { kind: "joinApproved", from: from.id, message: message as JoinApproved },
+            nowMs,
+          ),
         );
+      case "KeyExchange":
+        return this.keys === null ? [] : this.keyEffects(this.keys.onMessage(from, message, null));
       case "MigrateNow":
         return this.onMigrateNow(from.id, message);
       case "StateChunk":
@@ -260,8 +341,11 @@ export class StandbyNode {
       return this.sendFetch(target.fetch.rejectCopy());
     }
     this.done = true;
-    const effects: StandbyNodeEffect[] = [{ kind: "cancelTimer", timer: "fetch" }];
-    effects.push(...this.registration.step({ kind: "promoted" }, 0));
+    const effects: StandbyNodeEffect[] = [
+      { kind: "cancelTimer", timer: "fetch" },
+      { kind: "cancelTimer", timer: "keyExchange" },
+    ];
+    effects.push(...this.fromRegistration(this.registration.step({ kind: "promoted" }, 0)));
     effects.push(
       {
         kind: "promoted",
@@ -270,6 +354,7 @@ export class StandbyNode {
         seq: target.fetch.seq,
         stateDigest: target.fetch.stateDigest,
         stateBytes: result.bytes,
+        keyExchange: this.keys,
       },
       ...Array.from(
         { length: this.members.length },
@@ -317,7 +402,8 @@ export class StandbyNode {
     this.membershipSeq = message.seq;
     this.members = message.members.map((member) => ({ ...member }));
     this.memberships.fill(undefined);
-    return [{ kind: "membershipChanged", members: this.members }];
+    // New members' nodes need keys before this node can fetch state from them.
+    return [{ kind: "membershipChanged", members: this.members }, ...this.maintainKeys()];
   }
 }
 

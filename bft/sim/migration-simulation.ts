@@ -37,8 +37,10 @@ import { Client, type ClientEffect, defaultClientConfig } from "../client/index.
 import { type CmEffect, type CmInput, type CmState, step as cmStep, createCmState } from "../cm/index.js";
 import {
   createFakeCoprocessorStore,
+  createX25519KeyAgreement,
   FakeCoprocessor,
   fakeSeed,
+  type KeyAgreement,
   PKCS8_ED25519_PREFIX,
   verifySignature,
 } from "../coprocessor/index.js";
@@ -71,7 +73,14 @@ import {
   validateReplicaConfig,
 } from "../replica/index.js";
 import type { Transport } from "../transport/transport.js";
-import { createDerivedKeyRing, type Destination, sha256, Wire } from "../wire/index.js";
+import {
+  createDerivedKeyRing,
+  type Destination,
+  MAC_KEY_BYTES,
+  SessionKeyStore,
+  sha256,
+  Wire,
+} from "../wire/index.js";
 import {
   type ByzantineBehaviour,
   type ByzantineContext,
@@ -150,6 +159,11 @@ interface SimNode {
   readonly transport: Transport;
   readonly coprocessor: FakeCoprocessor;
   readonly signingKey: KeyObject;
+  /** X25519 for KEY-EXCHANGE, private keys drawn from the run's seed (deterministic). */
+  readonly keyAgreement: KeyAgreement;
+  readonly randomBytes: (length: number) => Uint8Array;
+  /** Keys from KEY-EXCHANGE: memory, so a crash or sanitization loses them; a promotion keeps them. */
+  sessionKeys: SessionKeyStore;
   byzantine: ByzantineBehaviour | undefined;
   up: boolean;
   /** Bumped at every crash, sanitization and core change: stale timers and ticks are ignored. */
@@ -564,6 +578,10 @@ export class MigrationSimulation {
     this.network.setDown(node.principal, false);
     this.becomeStandby(node, this.cmMembers());
     this.log(`n${node.id} restarted as a fresh standby core`);
+    // Its session keys died with its memory: exchange new ones under a higher counter.
+    const role = node.role;
+    assert(role.kind === "standby", "a restarted target runs a standby core");
+    this.stepStandby(node, role.core, { kind: "rekey", counter: node.coprocessor.incrementCounter() });
   }
 
   private startPartition(index: number): void {
@@ -619,12 +637,16 @@ export class MigrationSimulation {
     der.set(PKCS8_ED25519_PREFIX, 0);
     der.set(store.seed, PKCS8_ED25519_PREFIX.length);
     const wire = this.createWire(principal, principal, this.hostOf);
+    const randomBytes = seededBytes(this.options.seed, nodeId);
     const node: SimNode = {
       id: nodeId,
       principal,
       transport,
       coprocessor: new FakeCoprocessor(store),
       signingKey: createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }),
+      keyAgreement: createX25519KeyAgreement(randomBytes),
+      randomBytes,
+      sessionKeys: new SessionKeyStore(randomBytes(MAC_KEY_BYTES)),
       byzantine: assignment === undefined ? undefined : this.behaviourFor(assignment.kind),
       up: false,
       epoch: 0,
@@ -681,6 +703,8 @@ export class MigrationSimulation {
   }
 
   private replicaDeps(node: SimNode): CoreDeps {
+    // Each boot exchanges keys under a new counter (a promoted target keeps its standby's table).
+    const keyExchange = { counter: node.coprocessor.incrementCounter(), keyAgreement: node.keyAgreement };
     return {
       app: this.createApplication(),
       digest: sha256,
@@ -690,6 +714,7 @@ export class MigrationSimulation {
         sign: (bytes) => node.coprocessor.sign(bytes),
         verify: verifySignature,
         authenticateInitMigration: (message) => node.wire.authenticateInitMigration(message),
+        keyExchange,
       },
     };
   }
@@ -698,11 +723,13 @@ export class MigrationSimulation {
     this.resetNode(node);
     node.up = true;
     this.network.setDown(node.principal, false);
+    node.sessionKeys = new SessionKeyStore(node.randomBytes(MAC_KEY_BYTES));
     node.wire = this.createWire(
       { kind: "replica", id: replicaId },
       node.principal,
       this.hostOf,
       node.signingKey,
+      node.sessionKeys,
     );
     this.activity = `in r${replicaId}@n${node.id} boot`;
     const core = new Replica(this.replicaConfig(replicaId, node.id), this.replicaDeps(node));
@@ -752,7 +779,8 @@ export class MigrationSimulation {
   private becomeStandby(node: SimNode, members: readonly { replicaId: number; nodeId: number }[]): void {
     this.resetNode(node);
     const hosts = members.map((member) => member.nodeId);
-    node.wire = this.createWire(node.principal, node.principal, hosts);
+    node.sessionKeys = new SessionKeyStore(node.randomBytes(MAC_KEY_BYTES));
+    node.wire = this.createWire(node.principal, node.principal, hosts, undefined, node.sessionKeys);
     node.context = this.byzantineContext(node);
     node.transferBytes = 0;
     const verifier = this.createApplication();
@@ -774,6 +802,7 @@ export class MigrationSimulation {
         verify: verifySignature,
         digest: sha256,
         app: verifier,
+        keyAgreement: node.keyAgreement,
       },
     );
     node.role = { kind: "standby", core };
@@ -883,6 +912,9 @@ export class MigrationSimulation {
           this.log(`n${node.id}: migration postponed (${effect.reason})`);
           break;
         case "adminNotification":
+          break;
+        case "peerKey":
+          node.sessionKeys.set(effect.nodeId, effect.key);
           break;
         default: {
           assert(role.kind === "replica", "history effects come from running replicas");
@@ -1075,6 +1107,9 @@ export class MigrationSimulation {
         case "promoted":
           this.promote(node, effect);
           break;
+        case "peerKey":
+          node.sessionKeys.set(effect.nodeId, effect.key);
+          break;
         default:
           break;
       }
@@ -1090,7 +1125,13 @@ export class MigrationSimulation {
     node.fetchStarted = false;
     const hosts = [...this.hostOf];
     hosts[replicaId] = node.id;
-    node.wire = this.createWire({ kind: "replica", id: replicaId }, node.principal, hosts, node.signingKey);
+    node.wire = this.createWire(
+      { kind: "replica", id: replicaId },
+      node.principal,
+      hosts,
+      node.signingKey,
+      node.sessionKeys,
+    );
     const core = Replica.promoted(
       this.replicaConfig(replicaId, node.id, constructionHosts(hosts, replicaId, this.roster)),
       this.replicaDeps(node),
@@ -1468,6 +1509,7 @@ export class MigrationSimulation {
     keyOwner: Principal,
     hosts: readonly number[],
     signingKey?: KeyObject,
+    sessionKeys?: SessionKeyStore,
   ): Wire {
     return new Wire({
       self,
@@ -1476,6 +1518,7 @@ export class MigrationSimulation {
       ...(signingKey === undefined ? {} : { signing: { privateKey: signingKey } }),
       replicaPublicKeys: hosts.map((nodeId) => this.publicKeyOf(nodeId)),
       membership: hosts,
+      ...(sessionKeys === undefined ? {} : { sessionKeys }),
     });
   }
 
@@ -1552,6 +1595,20 @@ function withholdMigrationBehaviour(): ByzantineBehaviour {
       if (message.type === "PrePrepare" && message.special?.kind === "migration") return;
       sendHonest(message, to, context);
     },
+  };
+}
+
+/** A node's random bytes (X25519 private keys, its own MAC key), reproducible from the run's seed. */
+function seededBytes(seed: number, nodeId: number): (length: number) => Uint8Array {
+  let drawn = 0;
+  return (length) => {
+    const out = new Uint8Array(length);
+    for (let offset = 0; offset < length; offset += 32) {
+      drawn += 1;
+      const block = createHash("sha256").update(`migrate-bft/sim/random/${seed}/${nodeId}/${drawn}`).digest();
+      out.set(block.subarray(0, Math.min(32, length - offset)), offset);
+    }
+    return out;
   };
 }
 

@@ -205,6 +205,8 @@ export function validateMigrationMessage(message: MigrationMessage): Verdict {
         () => (isSafe(message.counter) ? undefined : "integerUnsafe"),
         () => (isNodeId(message.nodeId) ? undefined : "nodeIdRange"),
         () => (message.replicaId === null || isReplicaId(message.replicaId) ? undefined : "replicaIdRange"),
+        () => (isNodeId(message.peerNodeId) ? undefined : "nodeIdRange"),
+        () => (isSafe(message.peerCounter) ? undefined : "integerUnsafe"),
         () => (message.keyAgreementPublicKey.length === KEY_AGREEMENT_KEY_BYTES ? undefined : "keyLength"),
         () => checkSignature(message.signature),
       );
@@ -286,7 +288,7 @@ export function migrationBodySize(message: MigrationMessage): number {
       return size + U8 + short(message.signature);
     }
     case "KeyExchange":
-      return U32 + U8 + U64 + short(message.keyAgreementPublicKey) + short(message.signature);
+      return U32 + U8 + U64 + U32 + U64 + short(message.keyAgreementPublicKey) + short(message.signature);
     case "MigrationDone":
       return U64 + U32 + U8;
     case "OnDemandMigration":
@@ -418,6 +420,8 @@ export function writeMigrationBody(writer: Writer, message: MigrationMessage): v
       writer.u32(message.nodeId);
       writer.u8(message.replicaId === null ? NO_REPLICA : message.replicaId);
       writer.u64(message.counter);
+      writer.u32(message.peerNodeId);
+      writer.u64(message.peerCounter);
       writer.shortBytes(message.keyAgreementPublicKey);
       writer.shortBytes(message.signature);
       return;
@@ -570,10 +574,21 @@ export function readMigrationBody(reader: Reader, type: MigrationMessage["type"]
       const nodeId = reader.u32();
       const replicaByte = reader.u8();
       const counter = reader.u64();
+      const peerNodeId = reader.u32();
+      const peerCounter = reader.u64();
       const keyAgreementPublicKey = reader.shortBytes();
       const signature = reader.shortBytes();
       const replicaId = replicaByte === NO_REPLICA ? null : replicaByte;
-      return { type, nodeId, replicaId, counter, keyAgreementPublicKey, signature } satisfies KeyExchange;
+      return {
+        type,
+        nodeId,
+        replicaId,
+        counter,
+        peerNodeId,
+        peerCounter,
+        keyAgreementPublicKey,
+        signature,
+      } satisfies KeyExchange;
     }
     case "MigrationDone": {
       const seq = reader.u64();

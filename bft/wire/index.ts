@@ -23,8 +23,10 @@ export {
   createDerivedKeyRing,
   deriveSigningKeyPair,
   type KeyRing,
+  MAC_KEY_BYTES,
   publicKeyFromRaw,
   rawPublicKey,
+  SessionKeyStore,
   type SigningKeyPair,
 } from "./keys.js";
 export {

@@ -1,22 +1,30 @@
 /**
  * Key material for the wire layer.
  *
- * Bootstrap scheme: every key is derived from one cluster secret. The MAC key of a pair of
- * principals is HKDF-SHA256(clusterSecret, info = the unordered pair), and a replica's Ed25519
- * key pair comes from an HKDF-derived 32-byte seed, so the simulator reproduces every key and
- * every signature (Ed25519 is deterministic) from its seed. This is a stand-in: the migration work
- * replaces it with session keys exchanged under coprocessor signatures (paper, section 3), which
- * is why callers only see the KeyRing interface and plain KeyObjects.
+ * Two kinds of MAC keys:
+ *
+ * - Derived (bootstrap) keys: the MAC key of a pair of principals is HKDF-SHA256(clusterSecret,
+ *   info = the unordered pair), and a replica's Ed25519 key pair comes from an HKDF-derived seed,
+ *   so the simulator reproduces them from its seed. Every holder of the cluster secret, including
+ *   a retired and possibly compromised node, can compute every derived key. So between nodes they
+ *   only carry traffic that is authenticated otherwise or needs no secrecy of origin: the JOIN flow
+ *   and KEY-EXCHANGE, MIGRATE-NOW and NEW-MEMBERSHIP (all coprocessor-signed and verified by the
+ *   receiving core; JOIN-APPROVED is unsigned, see docs/migration.md). Clients and the CM keep
+ *   derived keys for all their traffic (docs/migration.md says why).
+ * - Session keys (SessionKeyStore): node-to-node MAC keys from the signed KEY-EXCHANGE (paper
+ *   section 3.1; bft/migration/key-exchange.ts): HKDF over an X25519 shared secret, bound to both
+ *   node ids and counters. Only the two nodes of a pair know it, so a retired source cannot compute
+ *   the keys its successor uses, and a node that re-joins after sanitization gets new ones. A Wire
+ *   given a SessionKeyStore uses it for every other frame between nodes; a node with no session
+ *   key yet gets unauthenticated frames (zero MAC) from us and its frames are dropped
+ *   (`sessionKeyMissing`). The store lives in the host, survives a standby's promotion and dies
+ *   with the node's memory (crash, sanitization).
  *
  * Keys per node (migration, docs/migration.md): a logical replica id moves between physical
- * nodes, and a retired (possibly compromised) source must not hold the keys its successor uses.
- * So a Wire given a membership map (replica id -> node id) asks its KeyRing for the key of the
- * NODE that runs a replica, and its own KeyRing is made for its node ({ kind: "node", id }).
- * With the derived bootstrap scheme every node can still derive every key (the cluster secret is
- * shared), so this only separates keys by name; the signed KEY-EXCHANGE of the paper (section 3.1)
- * is what makes the separation real, and it plugs in behind this same KeyRing interface.
+ * nodes, so a Wire given a membership map (replica id -> node id) keys a replica by the NODE that
+ * runs it, and its own KeyRing is made for its node ({ kind: "node", id }).
  */
-import { createPrivateKey, createPublicKey, hkdfSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
 import { REPLICAS_MAX } from "../limits.js";
 import type { Principal } from "../messages.js";
@@ -134,4 +142,42 @@ export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   der.set(ED25519_SPKI_PREFIX, 0);
   der.set(raw, ED25519_SPKI_PREFIX.length);
   return createPublicKey({ key: Buffer.from(der), format: "der", type: "spki" });
+}
+
+/**
+ * The node's session MAC keys by peer node id, installed from the cores' `peerKey` effects
+ * (KEY-EXCHANGE). `ownKey` MACs what a node authenticates to itself (its own slot of an
+ * INIT-MIGRATION authenticator): random per node memory, known to no one else.
+ */
+export class SessionKeyStore {
+  readonly #keys = new Map<number, KeyObject>();
+  readonly #own: KeyObject;
+
+  constructor(ownKey: Uint8Array) {
+    assert(ownKey.length === MAC_KEY_BYTES, "own session key has the MAC key length");
+    this.#own = createSecretKey(Uint8Array.from(ownKey));
+  }
+
+  get own(): KeyObject {
+    return this.#own;
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  get(nodeId: number): KeyObject | undefined {
+    return this.#keys.get(nodeId);
+  }
+
+  /** Installs the key shared with `nodeId`, or removes it (null): its frames stop verifying at once. */
+  set(nodeId: number, key: Uint8Array | null): void {
+    assert(Number.isInteger(nodeId) && nodeId >= 0 && nodeId < PRINCIPAL_ID_LIMIT, "peer node id");
+    if (key === null) {
+      this.#keys.delete(nodeId);
+      return;
+    }
+    assert(key.length === MAC_KEY_BYTES, "session key has the MAC key length");
+    this.#keys.set(nodeId, createSecretKey(Uint8Array.from(key)));
+  }
 }

@@ -64,6 +64,8 @@ export const FRAME_REASONS = [
   /** The authenticator has no entry for this replica. */
   "macMissing",
   "macInvalid",
+  /** A frame between nodes that needs a session key (KEY-EXCHANGE) from a node we have none with. */
+  "sessionKeyMissing",
   /** This message type may not come from this kind of sender or go to this kind of receiver. */
   "wrongDirection",
   /** The replicaId (or clientId) field inside the message differs from the authenticated sender. */

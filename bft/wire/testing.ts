@@ -176,6 +176,8 @@ export function sampleMessages(): Record<MessageType, Message> {
       nodeId: 17,
       replicaId: null,
       counter: 9,
+      peerNodeId: 2,
+      peerCounter: 0,
       keyAgreementPublicKey: filledBytes(32, 7),
       signature: filledBytes(SIGNATURE_BYTES, 7),
     },

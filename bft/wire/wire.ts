@@ -51,6 +51,7 @@ import {
   PRINCIPAL_KIND_BYTES,
   principalCode,
   publicKeyFromRaw,
+  type SessionKeyStore,
 } from "./keys.js";
 import { DROP_REASONS, type DropReason } from "./reasons.js";
 
@@ -69,6 +70,12 @@ export interface WireOptions {
    * client's) own key ring; setMember() moves a replica id to a promoted node. See keys.ts.
    */
   readonly membership?: readonly number[];
+  /**
+   * Session keys from KEY-EXCHANGE (keys.ts): when given, frames between this node and another
+   * node use them, except the types in DERIVED_KEY_TYPES. Only for a node's wire (self is a node,
+   * or a replica with a membership).
+   */
+  readonly sessionKeys?: SessionKeyStore;
 }
 
 export type Destination = Principal | "replicas";
@@ -125,6 +132,19 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
   OnDemandMigration: { from: ["cm"], to: REPLICA },
 };
 
+/**
+ * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
+ * receiving core checks a coprocessor signature on each (JOIN-REQUEST, KEY-EXCHANGE, MIGRATE-NOW,
+ * NEW-MEMBERSHIP), or it must arrive before any key exchange (JOIN-APPROVED, see docs/migration.md).
+ */
+const DERIVED_KEY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  "JoinRequest",
+  "JoinApproved",
+  "KeyExchange",
+  "MigrateNow",
+  "NewMembership",
+]);
+
 /** Largest id per principal kind (exclusive); replica ids are bounded by n instead. */
 const ID_LIMITS: Readonly<Record<Exclude<PrincipalKind, "replica">, number>> = {
   client: Number.POSITIVE_INFINITY,
@@ -149,6 +169,7 @@ export class Wire {
   private readonly privateKey: KeyObject | undefined;
   private readonly publicKeys: KeyObject[];
   private readonly membership: number[] | undefined;
+  private readonly sessionKeys: SessionKeyStore | undefined;
   private readonly macKeys = new Map<number, KeyObject>();
   private readonly requestDigests = new WeakMap<object, Uint8Array>();
 
@@ -165,6 +186,13 @@ export class Wire {
       "membership names a node for every replica id",
     );
     this.membership = options.membership === undefined ? undefined : [...options.membership];
+    assert(
+      options.sessionKeys === undefined ||
+        options.self.kind === "node" ||
+        (options.self.kind === "replica" && options.membership !== undefined),
+      "session keys belong to a node's wire",
+    );
+    this.sessionKeys = options.sessionKeys;
     this.self = { kind: options.self.kind, id: options.self.id };
     this.n = options.n;
     this.keys = options.keys;
@@ -249,17 +277,15 @@ export class Wire {
     const encode = checked ? encodeMessageInto : encodeMessageUncheckedInto;
     const bodyEnd = encode(message, frame, headerBytes, bodyBytes);
     const input = frameMacInput(this.self, frame.subarray(headerBytes, bodyEnd));
+    // A receiver we hold no session key with gets a zero MAC, which it drops (keys.ts).
     if (to !== "replicas") {
-      macInto(this.macKey(to), input, frame, bodyEnd);
+      const key = this.frameKey(to, message.type);
+      if (key !== undefined) macInto(key, input, frame, bodyEnd);
     } else {
       for (let replicaId = 0; replicaId < this.n; replicaId++) {
         if (this.self.kind === "replica" && replicaId === this.self.id) continue;
-        macInto(
-          this.macKey({ kind: "replica", id: replicaId }),
-          input,
-          frame,
-          bodyEnd + replicaId * MAC_BYTES,
-        );
+        const key = this.frameKey({ kind: "replica", id: replicaId }, message.type);
+        if (key !== undefined) macInto(key, input, frame, bodyEnd + replicaId * MAC_BYTES);
       }
     }
     assert(frame.length <= MESSAGE_BYTES_MAX, "sealed frame within MESSAGE_BYTES_MAX");
@@ -287,14 +313,19 @@ export class Wire {
     const { from } = header;
     if (from.kind === "replica" ? from.id >= this.n : from.id >= ID_LIMITS[from.kind])
       return drop("senderRange");
-    const macReason = this.checkFrameMac(frame, header, bodyEnd);
+    const macReason = this.checkFrameMac(frame, header, bodyEnd, decoded.message.type);
     if (macReason !== undefined) return drop(macReason);
     const messageReason = this.checkMessage(from, decoded.message);
     if (messageReason !== undefined) return drop(messageReason);
     return { ok: true, from, message: decoded.message };
   }
 
-  private checkFrameMac(frame: Uint8Array, header: FrameHeader, bodyEnd: number): DropReason | undefined {
+  private checkFrameMac(
+    frame: Uint8Array,
+    header: FrameHeader,
+    bodyEnd: number,
+    type: MessageType,
+  ): DropReason | undefined {
     let slot: number;
     if (header.to !== undefined) {
       if (header.to.kind !== this.self.kind || header.to.id !== this.self.id) return "wrongReceiver";
@@ -305,7 +336,8 @@ export class Wire {
       slot = this.self.id;
     }
     const input = frameMacInput(header.from, frame.subarray(header.headerBytes, bodyEnd));
-    const key = this.macKey(header.from);
+    const key = this.frameKey(header.from, type);
+    if (key === undefined) return "sessionKeyMissing";
     return macMatches(key, input, frame, bodyEnd + slot * MAC_BYTES) ? undefined : "macInvalid";
   }
 
@@ -362,8 +394,8 @@ export class Wire {
   private initMigrationAuthentic(message: InitMigration): boolean {
     if (this.self.kind !== "replica" || message.replicaId >= this.n) return false;
     const input = initMigrationMacInput(sha256(initMigrationAuthBytes(message)));
-    const key = this.macKey({ kind: "replica", id: message.replicaId });
-    return macMatches(key, input, message.auth, this.self.id * MAC_BYTES);
+    const key = this.frameKey({ kind: "replica", id: message.replicaId }, "InitMigration");
+    return key !== undefined && macMatches(key, input, message.auth, this.self.id * MAC_BYTES);
   }
 
   /**
@@ -376,7 +408,8 @@ export class Wire {
     const input = initMigrationMacInput(sha256(initMigrationAuthBytes(message)));
     const auth = new Uint8Array(this.n * MAC_BYTES);
     for (let replicaId = 0; replicaId < this.n; replicaId++) {
-      macInto(this.macKey({ kind: "replica", id: replicaId }), input, auth, replicaId * MAC_BYTES);
+      const key = this.frameKey({ kind: "replica", id: replicaId }, "InitMigration");
+      if (key !== undefined) macInto(key, input, auth, replicaId * MAC_BYTES);
     }
     return auth;
   }
@@ -412,6 +445,19 @@ export class Wire {
     assert(this.privateKey !== undefined, "this wire has a signing key");
     assert(viewChange.replicaId === this.self.id, "a replica signs its own VIEW-CHANGE");
     return signViewChange(this.privateKey, viewChange);
+  }
+
+  /**
+   * The MAC key for a frame of `type` to or from `peer`: the session key when both ends are nodes
+   * and the type needs one (undefined if we hold none yet), the derived key otherwise.
+   */
+  private frameKey(peer: Principal, type: MessageType): KeyObject | undefined {
+    const sessionKeys = this.sessionKeys;
+    if (sessionKeys === undefined || DERIVED_KEY_TYPES.has(type)) return this.macKey(peer);
+    const keyed = this.keyedPrincipal(peer);
+    if (keyed.kind !== "node") return this.macKey(peer);
+    const ownNode = this.self.kind === "node" ? this.self.id : this.membership?.[this.self.id];
+    return keyed.id === ownNode ? sessionKeys.own : sessionKeys.get(keyed.id);
   }
 
   /** One KeyObject per peer, made once: HMAC setup from a raw key costs on every call otherwise. */

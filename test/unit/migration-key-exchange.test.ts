@@ -1,0 +1,464 @@
+/**
+ * Proves the signed key exchange (paper sections 2 and 3.1; bft/migration/key-exchange.ts): a
+ * standby's initiation and a replica's answer give both nodes the same MAC key; a forged
+ * signature, an unknown node, a key of the wrong length, a low-order key, a message for another
+ * node, a stale counter, a conflicting key and replays (of an initiation: answered again with the
+ * same key; of an answer: ignored) are dropped and counted; crossed initiations settle on the
+ * lower node's; and on the wire, node-to-node traffic needs the exchanged key, the JOIN flow does
+ * not, and a node's old key stops working once it re-joins with a higher counter.
+ * How: KeyExchangeTables over FakeCoprocessors and a seeded X25519, driven like a host would;
+ * Wires with SessionKeyStores fed from the tables' peerKey effects.
+ */
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import {
+  createFakeCoprocessorStore,
+  createX25519KeyAgreement,
+  FakeCoprocessor,
+  fakeSeed,
+  verifySignature,
+} from "../../bft/coprocessor/index.js";
+import type { JoinRequest, Message, Principal } from "../../bft/messages.js";
+import {
+  joinRequestSignedBytes,
+  type KeyExchange,
+  type KeyExchangeEffect,
+  KeyExchangeTable,
+  keyExchangeSignedBytes,
+  type RosterEntry,
+} from "../../bft/migration/index.js";
+import { defaultReplicaConfig, Replica, StandbyNode } from "../../bft/replica/index.js";
+import {
+  createDerivedKeyRing,
+  decodeMessage,
+  encodeMessageUnchecked,
+  SessionKeyStore,
+  Wire,
+} from "../../bft/wire/index.js";
+import { ChainApp, makeDeps } from "./replica-harness.js";
+
+const STANDBY = 20;
+const REPLICA_NODE = 1;
+const OTHER_NODE = 2;
+const OUTSIDER = 30;
+const nodes = [0, REPLICA_NODE, OTHER_NODE, 3, STANDBY, OUTSIDER];
+const coprocessors = new Map(
+  nodes.map((nodeId) => [
+    nodeId,
+    new FakeCoprocessor(
+      createFakeCoprocessorStore({ seed: fakeSeed(7, nodeId), codeDigest: new Uint8Array(32) }),
+    ),
+  ]),
+);
+// The outsider has a coprocessor but is not in the CM's roster.
+const roster: RosterEntry[] = nodes
+  .filter((nodeId) => nodeId !== OUTSIDER)
+  .map((nodeId) => ({ nodeId, publicKey: coprocessors.get(nodeId)!.publicKey() }));
+
+function seeded(label: string): (length: number) => Uint8Array {
+  let drawn = 0;
+  return (length) => {
+    drawn += 1;
+    return new Uint8Array(createHash("sha256").update(`${label}/${drawn}`).digest()).subarray(0, length);
+  };
+}
+
+function table(nodeId: number, counter: number): KeyExchangeTable {
+  const coprocessor = coprocessors.get(nodeId)!;
+  return new KeyExchangeTable(
+    { nodeId, counter, roster, replicaCount: 4 },
+    {
+      sign: (bytes) => coprocessor.sign(bytes),
+      verify: verifySignature,
+      keyAgreement: createX25519KeyAgreement(seeded(`node ${nodeId} counter ${counter}`)),
+    },
+  );
+}
+
+const sends = (effects: readonly KeyExchangeEffect[]) =>
+  effects.flatMap((effect) => (effect.kind === "send" ? [effect] : []));
+const keys = (effects: readonly KeyExchangeEffect[]) =>
+  effects.flatMap((effect) => (effect.kind === "peerKey" ? [effect] : []));
+const standbyFrom: Principal = { kind: "node", id: STANDBY };
+const replicaFrom: Principal = { kind: "replica", id: 1 };
+
+/** The standby initiates to replica 1 (on REPLICA_NODE), which answers. */
+function exchange(standbyCounter = 3, replicaCounter = 5) {
+  const standby = table(STANDBY, standbyCounter);
+  const replica = table(REPLICA_NODE, replicaCounter);
+  const initiation = sends(standby.maintain([{ nodeId: REPLICA_NODE, to: replicaFrom }], null))[0]!.message;
+  const answerEffects = replica.onMessage(standbyFrom, initiation, 1);
+  const answer = sends(answerEffects)[0]!.message;
+  const completion = standby.onMessage(replicaFrom, answer, null);
+  return { standby, replica, initiation, answer, answerEffects, completion };
+}
+
+/** A message re-signed by `nodeId`'s coprocessor after `change` (a well-formed, authentic message). */
+function resigned(message: KeyExchange, change: Partial<KeyExchange>, nodeId = message.nodeId): KeyExchange {
+  const { type: _type, signature: _signature, ...fields } = { ...message, ...change };
+  return {
+    type: "KeyExchange",
+    ...fields,
+    signature: coprocessors.get(nodeId)!.sign(keyExchangeSignedBytes(fields)),
+  };
+}
+
+describe("KeyExchangeTable", () => {
+  it("gives the standby and the replica the same key, bound to the exchange", () => {
+    const { standby, replica, initiation, answer, answerEffects, completion } = exchange();
+    expect(initiation).toMatchObject({
+      nodeId: STANDBY,
+      replicaId: null,
+      counter: 3,
+      peerNodeId: REPLICA_NODE,
+    });
+    expect(initiation.peerCounter).toBe(0);
+    expect(answer).toMatchObject({ nodeId: REPLICA_NODE, replicaId: 1, counter: 5, peerNodeId: STANDBY });
+    expect(answer.peerCounter).toBe(3);
+    const atReplica = keys(answerEffects)[0]!;
+    const atStandby = keys(completion)[0]!;
+    expect(atReplica.nodeId).toBe(STANDBY);
+    expect(atStandby.nodeId).toBe(REPLICA_NODE);
+    expect(atReplica.key).toHaveLength(32);
+    expect(atStandby.key).toEqual(atReplica.key);
+    expect(standby.hasKey(REPLICA_NODE)).toBe(true);
+    expect(replica.hasKey(STANDBY)).toBe(true);
+    // A second exchange (the standby re-joined: higher counter) gives another key.
+    const again = exchange(4, 5);
+    expect(keys(again.completion)[0]!.key).not.toEqual(atStandby.key);
+  });
+
+  it("re-sends a pending initiation with the same key until answered, then stops", () => {
+    const standby = table(STANDBY, 3);
+    const peers = [{ nodeId: REPLICA_NODE, to: replicaFrom }];
+    const first = sends(standby.maintain(peers, null))[0]!.message;
+    const second = sends(standby.maintain(peers, null))[0]!.message;
+    expect(second.keyAgreementPublicKey).toEqual(first.keyAgreementPublicKey);
+    const answer = sends(table(REPLICA_NODE, 5).onMessage(standbyFrom, first, 1))[0]!.message;
+    standby.onMessage(replicaFrom, answer, null);
+    expect(standby.maintain(peers, null)).toEqual([]);
+    // Promoted to replica 3 with the initiation still pending: it is re-signed with the replica id.
+    const promoted = table(STANDBY, 3);
+    promoted.maintain(peers, null);
+    expect(sends(promoted.maintain(peers, 3))[0]!.message.replicaId).toBe(3);
+  });
+
+  it("rejects a bad signature, an unknown node and a message for another node", () => {
+    const { initiation } = exchange();
+    const replica = table(REPLICA_NODE, 5);
+    const forged = {
+      ...initiation,
+      signature: Uint8Array.from(initiation.signature, (b, i) => (i === 0 ? b ^ 1 : b)),
+    };
+    expect(replica.onMessage(standbyFrom, forged, 1)).toEqual([]);
+    expect(replica.drops.badSignature).toBe(1);
+    // Signed by a key that is not the roster's for the node it names.
+    const wrongSigner = resigned(initiation, {}, OTHER_NODE);
+    expect(replica.onMessage(standbyFrom, wrongSigner, 1)).toEqual([]);
+    expect(replica.drops.badSignature).toBe(2);
+    const outsider = resigned(initiation, { nodeId: OUTSIDER }, OUTSIDER);
+    expect(replica.onMessage({ kind: "node", id: OUTSIDER }, outsider, 1)).toEqual([]);
+    expect(replica.drops.unknownNode).toBe(1);
+    // The standby's initiation to REPLICA_NODE replayed to another node.
+    expect(table(OTHER_NODE, 5).onMessage(standbyFrom, initiation, 2)).toEqual([]);
+    expect(replica.hasKey(STANDBY)).toBe(false);
+  });
+
+  it("rejects fields out of range and a sender that does not match the message", () => {
+    const { initiation } = exchange();
+    const replica = table(REPLICA_NODE, 5);
+    const short = resigned(initiation, { keyAgreementPublicKey: new Uint8Array(31).fill(9) });
+    const long = resigned(initiation, { keyAgreementPublicKey: new Uint8Array(33).fill(9) });
+    const zeroCounter = resigned(initiation, { counter: 0 });
+    const claimsReplica = resigned(initiation, { replicaId: 2 });
+    for (const message of [short, long, zeroCounter, claimsReplica])
+      expect(replica.onMessage(standbyFrom, message, 1)).toEqual([]);
+    // Sent by replica 2's frame but naming no replica id.
+    expect(replica.onMessage({ kind: "replica", id: 2 }, initiation, 1)).toEqual([]);
+    expect(replica.drops.malformed).toBe(5);
+    // The wire's codec refuses a key of the wrong length before any core sees it.
+    const decoded = decodeMessage(encodeMessageUnchecked(short));
+    expect(decoded.ok ? "ok" : decoded.reason).toBe("keyLength");
+    // A low-order point (here the identity, u = 0 is all zeros) gives no shared secret.
+    const lowOrder = resigned(initiation, { keyAgreementPublicKey: new Uint8Array(32) });
+    expect(replica.onMessage(standbyFrom, lowOrder, 1)).toEqual([]);
+    expect(replica.drops.badKey).toBe(1);
+    expect(replica.hasKey(STANDBY)).toBe(false);
+  });
+
+  it("answers a replayed initiation again with the same key and ignores a replayed answer", () => {
+    const { standby, replica, initiation, answer } = exchange();
+    const again = replica.onMessage(standbyFrom, initiation, 1);
+    expect(keys(again)).toEqual([]);
+    expect(sends(again)[0]!.message.keyAgreementPublicKey).toEqual(answer.keyAgreementPublicKey);
+    expect(replica.drops.replay).toBe(1);
+    expect(standby.onMessage(replicaFrom, answer, null)).toEqual([]);
+    expect(standby.drops.replay).toBe(1);
+  });
+
+  it("rejects a stale counter, a conflicting key and an answer to nothing pending", () => {
+    const { replica, initiation, answer } = exchange(3, 5);
+    const older = resigned(initiation, { counter: 2 });
+    expect(replica.onMessage(standbyFrom, older, 1)).toEqual([]);
+    expect(replica.drops.stale).toBe(1);
+    const conflicting = resigned(initiation, { keyAgreementPublicKey: answer.keyAgreementPublicKey });
+    expect(replica.onMessage(standbyFrom, conflicting, 1)).toEqual([]);
+    expect(replica.drops.conflicting).toBe(1);
+    // A fresh standby table (counter 4) never initiated to REPLICA_NODE: the old answer is unexpected.
+    const fresh = table(STANDBY, 4);
+    expect(fresh.onMessage(replicaFrom, answer, null)).toEqual([]);
+    expect(fresh.drops.unexpectedAnswer).toBe(1);
+    // Its own initiation pending, an answer to the older counter does not complete it.
+    fresh.maintain([{ nodeId: REPLICA_NODE, to: replicaFrom }], null);
+    expect(fresh.onMessage(replicaFrom, answer, null)).toEqual([]);
+    expect(fresh.drops.unexpectedAnswer).toBe(2);
+    expect(fresh.hasKey(REPLICA_NODE)).toBe(false);
+  });
+
+  it("settles crossed initiations on the lower node's, even when the abandoned one arrives late", () => {
+    const low = table(0, 2);
+    const high = table(REPLICA_NODE, 4);
+    const lowInit = sends(low.maintain([{ nodeId: REPLICA_NODE, to: { kind: "replica", id: 1 } }], 0))[0]!
+      .message;
+    const highInit = sends(high.maintain([{ nodeId: 0, to: { kind: "replica", id: 0 } }], 1))[0]!.message;
+    // The higher node answers the lower one's and abandons its own.
+    const answered = high.onMessage({ kind: "replica", id: 0 }, lowInit, 1);
+    const answer = sends(answered)[0]!.message;
+    expect(low.onMessage({ kind: "replica", id: 1 }, answer, 0).map((e) => e.kind)).toEqual(["peerKey"]);
+    // The higher node's initiation, delayed past the answer, must not replace the key.
+    expect(low.onMessage({ kind: "replica", id: 1 }, highInit, 0)).toEqual([]);
+    expect(low.drops.stale).toBe(1);
+    const low2 = table(0, 3);
+    const high2 = table(REPLICA_NODE, 5);
+    const low2Init = sends(low2.maintain([{ nodeId: REPLICA_NODE, to: { kind: "replica", id: 1 } }], 0))[0]!
+      .message;
+    const high2Init = sends(high2.maintain([{ nodeId: 0, to: { kind: "replica", id: 0 } }], 1))[0]!.message;
+    // Delivered before the answer instead, it is a collision: the lower node sends its own again.
+    expect(low2.onMessage({ kind: "replica", id: 1 }, high2Init, 0)).toEqual([
+      { kind: "send", to: { kind: "replica", id: 1 }, message: low2Init },
+    ]);
+    expect(low2.drops.collision).toBe(1);
+    const answered2 = high2.onMessage({ kind: "replica", id: 0 }, low2Init, 1);
+    const atHigh = keys(answered2)[0]!;
+    const atLow = keys(low2.onMessage({ kind: "replica", id: 1 }, sends(answered2)[0]!.message, 0))[0]!;
+    expect(atLow.key).toEqual(atHigh.key);
+    // Both hold the key: neither initiates again.
+    expect(high2.maintain([{ nodeId: 0, to: { kind: "replica", id: 0 } }], 1)).toEqual([]);
+    expect(low2.maintain([{ nodeId: REPLICA_NODE, to: { kind: "replica", id: 1 } }], 0)).toEqual([]);
+  });
+});
+
+describe("Wire with session keys", () => {
+  const clusterSecret = new Uint8Array(32).fill(3);
+  const membership = [0, REPLICA_NODE, OTHER_NODE, 3];
+
+  function replicaWire(store: SessionKeyStore): Wire {
+    return new Wire({
+      self: { kind: "replica", id: 1 },
+      n: 4,
+      keys: createDerivedKeyRing({ clusterSecret, self: { kind: "node", id: REPLICA_NODE } }),
+      replicaPublicKeys: [],
+      membership,
+      sessionKeys: store,
+    });
+  }
+
+  function standbyWire(store: SessionKeyStore): Wire {
+    return new Wire({
+      self: standbyFrom,
+      n: 4,
+      keys: createDerivedKeyRing({ clusterSecret, self: standbyFrom }),
+      replicaPublicKeys: [],
+      membership,
+      sessionKeys: store,
+    });
+  }
+
+  const fetch: Message = {
+    type: "FetchState",
+    seq: 10,
+    stateDigest: new Uint8Array(32).fill(1),
+    chunkIndex: 0,
+    replicaId: 2,
+  };
+  const to: Principal = { kind: "replica", id: 1 };
+  const reason = (wire: Wire, frame: Uint8Array) => {
+    const opened = wire.open(frame);
+    return opened.ok ? "ok" : opened.reason;
+  };
+
+  it("needs the exchanged key for state transfer but not for the signed JOIN and KEY-EXCHANGE flow", () => {
+    const replicaStore = new SessionKeyStore(new Uint8Array(32).fill(11));
+    const standbyStore = new SessionKeyStore(new Uint8Array(32).fill(12));
+    const replica = replicaWire(replicaStore);
+    const standby = standbyWire(standbyStore);
+    expect(reason(replica, standby.seal(fetch, to))).toBe("sessionKeyMissing");
+    const { initiation, answerEffects, completion } = exchange();
+    expect(reason(replica, standby.seal(initiation, to))).toBe("ok");
+    for (const effect of keys(answerEffects)) replicaStore.set(effect.nodeId, effect.key);
+    // The replica holds the key but the standby does not yet: its frame carries no valid MAC.
+    expect(reason(replica, standby.seal(fetch, to))).toBe("macInvalid");
+    for (const effect of keys(completion)) standbyStore.set(effect.nodeId, effect.key);
+    expect(reason(replica, standby.seal(fetch, to))).toBe("ok");
+  });
+
+  it("stops accepting a node's old key once it re-joins with a higher counter", () => {
+    const replicaStore = new SessionKeyStore(new Uint8Array(32).fill(11));
+    const oldStore = new SessionKeyStore(new Uint8Array(32).fill(12));
+    const replica = table(REPLICA_NODE, 5);
+    const replicaSide = replicaWire(replicaStore);
+    const install = (store: SessionKeyStore, effects: readonly KeyExchangeEffect[]) => {
+      for (const effect of keys(effects)) store.set(effect.nodeId, effect.key);
+    };
+    // First registration (counter 3).
+    const before = table(STANDBY, 3);
+    const init = sends(before.maintain([{ nodeId: REPLICA_NODE, to }], null))[0]!.message;
+    const answerEffects = replica.onMessage(standbyFrom, init, 1);
+    install(replicaStore, answerEffects);
+    install(oldStore, before.onMessage(replicaFrom, sends(answerEffects)[0]!.message, null));
+    const oldWire = standbyWire(oldStore);
+    expect(reason(replicaSide, oldWire.seal(fetch, to))).toBe("ok");
+    // Sanitized: the replica accepts its fresh JOIN-REQUEST and forgets the key at once.
+    install(replicaStore, replica.forget(STANDBY));
+    expect(reason(replicaSide, oldWire.seal(fetch, to))).toBe("sessionKeyMissing");
+    // Registered again (counter 4): a new exchange, and the old key is worthless.
+    const newStore = new SessionKeyStore(new Uint8Array(32).fill(13));
+    const after = table(STANDBY, 4);
+    const init2 = sends(after.maintain([{ nodeId: REPLICA_NODE, to }], null))[0]!.message;
+    const answer2 = replica.onMessage(standbyFrom, init2, 1);
+    install(replicaStore, answer2);
+    install(newStore, after.onMessage(replicaFrom, sends(answer2)[0]!.message, null));
+    expect(reason(replicaSide, oldWire.seal(fetch, to))).toBe("macInvalid");
+    expect(reason(replicaSide, standbyWire(newStore).seal(fetch, to))).toBe("ok");
+    // The old initiation replayed now is stale: it cannot bring the old key back.
+    expect(replica.onMessage(standbyFrom, init, 1)).toEqual([]);
+    expect(replica.drops.stale).toBe(1);
+  });
+});
+
+describe("key exchange in the cores", () => {
+  const members = [0, REPLICA_NODE, OTHER_NODE, 3].map((nodeId, replicaId) => ({
+    replicaId,
+    nodeId,
+    address: `10.1.0.${nodeId}:7000`,
+  }));
+
+  function replica(): Replica {
+    const coprocessor = coprocessors.get(REPLICA_NODE)!;
+    const app = new ChainApp();
+    return new Replica(
+      {
+        ...defaultReplicaConfig(1, 1),
+        migration: {
+          nodeId: REPLICA_NODE,
+          roster,
+          members,
+          cmPublicKeys: [coprocessors.get(OUTSIDER)!.publicKey()],
+          interval: { p0: 10, toeMs0: 50, tsMs0: 5000 },
+          migrationTimeoutMsMin: 400,
+          proactive: false,
+          joinTimeSkewMsMax: 1000,
+          migrateNowRetransmitsMax: 20,
+        },
+      },
+      {
+        ...makeDeps(app),
+        migration: {
+          sign: (bytes) => coprocessor.sign(bytes),
+          verify: verifySignature,
+          authenticateInitMigration: () => new Uint8Array(0),
+          keyExchange: { counter: 5, keyAgreement: createX25519KeyAgreement(seeded("replica core")) },
+        },
+      },
+    );
+  }
+
+  function standby(): StandbyNode {
+    const coprocessor = coprocessors.get(STANDBY)!;
+    const app = new ChainApp();
+    return new StandbyNode(
+      {
+        registration: {
+          nodeId: STANDBY,
+          f: 1,
+          address: "10.2.0.20:7000",
+          publicKey: coprocessor.publicKey(),
+          retransmitIntervalMs: 300,
+        },
+        roster,
+        members,
+        fetchTimeoutMs: 300,
+      },
+      {
+        sign: (bytes) => coprocessor.sign(bytes),
+        verify: verifySignature,
+        digest: makeDeps(app).digest,
+        app,
+        keyAgreement: createX25519KeyAgreement(seeded("standby core")),
+      },
+    );
+  }
+
+  it("a standby exchanges keys with every member after 2f+1 approvals, and a replica answers", () => {
+    const node = standby();
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    const approve = (id: number) =>
+      node.step(
+        {
+          kind: "message",
+          from: { kind: "replica", id },
+          message: { type: "JoinApproved", counter: 3, seq: 7, nodeId: STANDBY, replicaId: id },
+        },
+        10,
+      );
+    expect(approve(0).filter((e) => e.kind === "send")).toEqual([]);
+    approve(1);
+    const effects = approve(2);
+    const initiations = effects.flatMap((e) => (e.kind === "send" ? [e] : []));
+    expect(initiations.map((e) => e.to)).toEqual(members.map((m) => ({ kind: "replica", id: m.replicaId })));
+    expect(initiations.every((e) => e.message.type === "KeyExchange" && e.message.counter === 3)).toBe(true);
+    expect(effects.at(-1)).toEqual({ kind: "setTimer", timer: "keyExchange", afterMs: 300 });
+    const core = replica();
+    core.start(0);
+    const toReplica1 = initiations[1]!.message;
+    const answered = core.step({ kind: "message", from: standbyFrom, message: toReplica1 }, 20);
+    const installed = answered.find((e) => e.kind === "peerKey");
+    const answer = answered.find((e) => e.kind === "send" && e.message.type === "KeyExchange");
+    expect(installed).toMatchObject({ kind: "peerKey", nodeId: STANDBY });
+    expect(answer).toMatchObject({ kind: "send", to: standbyFrom });
+    if (answer?.kind !== "send") throw new Error("expected the answer");
+    const completed = node.step({ kind: "message", from: replicaFrom, message: answer.message }, 30);
+    expect(completed).toEqual([{ kind: "peerKey", nodeId: REPLICA_NODE, key: installed?.key }]);
+    expect(node.keyExchange?.hasKey(REPLICA_NODE)).toBe(true);
+  });
+
+  it("a replica initiates with the other members at start and forgets a re-joining node's key", () => {
+    const core = replica();
+    const started = core
+      .start(0)
+      .flatMap((e) => (e.kind === "send" && e.message.type === "KeyExchange" ? [e] : []));
+    expect(started.map((e) => e.to)).toEqual([0, 2, 3].map((id) => ({ kind: "replica", id })));
+    const { initiation } = exchange(3, 5);
+    const answered = core.step({ kind: "message", from: standbyFrom, message: initiation }, 10);
+    expect(answered.some((e) => e.kind === "peerKey" && e.key !== null)).toBe(true);
+    // The node was sanitized and asks to join again with a higher l: its old key is void at once.
+    const fields = {
+      counter: 4,
+      nodeId: STANDBY,
+      publicKey: coprocessors.get(STANDBY)!.publicKey(),
+      address: "10.2.0.20:7000",
+    };
+    const join: JoinRequest = {
+      type: "JoinRequest",
+      ...fields,
+      signature: coprocessors.get(STANDBY)!.sign(joinRequestSignedBytes(fields)),
+    };
+    const joined = core.step({ kind: "message", from: standbyFrom, message: join }, 20);
+    expect(joined).toContainEqual({ kind: "peerKey", nodeId: STANDBY, key: null });
+    // A forged KEY-EXCHANGE changes nothing and is counted.
+    const forged = { ...initiation, counter: 9 };
+    expect(core.step({ kind: "message", from: standbyFrom, message: forged }, 30)).toEqual([]);
+    expect(core.keyExchangeDrops?.badSignature).toBe(1);
+  });
+});

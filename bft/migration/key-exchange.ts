@@ -28,10 +28,9 @@
 import { assert } from "../assert.js";
 import { bytesEqual } from "../bytes.js";
 import { type KeyAgreement, type KeyAgreementKeyPair, PUBLIC_KEY_BYTES } from "../coprocessor/index.js";
-import type { Principal } from "../messages.js";
+import type { KeyExchange, Principal } from "../messages.js";
 import type { RosterEntry } from "./join-registry.js";
 import { KEY_AGREEMENT_KEY_BYTES, NODES_MAX } from "./limits.js";
-import type { KeyExchange } from "./messages.js";
 import { keyExchangeKeyInfo, keyExchangeSignedBytes } from "./signing.js";
 
 export interface KeyExchangeConfig {

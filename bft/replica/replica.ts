@@ -259,7 +259,7 @@ export class Replica {
   private inFlight: {
     readonly seq: number;
     readonly startMs: number;
-    readonly migrateNow: MigrateNow;
+    migrateNow: MigrateNow;
     readonly pending: Set<number>;
     retransmits: number;
   } | null = null;
@@ -1834,19 +1834,7 @@ export class Replica {
     this.retainCheckpoint(seq);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
-    const body = {
-      view: applied.request.view,
-      seq,
-      checkpointDigest: own.message.stateDigest,
-      pairs: applied.pairs,
-      replicaId: this.config.replicaId,
-    };
-    const migrationDeps = this.deps.migration!;
-    const migrateNow: MigrateNow = {
-      type: "MigrateNow",
-      ...body,
-      signature: migrationDeps.sign(migrateNowSignedBytes(body)),
-    };
+    const migrateNow = this.makeMigrateNow(seq, own.message.stateDigest, applied.pairs);
     for (const pair of applied.pairs)
       this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
     const cmCount = this.migrationSettings!.cmPublicKeys.length;
@@ -1881,6 +1869,23 @@ export class Replica {
     };
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
+  }
+
+  /**
+   * MIGRATE-NOW names the view we are in, not the MIGRATION-REQUEST's: the target starts as a
+   * backup in that view (Replica.promoted). A view change between the request and its execution
+   * would otherwise leave the target in an older view whose successors' NEW-VIEWs it can never
+   * verify: their VIEW-CHANGEs were signed by the nodes that ran the ids then, among them the
+   * source it replaces, whose key it no longer holds for that id (simulator seeds 7, 17, 21, 26,
+   * 28, 52 of the migration runs: the target stayed out of the view and the quorum was lost).
+   */
+  private makeMigrateNow(
+    seq: number,
+    checkpointDigest: Uint8Array,
+    pairs: readonly MigrationPair[],
+  ): MigrateNow {
+    const body = { view: this.viewCurrent, seq, checkpointDigest, pairs, replicaId: this.config.replicaId };
+    return { type: "MigrateNow", ...body, signature: this.deps.migration!.sign(migrateNowSignedBytes(body)) };
   }
 
   /** Section 3.3: lazily to clients, at once when a new replica is primary; always to standbys. */
@@ -2127,6 +2132,11 @@ export class Replica {
     const inFlight = this.inFlight;
     if (inFlight !== null && inFlight.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
       inFlight.retransmits++;
+      // A view change since: the target must start in the view we are in now (makeMigrateNow).
+      if (this.viewActive && inFlight.migrateNow.view !== this.viewCurrent) {
+        const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
+        inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
+      }
       for (const nodeId of inFlight.pending)
         this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
     }

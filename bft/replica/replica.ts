@@ -1076,6 +1076,12 @@ export class Replica {
     // Start with a different holder on each replica, so lagging replicas spread the load.
     const first = this.config.replicaId % sources.length;
     const ordered = [...sources.slice(first), ...sources.slice(0, first)];
+    // Then every other replica: the digest is certified, so any copy that matches it will do, and
+    // the holders that vouched may all be gone by now (a source retired by a migration, a replica
+    // restarted without memory) while a replica that checkpointed later holds it (simulator seed
+    // 74 of the migration runs: the fetch rotated between two such holders forever).
+    for (let id = 0; id < this.replicaCount; id++)
+      if (id !== this.config.replicaId && !ordered.includes(id)) ordered.push(id);
     this.stateFetch = new StateFetch({
       seq: target.seq,
       stateDigest: target.stateDigest,

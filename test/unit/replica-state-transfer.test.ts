@@ -66,6 +66,25 @@ describe("replica catch-up", () => {
     c.assertAgreement();
   });
 
+  it("fetches from a replica that did not vouch for the checkpoint when those that did are silent", () => {
+    // The f+1 replicas whose CHECKPOINTs certified the digest may be gone (retired by a migration,
+    // restarted without memory) while another holds the checkpoint (simulator seed 74, --migrate).
+    const c = new Cluster({ f: 1, config }).start();
+    c.filter = (envelope) => envelope.to !== 3;
+    loadRounds(c, 20, 1);
+    c.filter = (envelope) => {
+      const type = envelope.message.type;
+      if (envelope.to === 3 && envelope.from.id === 2 && type === "Checkpoint") return false;
+      return type !== "FetchState" || envelope.to === 2;
+    };
+    c.advance(10_000);
+    const lagging = c.replica(3);
+    expect(lagging.metrics.stateTransfersCompleted).toBe(1);
+    expect(lagging.lastExecutedSeq).toBe(c.replica(0).lastExecutedSeq);
+    expect(c.apps[3]!.chain).toEqual(c.apps[0]!.chain);
+    c.assertAgreement();
+  });
+
   it("rejects a corrupted copy from a Byzantine source and fetches from another replica", () => {
     const c = new Cluster({ f: 1, config }).start();
     c.filter = (envelope) => envelope.to !== 3;

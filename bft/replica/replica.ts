@@ -1516,6 +1516,13 @@ export class Replica {
 
   private onStatus(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
+    if (message.view !== this.viewCurrent || !this.viewActive) {
+      // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
+      // fetch the state it lacks. A replica that ran alone into a higher view while it lagged
+      // otherwise hears nothing it can catch up from until the others reach that view (simulator
+      // seed 36 of the migration runs), and by then a migration may have moved the ids it trusts.
+      if (message.lastExecutedSeq < this.stable) this.resendCheckpoints(to, message.stableSeq);
+    }
     if (message.view > this.viewCurrent) return; // we learn of higher views from VIEW-CHANGEs
     if (!this.viewActive) {
       const own = this.viewChanges[this.config.replicaId];
@@ -1532,12 +1539,15 @@ export class Replica {
     // if it is level with us, since what it misses may be the in-flight batches or CHECKPOINTs.
     const stuck = this.peerLastExecuted[message.replicaId] === message.lastExecutedSeq;
     this.peerLastExecuted[message.replicaId] = message.lastExecutedSeq;
-    if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck) {
-      for (const own of this.checkpoints.values()) {
-        if (own.message.seq > message.stableSeq) this.retransmit(to, own.message);
-      }
-    }
+    if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck)
+      this.resendCheckpoints(to, message.stableSeq);
     if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
+  }
+
+  private resendCheckpoints(to: Principal, aboveSeq: number): void {
+    for (const own of this.checkpoints.values()) {
+      if (own.message.seq > aboveSeq) this.retransmit(to, own.message);
+    }
   }
 
   /** Resends our part of each logged seq above fromSeq: votes first, then the batch (a relay). */

@@ -685,6 +685,7 @@ export class MigrationSimulation {
       app: this.createApplication(),
       digest: sha256,
       requestDigest: (request) => node.wire.requestDigest(request),
+      requestAuthentic: (request) => node.wire.requestAuthentic(request),
       signViewChange: (viewChange) => node.wire.signViewChange(viewChange),
       migration: {
         sign: (bytes) => node.coprocessor.sign(bytes),

@@ -263,6 +263,8 @@ export class Replica {
     readonly pending: Set<number>;
     retransmits: number;
   } | null = null;
+  /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
+  private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
   private membershipNotice: NewMembership | null = null;
   private readonly notifiedClients = new Set<number>();
@@ -368,7 +370,12 @@ export class Replica {
       this.recovering = true;
       this.primaryViewBar = Math.max(this.primaryViewBar, this.viewCurrent);
     }
-    this.setTimer("status", this.config.statusIntervalMs);
+    // A promoted target announces itself at once: it starts in the view the round executed in, but
+    // the others may have moved on while it fetched the state (the round moved the primary, say),
+    // and their VIEW-CHANGEs or NEW-VIEW come only in answer to a STATUS (simulator seed 71).
+    if (this.promotedAtStart) this.onStatusTimer();
+    else this.setTimer("status", this.config.statusIntervalMs);
+    this.promotedAtStart = false;
     this.armMigrationTimer();
     return this.takeEffects();
   }
@@ -2233,6 +2240,7 @@ export class Replica {
       middlewareBytes: parts.middlewareBytes,
       stateBytes: installed.stateBytes,
     });
+    this.promotedAtStart = true;
     this.viewCurrent = installed.view;
     this.lastExecuted = installed.seq;
     this.stable = installed.seq;

@@ -237,6 +237,27 @@ describe("faults during a round", () => {
     expect(cluster.replica(3).view).toBe(cluster.replica(1).view);
   });
 
+  it("a promoted target sends STATUS as it starts, before its first status interval", () => {
+    // Peers that changed view while it fetched the state answer a STATUS with their VIEW-CHANGEs
+    // or NEW-VIEW; waiting a whole interval left it out of the view change (seed 71).
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 2);
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(200);
+    const index = cluster.effects.findIndex((entry) => entry.effect.kind === "promoted");
+    const promoted = cluster.effects[index]!.effect as { replicaId: number };
+    const actor = `r${promoted.replicaId}@${cluster.host(promoted.replicaId).nodeId}`;
+    const started = cluster.effects.slice(index + 1).filter((entry) => entry.actor === actor);
+    const status = started.findIndex(
+      (entry) => entry.effect.kind === "broadcast" && entry.effect.message.type === "Status",
+    );
+    const timer = started.findIndex(
+      (entry) => entry.effect.kind === "setTimer" && entry.effect.timer === "status",
+    );
+    expect(status).toBeGreaterThanOrEqual(0);
+    expect(status).toBeLessThan(timer);
+  });
+
   it("a Byzantine replica naming a far view in its MIGRATE-NOW does not move the target there", () => {
     const cluster = registered(new MigrationCluster({ f: 1 }));
     load(cluster, 1, 1, 2);

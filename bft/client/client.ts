@@ -230,10 +230,22 @@ export class Client {
     if (matching < this.config.f + 1) return [];
     this.membershipSeq = message.seq;
     this.membershipVotes.clear();
-    if (this.outstanding !== undefined) this.outstanding.membershipChanged = true;
     this.metrics.membershipsApplied += 1;
     if (message.view > this.view) this.view = message.view;
-    return [{ kind: "membershipChanged", seq: message.seq, members: message.members }];
+    const effects: ClientEffect[] = [
+      { kind: "membershipChanged", seq: message.seq, members: message.members },
+    ];
+    const outstanding = this.outstanding;
+    if (outstanding !== undefined) {
+      // Resend soon, re-authenticated (the retransmission timer fires after the host re-keyed its
+      // wire), and from the first timeout again: the earlier sends went to nodes that no longer
+      // run the migrated ids, and after a long backoff a client misses the next rounds' notices
+      // too and can no longer authenticate f+1 of the replicas at all (migration seed 5).
+      outstanding.membershipChanged = true;
+      outstanding.retransmitTimeoutMs = this.config.retransmitTimeoutMs / 2;
+      effects.push({ kind: "setTimer", timer: "retransmit", afterMs: 0 });
+    }
+    return effects;
   }
 
   private onRetransmitTimer(): ClientEffect[] {

@@ -451,7 +451,8 @@ function forceCutOff(node: NodeEntry, effects: CmEffect[]): void {
 function migrateNowKey(message: MigrateNow): string {
   const digest = Buffer.from(message.checkpointDigest).toString("hex");
   const pairs = message.pairs.map((p) => `${p.replicaId}:${p.sourceNodeId}>${p.targetNodeId}`).join(",");
-  return `${message.view}|${message.seq}|${digest}|${pairs}`;
+  // Not the view: each replica names the view it was in when it executed or resent the round.
+  return `${message.seq}|${digest}|${pairs}`;
 }
 
 /** Structural checks on a MIGRATE-NOW from a possibly Byzantine replica. */
@@ -475,7 +476,7 @@ function isWellFormedMigrateNow(state: CmState, from: number, message: MigrateNo
   return replicaIds.size === message.pairs.length && nodeIds.size === 2 * message.pairs.length;
 }
 
-/** Section 3.2: act only on f+1 MIGRATE-NOW with the same v, n, C and P from distinct replicas. */
+/** Section 3.2: act only on f+1 MIGRATE-NOW with the same n, C and P from distinct replicas. */
 function onMigrateNow(
   state: CmState,
   from: number,

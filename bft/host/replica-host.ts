@@ -70,6 +70,7 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
     app,
     digest: sha256,
     requestDigest: (request) => wire.requestDigest(request),
+    requestAuthentic: (request) => wire.requestAuthentic(request),
     signViewChange: (viewChange) => wire.signViewChange(viewChange),
   });
   const peers = new Map(options.replicas.map((endpoint) => [`replica:${endpoint.id}`, endpoint.peer]));

@@ -154,6 +154,11 @@ export interface CoreDeps {
   digest(bytes: Uint8Array): Uint8Array;
   /** Digest of one client request (covers clientId, timestamp, operation; not the authenticator). */
   requestDigest(request: Request): Uint8Array;
+  /**
+   * Whether the client's authenticator entry for this replica is valid (Wire.requestAuthentic).
+   * The wire checks REQUEST messages itself; requests inside a PRE-PREPARE are checked here.
+   */
+  requestAuthentic(request: Request): boolean;
   /** Signs a VIEW-CHANGE with this replica's key; the signature covers every field but `signature`. */
   signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array;
   /** Required when the config enables migration. */

@@ -23,6 +23,7 @@ export const DROP_REASONS = [
   "pendingFull",
   "relayUncertified",
   "relayToPrimary",
+  "requestUnauthenticated",
   "badCheckpointSeq",
   "staleCheckpoint",
   "badViewChange",

@@ -262,10 +262,12 @@ export class Replica {
   private inFlight: {
     readonly seq: number;
     readonly startMs: number;
-    readonly migrateNow: MigrateNow;
+    migrateNow: MigrateNow;
     readonly pending: Set<number>;
     retransmits: number;
   } | null = null;
+  /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
+  private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
   private membershipNotice: NewMembership | null = null;
   private readonly notifiedClients = new Set<number>();
@@ -389,7 +391,12 @@ export class Replica {
       this.recovering = true;
       this.primaryViewBar = Math.max(this.primaryViewBar, this.viewCurrent);
     }
-    this.setTimer("status", this.config.statusIntervalMs);
+    // A promoted target announces itself at once: it starts in the view the round executed in, but
+    // the others may have moved on while it fetched the state (the round moved the primary, say),
+    // and their VIEW-CHANGEs or NEW-VIEW come only in answer to a STATUS (simulator seed 71).
+    if (this.promotedAtStart) this.onStatusTimer();
+    else this.setTimer("status", this.config.statusIntervalMs);
+    this.promotedAtStart = false;
     this.armMigrationTimer();
     this.maintainKeys();
     return this.takeEffects();
@@ -727,7 +734,26 @@ export class Replica {
     if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, message.type);
     }
+    // A request whose authenticator entry for us is wrong: a faulty client, or one that
+    // authenticated it for the node that ran our id before a migration (it had not yet learned the
+    // new membership). Take the batch only once a quorum vouches for it, as for a relay, when the
+    // primary or a backup resends it; dropping it for good left a promoted target unable to execute
+    // anything past such a batch until the next checkpoint (simulator seeds 36, 53, --migrate).
+    if (
+      !message.requests.every((request) => this.deps.requestAuthentic(request)) &&
+      !this.certified(slot, message)
+    )
+      return void this.drop("requestUnauthenticated", from, message.type);
     this.acceptPrePrepare(slot, message);
+  }
+
+  /** f+1 matching COMMITs (a correct replica prepared it) or 2f matching PREPAREs (a prepared certificate). */
+  private certified(slot: Slot, message: PrePrepare): boolean {
+    const f = this.config.f;
+    return (
+      slot.commitVotes.countMatching(message.digest) >= weakQuorumOf(f) ||
+      slot.prepareVotes.countMatching(message.digest) >= 2 * f
+    );
   }
 
   /** A PRE-PREPARE resent by a backup: see the retransmission note at the top of this file. */
@@ -739,11 +765,7 @@ export class Replica {
     if (slot === undefined || slot.view !== this.viewCurrent)
       return void this.drop("relayUncertified", from, "relay");
     if (slot.prePrepare !== null) return void this.drop("duplicate", from, "relay");
-    const f = this.config.f;
-    const certified =
-      slot.commitVotes.countMatching(message.digest) >= weakQuorumOf(f) ||
-      slot.prepareVotes.countMatching(message.digest) >= 2 * f;
-    if (!certified) return void this.drop("relayUncertified", from, "relay");
+    if (!this.certified(slot, message)) return void this.drop("relayUncertified", from, "relay");
     if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, "relay");
     }
@@ -1108,6 +1130,12 @@ export class Replica {
     // Start with a different holder on each replica, so lagging replicas spread the load.
     const first = this.config.replicaId % sources.length;
     const ordered = [...sources.slice(first), ...sources.slice(0, first)];
+    // Then every other replica: the digest is certified, so any copy that matches it will do, and
+    // the holders that vouched may all be gone by now (a source retired by a migration, a replica
+    // restarted without memory) while a replica that checkpointed later holds it (simulator seed
+    // 74 of the migration runs: the fetch rotated between two such holders forever).
+    for (let id = 0; id < this.replicaCount; id++)
+      if (id !== this.config.replicaId && !ordered.includes(id)) ordered.push(id);
     this.stateFetch = new StateFetch({
       seq: target.seq,
       stateDigest: target.stateDigest,
@@ -1543,6 +1571,13 @@ export class Replica {
 
   private onStatus(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
+    if (message.view !== this.viewCurrent || !this.viewActive) {
+      // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
+      // fetch the state it lacks. A replica that ran alone into a higher view while it lagged
+      // otherwise hears nothing it can catch up from until the others reach that view (simulator
+      // seed 36 of the migration runs), and by then a migration may have moved the ids it trusts.
+      if (message.lastExecutedSeq < this.stable) this.resendCheckpoints(to, message.stableSeq);
+    }
     if (message.view > this.viewCurrent) return; // we learn of higher views from VIEW-CHANGEs
     if (!this.viewActive) {
       const own = this.viewChanges[this.config.replicaId];
@@ -1559,12 +1594,15 @@ export class Replica {
     // if it is level with us, since what it misses may be the in-flight batches or CHECKPOINTs.
     const stuck = this.peerLastExecuted[message.replicaId] === message.lastExecutedSeq;
     this.peerLastExecuted[message.replicaId] = message.lastExecutedSeq;
-    if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck) {
-      for (const own of this.checkpoints.values()) {
-        if (own.message.seq > message.stableSeq) this.retransmit(to, own.message);
-      }
-    }
+    if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck)
+      this.resendCheckpoints(to, message.stableSeq);
     if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
+  }
+
+  private resendCheckpoints(to: Principal, aboveSeq: number): void {
+    for (const own of this.checkpoints.values()) {
+      if (own.message.seq > aboveSeq) this.retransmit(to, own.message);
+    }
   }
 
   /** Resends our part of each logged seq above fromSeq: votes first, then the batch (a relay). */
@@ -1872,19 +1910,7 @@ export class Replica {
     this.retainCheckpoint(seq);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
-    const body = {
-      view: applied.request.view,
-      seq,
-      checkpointDigest: own.message.stateDigest,
-      pairs: applied.pairs,
-      replicaId: this.config.replicaId,
-    };
-    const migrationDeps = this.deps.migration!;
-    const migrateNow: MigrateNow = {
-      type: "MigrateNow",
-      ...body,
-      signature: migrationDeps.sign(migrateNowSignedBytes(body)),
-    };
+    const migrateNow = this.makeMigrateNow(seq, own.message.stateDigest, applied.pairs);
     for (const pair of applied.pairs)
       this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
     const cmCount = this.migrationSettings!.cmPublicKeys.length;
@@ -1953,6 +1979,23 @@ export class Replica {
   /** Key-exchange drops by reason (null without key exchange), for tests and hosts. */
   get keyExchangeDrops(): Readonly<Record<string, number>> | null {
     return this.keyExchange?.drops ?? null;
+  }
+
+  /**
+   * MIGRATE-NOW names the view we are in, not the MIGRATION-REQUEST's: the target starts as a
+   * backup in that view (Replica.promoted). A view change between the request and its execution
+   * would otherwise leave the target in an older view whose successors' NEW-VIEWs it can never
+   * verify: their VIEW-CHANGEs were signed by the nodes that ran the ids then, among them the
+   * source it replaces, whose key it no longer holds for that id (simulator seeds 7, 17, 21, 26,
+   * 28, 52 of the migration runs: the target stayed out of the view and the quorum was lost).
+   */
+  private makeMigrateNow(
+    seq: number,
+    checkpointDigest: Uint8Array,
+    pairs: readonly MigrationPair[],
+  ): MigrateNow {
+    const body = { view: this.viewCurrent, seq, checkpointDigest, pairs, replicaId: this.config.replicaId };
+    return { type: "MigrateNow", ...body, signature: this.deps.migration!.sign(migrateNowSignedBytes(body)) };
   }
 
   /** Section 3.3: lazily to clients, at once when a new replica is primary; always to standbys. */
@@ -2199,6 +2242,11 @@ export class Replica {
     const inFlight = this.inFlight;
     if (inFlight !== null && inFlight.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
       inFlight.retransmits++;
+      // A view change since: the target must start in the view we are in now (makeMigrateNow).
+      if (this.viewActive && inFlight.migrateNow.view !== this.viewCurrent) {
+        const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
+        inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
+      }
       for (const nodeId of inFlight.pending)
         this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
     }
@@ -2264,6 +2312,7 @@ export class Replica {
       middlewareBytes: parts.middlewareBytes,
       stateBytes: installed.stateBytes,
     });
+    this.promotedAtStart = true;
     this.viewCurrent = installed.view;
     this.lastExecuted = installed.seq;
     this.stable = installed.seq;

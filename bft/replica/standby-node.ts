@@ -120,7 +120,8 @@ export interface StandbyNodeMetrics {
 
 interface Target {
   readonly replicaId: number;
-  readonly view: number;
+  /** The view the promoted replica starts in (certifiedView); later MIGRATE-NOWs may raise it. */
+  view: number;
   readonly migrateNow: MigrateNow;
   readonly fetch: StateFetch;
 }
@@ -292,11 +293,20 @@ export class StandbyNode {
       this.metrics.migrateNowDropped++;
       return [];
     }
-    if (this.target !== null && this.target.fetch.seq >= message.seq) return [];
+    const target = this.target;
+    if (target !== null && target.fetch.seq > message.seq) return [];
     this.migrateNows[from] = message;
     const key = migrateNowKey(message);
-    const matching = this.migrateNows.filter((vote) => vote !== undefined && migrateNowKey(vote) === key);
+    const matching = this.migrateNows.filter(
+      (vote): vote is MigrateNow => vote !== undefined && migrateNowKey(vote) === key,
+    );
     if (matching.length < quorumOf(this.f)) return [];
+    const view = certifiedView(matching, this.f);
+    if (target !== null && target.fetch.seq === message.seq) {
+      // Replicas that changed view since resend MIGRATE-NOW naming the new one: start there.
+      if (migrateNowKey(target.migrateNow) === key && view > target.view) target.view = view;
+      return [];
+    }
     // 2f+1 replicas executed the MIGRATION-REQUEST at n with checkpoint digest C: C is certified.
     const sources = new Set(message.pairs.map((pair) => pair.replicaId));
     const senders = [];
@@ -307,7 +317,7 @@ export class StandbyNode {
       sources: senders, // ascending: the designated sender (lowest non-source id) first
       requesterId: ours.replicaId,
     });
-    this.target = { replicaId: ours.replicaId, view: message.view, migrateNow: message, fetch };
+    this.target = { replicaId: ours.replicaId, view, migrateNow: message, fetch };
     return this.sendFetch(fetch.request());
   }
 
@@ -405,6 +415,20 @@ export class StandbyNode {
     // New members' nodes need keys before this node can fetch state from them.
     return [{ kind: "membershipChanged", members: this.members }, ...this.maintainKeys()];
   }
+}
+
+/**
+ * The view a promoted target starts in, from 2f+1 or more MIGRATE-NOWs that agree on n, C and P:
+ * the (f+1)-th highest view they name. Each sender names the view it was in (replicas that
+ * executed in different views, or resent after a view change, differ); f+1 of them name this view
+ * or a higher one and f+1 this one or a lower one, so a correct replica stands on each side and f
+ * Byzantine senders can neither push the target into a view nobody reached nor hold it back.
+ */
+function certifiedView(matching: readonly MigrateNow[], f: number): number {
+  const views = matching.map((vote) => vote.view).sort((a, b) => b - a);
+  const view = views[f];
+  assert(view !== undefined, "a quorum names at least f+1 views");
+  return view;
 }
 
 function migrateNowKey(message: MigrateNow): string {

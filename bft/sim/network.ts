@@ -156,6 +156,10 @@ export class SimNetwork {
     return this.endpoint(principal).down;
   }
 
+  inIsland(principal: Principal): boolean {
+    return this.endpoint(principal).island !== undefined;
+  }
+
   /** Cuts `members` off from everyone else; returns the island id for `removeIsland`. */
   addIsland(members: readonly Principal[]): number {
     assert(members.length > 0, "an island has members");

@@ -383,6 +383,7 @@ export class Simulation {
       app: this.createApplication(),
       digest: sha256,
       requestDigest: (request) => wire.requestDigest(request),
+      requestAuthentic: (request) => wire.requestAuthentic(request),
       signViewChange: (viewChange) => wire.signViewChange(viewChange),
     };
     this.activity = { actor: `r${node.id}`, input: `boot (incarnation ${node.incarnation})` };

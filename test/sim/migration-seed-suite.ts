@@ -20,11 +20,23 @@ export { seedRange };
 const LIVENESS_CHECKS: ReadonlySet<CheckName> = new Set<CheckName>(["liveness", "stall"]);
 
 /**
- * Seeds of one 50-seed file whose liveness may fail before the file fails. Measured on 200 seeds:
- * 23 to 33 fail liveness (12 to 17%), at most 11 in one file; the bound leaves little slack so a
+ * Seeds of one 50-seed file whose liveness may fail before the file fails. Measured on 200 seeds
+ * (branch liveA): 15 fail liveness, at most 6 in one file; the bound leaves little slack so a
  * regression shows.
  */
-export const LIVENESS_FAILURES_PER_FILE_MAX = 12;
+export const LIVENESS_FAILURES_PER_FILE_MAX = 8;
+
+/**
+ * Seeds whose liveness loss was diagnosed and fixed (docs/migration-progress.md): they must keep
+ * liveness too, not only safety.
+ * - 7, 17, 21, 26, 28, 41, 52: the promoted target started in the MIGRATION-REQUEST's view and could
+ *   not verify the later NEW-VIEWs (signed by the sources' nodes); it now starts in the view the
+ *   round executed in.
+ * - 36, 53: a promoted target rejected batches holding requests clients authenticated for the
+ *   replaced node, lagged, and missed the next round (quorum-vouched batches, CHECKPOINTs to lagging
+ *   peers in any view, STATUS at once on promotion).
+ */
+export const LIVENESS_REGRESSION_SEEDS: ReadonlySet<number> = new Set([7, 17, 21, 26, 28, 36, 41, 52, 53]);
 
 /** Runs one seed: fails on any exception or safety violation; returns a liveness failure's report. */
 export function runMigrationCiSeed(seed: number): string | null {
@@ -43,8 +55,10 @@ export function runMigrationCiSeed(seed: number): string | null {
 export function migrationSeedTests(from: number, to: number): void {
   const livenessFailures: string[] = [];
   for (const seed of seedRange(from, to)) {
-    it(`seed=${seed} keeps safety`, () => {
+    const regression = LIVENESS_REGRESSION_SEEDS.has(seed);
+    it(`seed=${seed} keeps safety${regression ? " and liveness" : ""}`, () => {
       const failure = runMigrationCiSeed(seed);
+      if (failure !== null && regression) expect.fail(failure);
       if (failure !== null) livenessFailures.push(failure);
     });
   }

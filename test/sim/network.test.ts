@@ -151,6 +151,8 @@ describe("SimNetwork partitions", () => {
   it("refuses to put one principal on two islands at once", () => {
     const h = harness();
     h.network.addIsland([r0]);
+    expect(h.network.inIsland(r0)).toBe(true);
+    expect(h.network.inIsland(r1)).toBe(false);
     expect(() => h.network.addIsland([r0, r1])).toThrow(/one island at a time/);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Client, type ClientEffect, defaultClientConfig } from "../../bft/client/index.js";
-import type { Reply } from "../../bft/messages.js";
+import type { Message, Reply } from "../../bft/messages.js";
 
 const deps = { authenticateRequest: () => new Uint8Array(16 * 4) };
 const bytes = (value: string) => Buffer.from(value);
@@ -80,6 +80,43 @@ describe("client", () => {
     ]);
     const second = client.step({ kind: "timer", timer: "retransmit" }, 300);
     expect(second[1]).toEqual({ kind: "setTimer", timer: "retransmit", afterMs: 300 });
+  });
+
+  it("after a new membership, resends its outstanding request at once, re-authenticated, from the first timeout", () => {
+    // A client deep in its backoff otherwise misses the next rounds' notices and loses f+1 of the
+    // replicas for good (migration seed 5).
+    let keys = 1;
+    const client = new Client(defaultClientConfig(7, 1), {
+      authenticateRequest: () => new Uint8Array(64).fill(keys),
+    });
+    client.submit(bytes("op"), 0);
+    for (let round = 0; round < 4; round += 1) client.step({ kind: "timer", timer: "retransmit" }, 1);
+    const notice = (replicaId: number): Message => ({
+      type: "NewMembership",
+      view: 0,
+      seq: 10,
+      pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 100 }],
+      members: [0, 1, 2, 3].map((id) => ({
+        replicaId: id,
+        nodeId: id === 3 ? 100 : id,
+        address: `a${id}:1`,
+      })),
+      replicaId,
+      signature: new Uint8Array(64),
+    });
+    client.step({ kind: "message", from: from(0), message: notice(0) }, 2);
+    const applied = client.step({ kind: "message", from: from(1), message: notice(1) }, 2);
+    expect(applied[0]).toMatchObject({ kind: "membershipChanged", seq: 10 });
+    expect(applied).toContainEqual({ kind: "setTimer", timer: "retransmit", afterMs: 0 });
+    keys = 2; // the host re-keyed its wire
+    const resent = client.step({ kind: "timer", timer: "retransmit" }, 2);
+    expect(resent[0]).toMatchObject({ kind: "broadcast", message: { type: "Request", timestamp: 1 } });
+    expect((resent[0] as { message: { auth: Uint8Array } }).message.auth[0]).toBe(2);
+    expect(resent).toContainEqual({
+      kind: "setTimer",
+      timer: "retransmit",
+      afterMs: defaultClientConfig(7, 1).retransmitTimeoutMs,
+    });
   });
 
   it("sends the next request to the primary of the newest view it heard of", () => {

@@ -136,8 +136,15 @@ describe("CM on MIGRATE-NOW", () => {
     expect(state.drops.staleMigrateNow).toBe(1);
   });
 
+  it("counts MIGRATE-NOWs that differ only in the view their senders were in", () => {
+    // Replicas name the view they executed or resent the round in; n, C and P are the decision.
+    const state = readyState();
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100);
+    const effects = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, { view: 1 }) }, 100);
+    expect(effects).toContainEqual({ kind: "roleChanged", nodeId: 3, from: "active", to: "retiring" });
+  });
+
   it.each([
-    ["another view", { view: 1 }],
     ["another sequence number", { seq: 65 }],
     ["another checkpoint digest", { checkpointDigest: new Uint8Array(32).fill(2) }],
     ["another target", { pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 11 }] }],

@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { JoinRequest, Message, StateChunk } from "../../bft/messages.js";
-import { selectSources } from "../../bft/migration/index.js";
+import { migrateNowSignedBytes, selectSources } from "../../bft/migration/index.js";
 import { MigrationCluster } from "./migration-harness.js";
 import { makeRequest } from "./replica-harness.js";
 
@@ -210,5 +210,68 @@ describe("faults during a round", () => {
     expect(executed.length).toBeGreaterThan(0);
     expect(cluster.replica(1).view).toBeGreaterThanOrEqual(1);
     expect(cluster.host(3).nodeId).not.toBe(3);
+  });
+
+  it("a target promoted after a view change starts in the view the round executed in", () => {
+    // The MIGRATION-REQUEST was built in view 0 and executes in view 1. A target started in view 0
+    // needs view 1's NEW-VIEW, whose VIEW-CHANGE for its own id the source's node signed: not
+    // verifiable once that id runs on the target (simulator seeds 7, 17, 21, 26, 28, 52).
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 2);
+    cluster.filter = (envelope) =>
+      !(
+        envelope.from.kind === "replica" &&
+        envelope.from.id === 0 &&
+        envelope.message.type === "PrePrepare" &&
+        cluster.replica(0).view === 0 &&
+        envelope.message.special?.kind === "migration"
+      );
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(5000);
+    const executed = executedMigrations(cluster)[0]!.effect as { view: number };
+    expect(executed.view).toBe(0);
+    const promoted = cluster.effectsOf("promoted")[0]!.effect as { view: number; replicaId: number };
+    expect(promoted.replicaId).toBe(3);
+    expect(cluster.replica(1).view).toBeGreaterThanOrEqual(1);
+    expect(promoted.view).toBe(cluster.replica(1).view);
+    expect(cluster.replica(3).view).toBe(cluster.replica(1).view);
+  });
+
+  it("a promoted target sends STATUS as it starts, before its first status interval", () => {
+    // Peers that changed view while it fetched the state answer a STATUS with their VIEW-CHANGEs
+    // or NEW-VIEW; waiting a whole interval left it out of the view change (seed 71).
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 2);
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(200);
+    const index = cluster.effects.findIndex((entry) => entry.effect.kind === "promoted");
+    const promoted = cluster.effects[index]!.effect as { replicaId: number };
+    const actor = `r${promoted.replicaId}@${cluster.host(promoted.replicaId).nodeId}`;
+    const started = cluster.effects.slice(index + 1).filter((entry) => entry.actor === actor);
+    const status = started.findIndex(
+      (entry) => entry.effect.kind === "broadcast" && entry.effect.message.type === "Status",
+    );
+    const timer = started.findIndex(
+      (entry) => entry.effect.kind === "setTimer" && entry.effect.timer === "status",
+    );
+    expect(status).toBeGreaterThanOrEqual(0);
+    expect(status).toBeLessThan(timer);
+  });
+
+  it("a Byzantine replica naming a far view in its MIGRATE-NOW does not move the target there", () => {
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 2);
+    cluster.mutate = (envelope) => {
+      const message = envelope.message;
+      if (message.type !== "MigrateNow" || envelope.from.id !== 0) return envelope;
+      const { type: _type, signature: _signature, ...body } = { ...message, view: 1000 };
+      const signature = cluster.coprocessors.get(0)!.sign(migrateNowSignedBytes(body));
+      return { ...envelope, message: { type: "MigrateNow", ...body, signature } };
+    };
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(500);
+    const promoted = cluster.effectsOf("promoted")[0]!.effect as { view: number; replicaId: number };
+    expect(promoted.view).toBe(cluster.replica(1).view);
+    expect(cluster.replica(promoted.replicaId).view).toBe(0);
   });
 });

@@ -62,10 +62,15 @@ function hexReplacer(_key: string, value: unknown): unknown {
   return value instanceof Uint8Array ? Buffer.from(value).toString("hex") : value;
 }
 
-export function makeDeps(app: Application): CoreDeps {
+/** `requestAuthentic`: the wire's check of a client's authenticator entry (all valid by default). */
+export function makeDeps(
+  app: Application,
+  requestAuthentic: (request: Request) => boolean = () => true,
+): CoreDeps {
   return {
     app,
     digest: sha256,
+    requestAuthentic,
     requestDigest: (request: Request) => {
       const header = Buffer.alloc(16);
       header.writeDoubleBE(request.clientId, 0);
@@ -107,6 +112,8 @@ export interface ExecutedRecord {
 export interface ClusterOptions {
   readonly f: number;
   readonly config?: Partial<ReplicaConfig>;
+  /** Whether replica `replicaId` can authenticate a client's request (the wire's check); default yes. */
+  readonly requestAuthentic?: (replicaId: number, request: Request) => boolean;
 }
 
 export class Cluster {
@@ -127,14 +134,17 @@ export class Cluster {
   nowMs = 0;
   delivered = 0;
 
+  private readonly requestAuthentic: (replicaId: number, request: Request) => boolean;
+
   constructor(options: ClusterOptions) {
     this.f = options.f;
     this.n = 3 * options.f + 1;
+    this.requestAuthentic = options.requestAuthentic ?? (() => true);
     for (let id = 0; id < this.n; id++) {
       const app = new ChainApp();
       const config = { ...defaultReplicaConfig(options.f, id), ...options.config };
       this.apps.push(app);
-      this.replicas.push(new Replica(config, makeDeps(app)));
+      this.replicas.push(new Replica(config, this.deps(id, app)));
       this.executed.push([]);
       this.effectsLog.push([]);
     }
@@ -154,13 +164,17 @@ export class Cluster {
   restart(id: number, options: { readonly recovering?: boolean } = { recovering: true }): Replica {
     const old = this.replica(id);
     const app = new ChainApp();
-    const replica = new Replica(old.config, makeDeps(app));
+    const replica = new Replica(old.config, this.deps(id, app));
     this.replicas[id] = replica;
     this.apps[id] = app;
     this.crashed.delete(id);
     for (const key of [...this.timers.keys()]) if (key.startsWith(`${id}:`)) this.timers.delete(key);
     this.apply(id, replica.start(this.nowMs, options));
     return replica;
+  }
+
+  private deps(id: number, app: ChainApp): CoreDeps {
+    return makeDeps(app, (request) => this.requestAuthentic(id, request));
   }
 
   replica(id: number): Replica {

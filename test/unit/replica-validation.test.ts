@@ -56,6 +56,28 @@ describe("replica input validation", () => {
     expect(backup.metrics.dropped.conflictingPrePrepare).toBe(1);
   });
 
+  it("takes a batch with a request it cannot authenticate only once a quorum vouches for it", () => {
+    // E.g. a client that authenticated for the node that ran this id before a migration (simulator
+    // seeds 36, 53, --migrate): the other replicas can, and their PREPAREs vouch for the batch.
+    const c = new Cluster({
+      f: 1,
+      config: { statusIntervalMs: 100 },
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    const backup = c.replica(3);
+    // Alone, without votes: dropped, no PREPARE.
+    expect(c.inject(primary, 3, prePrepare(1, 0, 9))).toEqual([]);
+    expect(backup.metrics.dropped.requestUnauthenticated).toBe(1);
+    c.request(makeRequest(9, 1), 0);
+    c.deliverAll();
+    expect(backup.metrics.dropped.requestUnauthenticated).toBe(2);
+    expect(backup.lastExecutedSeq).toBe(0);
+    c.advance(500);
+    expect(backup.lastExecutedSeq).toBe(c.replica(0).lastExecutedSeq);
+    expect(c.executedRequests(3)).toEqual(c.executedRequests(0));
+    c.assertAgreement();
+  });
+
   it("counts each replica once toward a quorum", () => {
     const c = new Cluster({ f: 1 }).start();
     const pp = prePrepare(1);

@@ -175,6 +175,16 @@ interface OwnCheckpoint {
   stateBytes: Uint8Array | null;
 }
 
+/** A migration round whose targets may still fetch its checkpoint (section 3.2). */
+interface RoundInFlight {
+  readonly seq: number;
+  readonly startMs: number;
+  readonly migrateNow: MigrateNow;
+  /** Target nodes that have not sent MIGRATION-DONE yet. */
+  readonly pending: Set<number>;
+  retransmits: number;
+}
+
 /** Exponential backoff stops growing here (2^16 times the base timeout). */
 const VIEW_CHANGE_BACKOFF_EXPONENT_MAX = 16;
 
@@ -254,15 +264,14 @@ export class Replica {
   private readonly onDemandCounters = new Map<number, number>();
   /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
   private migrationBarrierSeq = 0;
-  /** The latest migration checkpoint, kept for the targets past garbage collection. */
-  private retainedCheckpointSeq = -1;
-  private inFlight: {
-    readonly seq: number;
-    readonly startMs: number;
-    readonly migrateNow: MigrateNow;
-    readonly pending: Set<number>;
-    retransmits: number;
-  } | null = null;
+  /** Seq of the latest migration checkpoint we took (-1 before any): see checkpointNeeded. */
+  private migrationCheckpointSeq = -1;
+  /**
+   * Rounds we executed whose targets have not all sent MIGRATION-DONE, oldest first, at most
+   * MIGRATION_CHECKPOINTS_MAX: their checkpoints stay for the targets past garbage collection and
+   * their MIGRATE-NOWs are retransmitted. A new round gives up the oldest beyond the bound.
+   */
+  private readonly roundsInFlight: RoundInFlight[] = [];
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
   private membershipNotice: NewMembership | null = null;
   private readonly notifiedClients = new Set<number>();
@@ -351,6 +360,11 @@ export class Replica {
       proposedTimestamps: this.proposedTimestamps.size,
       clientTable: this.clientTable.size,
     };
+  }
+
+  /** Seqs of our own checkpoints (stable, interval, retained migration ones), for tests. */
+  get checkpointSeqs(): number[] {
+    return [...this.checkpoints.keys()].sort((a, b) => a - b);
   }
 
   /**
@@ -848,6 +862,9 @@ export class Replica {
       if (slot === undefined || !slot.committed) break;
       this.executeSlot(slot);
       progressed = true;
+      // A source stops at its MIGRATION-REQUEST (section 3.2), even with later seqs committed (a
+      // NEW-VIEW can decide them): its host discards it once it sees `retire`.
+      if (this.retired) return;
     }
     if (!progressed) return;
     if (this.stateFetch !== null && this.lastExecuted >= this.stateFetch.seq) this.abandonStateTransfer();
@@ -924,12 +941,38 @@ export class Replica {
     const message: Checkpoint = { type: "Checkpoint", seq, stateDigest, replicaId: this.config.replicaId };
     const own: OwnCheckpoint = { message, clientTableBytes, appSnapshot, middlewareBytes, stateBytes: null };
     this.checkpoints.set(seq, own);
-    assert(
-      this.checkpoints.size <=
-        this.config.logWindowSeqs / this.config.checkpointIntervalSeqs + 2 + MIGRATION_CHECKPOINTS_MAX,
-      "own checkpoints bounded",
-    );
+    assert(this.checkpoints.size <= this.ownCheckpointsMax(), "own checkpoints bounded");
     return own;
+  }
+
+  /**
+   * The checkpoints checkpointNeeded keeps: the stable one, the interval ones above it inside the
+   * window, and at most MIGRATION_CHECKPOINTS_MAX migration checkpoints (the latest and those of
+   * rounds in flight), however many migrations run between two stable checkpoints.
+   */
+  private ownCheckpointsMax(): number {
+    return this.config.logWindowSeqs / this.config.checkpointIntervalSeqs + 1 + MIGRATION_CHECKPOINTS_MAX;
+  }
+
+  /**
+   * Whether we keep our checkpoint at seq. As in PBFT, the stable one and the interval ones above
+   * it (each may become stable). A migration checkpoint (section 3.2) while its round is in flight:
+   * its targets fetch exactly that state (their MIGRATE-NOW certificate names its digest), even
+   * once it is below the stable checkpoint. And the latest migration checkpoint until a stable one
+   * passes it: the targets' low watermark is its seq, and a view change picks a checkpoint at or
+   * above every low watermark that f+1 replicas claim. Older ones whose targets all finished are
+   * dropped even above the stable checkpoint, so they cannot pile up when rounds are more frequent
+   * than checkpoints (they did after ~128 rounds at a 500 ms timer, seed 1, --kv-state-bytes 4096).
+   */
+  private checkpointNeeded(seq: number): boolean {
+    if (seq === this.stable) return true;
+    if (seq > this.stable && isCheckpointSeq(seq, this.config.checkpointIntervalSeqs)) return true;
+    if (seq > this.stable && seq === this.migrationCheckpointSeq) return true;
+    return this.roundsInFlight.some((round) => round.seq === seq);
+  }
+
+  private collectCheckpoints(): void {
+    for (const seq of this.checkpoints.keys()) if (!this.checkpointNeeded(seq)) this.checkpoints.delete(seq);
   }
 
   private takeCheckpoint(seq: number): void {
@@ -991,8 +1034,7 @@ export class Replica {
     for (const logged of this.log.keys()) if (logged <= seq) this.log.delete(logged);
     for (const logged of this.preparedSet.keys()) if (logged <= seq) this.preparedSet.delete(logged);
     for (const logged of this.prePreparedSet.keys()) if (logged <= seq) this.prePreparedSet.delete(logged);
-    for (const logged of this.checkpoints.keys())
-      if (logged < seq && logged !== this.retainedCheckpointSeq) this.checkpoints.delete(logged);
+    this.collectCheckpoints();
     for (const logged of this.checkpointVotes.keys()) if (logged <= seq) this.checkpointVotes.delete(logged);
     this.admitCheckpointsAhead();
     this.metrics.checkpointsStable++;
@@ -1777,6 +1819,7 @@ export class Replica {
           this.metrics.joinsExecuted++;
           const message = makeJoinApproved(result.approval, this.config.replicaId);
           this.emit({ kind: "send", to: { kind: "node", id: special.request.nodeId }, message });
+          this.reviseStaleInit();
         }
         return null;
       }
@@ -1785,7 +1828,10 @@ export class Replica {
         const pending = this.pendingLeaves.get(special.request.nodeId);
         if (pending !== undefined && pending.counter <= special.request.counter)
           this.pendingLeaves.delete(special.request.nodeId);
-        if (result.applied) this.metrics.leavesExecuted++;
+        if (result.applied) {
+          this.metrics.leavesExecuted++;
+          this.reviseStaleInit();
+        }
         return null;
       }
       case "migration":
@@ -1830,8 +1876,12 @@ export class Replica {
    */
   private afterMigration(slot: Slot, applied: AppliedMigration): void {
     const seq = slot.seq;
+    // This round's checkpoint replaces the previous latest one; the oldest round still in flight
+    // is given up if needed, so the bound holds while the new checkpoint is taken.
+    this.migrationCheckpointSeq = seq;
+    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
+    this.collectCheckpoints();
     const own = this.checkpoints.get(seq) ?? this.makeCheckpoint(seq);
-    this.retainCheckpoint(seq);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
     const body = {
@@ -1872,13 +1922,13 @@ export class Replica {
       members: middleware.members.map((m) => ({ ...m })),
       pairs: applied.pairs,
     });
-    this.inFlight = {
+    this.roundsInFlight.push({
       seq,
       startMs: slot.acceptedAtMs,
       migrateNow,
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
-    };
+    });
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
   }
@@ -1944,16 +1994,11 @@ export class Replica {
     this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
   }
 
-  private retainCheckpoint(seq: number): void {
-    const previous = this.retainedCheckpointSeq;
-    this.retainedCheckpointSeq = seq;
-    if (previous >= 0 && previous !== seq && previous < this.stable) this.checkpoints.delete(previous);
-  }
-
   /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
   private onMigrationDone(from: Principal, message: MigrationDone): void {
-    const inFlight = this.inFlight;
-    if (inFlight === null || message.seq !== inFlight.seq || !inFlight.pending.has(from.id))
+    const index = this.roundsInFlight.findIndex((round) => round.seq === message.seq);
+    const inFlight = this.roundsInFlight[index];
+    if (inFlight === undefined || !inFlight.pending.has(from.id))
       return void this.drop("staleMigrationDone", from, message.type);
     const expected = inFlight.migrateNow.pairs.find((pair) => pair.targetNodeId === from.id);
     if (expected === undefined || expected.replicaId !== message.replicaId)
@@ -1961,7 +2006,8 @@ export class Replica {
     inFlight.pending.delete(from.id);
     if (inFlight.pending.size > 0) return;
     const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
-    this.inFlight = null;
+    this.roundsInFlight.splice(index, 1);
+    this.collectCheckpoints(); // every target has the state: only the latest may still be needed
     this.emit({ kind: "migrationCompleted", seq: inFlight.seq, latencyMs });
     this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs));
   }
@@ -2000,6 +2046,33 @@ export class Replica {
       this.migrationPending = null;
     if (this.migrationBarrierSeq <= seq) this.migrationBarrierSeq = 0;
     this.startRound(request.trigger, request.trigger === "onDemand" ? request.sources : null);
+  }
+
+  /**
+   * A JOIN or LEAVE executed after we sent our INIT-MIGRATION for the current l and changed the
+   * selection: our INIT names an S or D that no MIGRATION-REQUEST may execute with any more, while
+   * replicas whose timers expire later name the new one, so neither side reaches 2f+1 and rounds
+   * stop for good (a standby's JOIN ordered between the replicas' timers: seed 1, f=1, 500 ms
+   * timer, round 84). Every correct replica executes the same entry, so each replaces its INIT,
+   * and drops a MIGRATION-REQUEST built from the old ones (it can only execute as a no-op now).
+   */
+  private reviseStaleInit(): void {
+    const middleware = this.middleware!;
+    const own = this.initVotes[this.config.replicaId];
+    if (own === undefined || own.migrationNumber !== middleware.migrationNumber) return;
+    const faulty = own.trigger === "onDemand" ? this.onDemandSources : null;
+    const selection = middleware.expectedSelection(own.trigger, faulty);
+    if (
+      selection.ok &&
+      initMatches(own, { ...selection, migrationNumber: own.migrationNumber, trigger: own.trigger })
+    )
+      return;
+    this.initVotes[this.config.replicaId] = undefined;
+    if (this.migrationPending?.migrationNumber === own.migrationNumber) {
+      this.migrationPending = null;
+      this.refreshViewChangeTimer(false);
+    }
+    this.startRound(own.trigger, faulty);
   }
 
   /** Section 3.4: the CM's signed request names the replicas to migrate at once. */
@@ -2124,8 +2197,8 @@ export class Replica {
 
   /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
   private retransmitMigration(): void {
-    const inFlight = this.inFlight;
-    if (inFlight !== null && inFlight.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+    for (const inFlight of this.roundsInFlight) {
+      if (inFlight.retransmits >= this.migrationSettings!.migrateNowRetransmitsMax) continue;
       inFlight.retransmits++;
       for (const nodeId of inFlight.pending)
         this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
@@ -2152,7 +2225,7 @@ export class Replica {
         this.migrationPending.migrationNumber < this.middleware.migrationNumber
       )
         this.migrationPending = null;
-    }
+    } else this.reviseStaleInit(); // the fetched state may hold JOINs and LEAVEs we skipped
     return true;
   }
 
@@ -2206,6 +2279,7 @@ export class Replica {
     assert(this.lastExecuted <= this.stable + this.config.logWindowSeqs, "execution stays inside the window");
     assert(this.log.size <= this.config.logWindowSeqs, "log bounded");
     assert(this.checkpoints.has(this.stable), "we hold the stable checkpoint");
+    assert(this.checkpoints.size <= this.ownCheckpointsMax(), "own checkpoints bounded");
     assert(
       this.pending.size <= CLIENT_QUEUE_MAX && this.queue.length <= CLIENT_QUEUE_MAX,
       "request tables bounded",

@@ -7,7 +7,9 @@
  * simulator); a target still fetching when the next round executes gets its state; a round whose
  * targets all finished releases its checkpoint; and a JOIN executed between the replicas' timers
  * makes the replicas that already sent INIT-MIGRATION send it again for the new selection (before,
- * the two halves never reached 2f+1 and rounds stopped).
+ * the two halves never reached 2f+1 and rounds stopped); and a source whose later seqs committed
+ * before its MIGRATION-REQUEST executed stops there (before, it executed on after retiring, which
+ * the simulator rejects: seed 2, --faults random, 500 ms timer).
  * How: the in-memory MigrationCluster with a checkpoint interval longer than a round, filters that
  * hold state chunks or INIT-MIGRATIONs, and timers removed to order the replicas' timer expiries.
  */
@@ -176,5 +178,44 @@ describe("a JOIN executed between the replicas' migration timers", () => {
         .filter((message) => message.type === "InitMigration" && message.migrationNumber === 0);
       expect(sent.map((message) => message.targets[0])).toEqual(expect.arrayContaining([...before, other]));
     }
+  });
+});
+
+describe("a source with later seqs committed when its MIGRATION-REQUEST executes", () => {
+  it("stops at the MIGRATION-REQUEST: nothing executes after it retires", () => {
+    const cluster = registered(new MigrationCluster({ f: 1, config: CONFIG }));
+    // r3 is round 0's source. Its COMMITs for the MIGRATION-REQUEST's seq and the target's state
+    // are held, so r3 still runs id 3 and commits the next seq before the migration.
+    let migrationSeq: number | null = null;
+    const held: Envelope[] = [];
+    cluster.filter = (envelope) => {
+      const { message } = envelope;
+      if (message.type === "PrePrepare" && message.special?.kind === "migration") migrationSeq = message.seq;
+      const toSource =
+        envelope.to.kind === "replica" &&
+        envelope.to.id === 3 &&
+        message.type === "Commit" &&
+        message.seq === migrationSeq;
+      if (!toSource && !(message.type === "StateChunk" && envelope.to.kind === "node")) return true;
+      held.push(envelope);
+      return false;
+    };
+    cluster.advance(550);
+    expect(migrationSeq).not.toBeNull();
+    expect(cluster.replica(0).lastExecutedSeq).toBe(migrationSeq);
+    expect(cluster.replica(3).lastExecutedSeq).toBe(migrationSeq! - 1);
+    cluster.request(makeRequest(1, 1));
+    cluster.deliverAll();
+    expect(cluster.replica(0).lastExecutedSeq).toBe(migrationSeq! + 1);
+    const source = cluster.host(3).replica;
+    cluster.filter = () => true;
+    cluster.queue.push(...held.filter((envelope) => envelope.message.type === "Commit"));
+    cluster.deliverAll();
+    expect(source.isRetired).toBe(true);
+    expect(source.lastExecutedSeq).toBe(migrationSeq);
+    const ofSource = cluster.effects
+      .filter((entry) => entry.actor === "r3@3")
+      .map((entry) => entry.effect.kind);
+    expect(ofSource.slice(ofSource.indexOf("retire"))).not.toContain("executed");
   });
 });

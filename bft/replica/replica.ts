@@ -712,7 +712,20 @@ export class Replica {
     if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, message.type);
     }
+    if (!this.joinTimeAcceptable(from, slot, message)) return;
     this.acceptPrePrepare(slot, message);
+  }
+
+  /**
+   * 2f matching PREPAREs or f+1 matching COMMITs for the digest: a correct replica accepted the
+   * PRE-PREPARE (in this view) before us.
+   */
+  private certifiedInSlot(slot: Slot, digest: Uint8Array): boolean {
+    const f = this.config.f;
+    return (
+      slot.commitVotes.countMatching(digest) >= weakQuorumOf(f) ||
+      slot.prepareVotes.countMatching(digest) >= 2 * f
+    );
   }
 
   /** A PRE-PREPARE resent by a backup: see the retransmission note at the top of this file. */
@@ -724,11 +737,7 @@ export class Replica {
     if (slot === undefined || slot.view !== this.viewCurrent)
       return void this.drop("relayUncertified", from, "relay");
     if (slot.prePrepare !== null) return void this.drop("duplicate", from, "relay");
-    const f = this.config.f;
-    const certified =
-      slot.commitVotes.countMatching(message.digest) >= weakQuorumOf(f) ||
-      slot.prepareVotes.countMatching(message.digest) >= 2 * f;
-    if (!certified) return void this.drop("relayUncertified", from, "relay");
+    if (!this.certifiedInSlot(slot, message.digest)) return void this.drop("relayUncertified", from, "relay");
     if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, "relay");
     }
@@ -1768,8 +1777,8 @@ export class Replica {
   /**
    * Checks on a special PRE-PREPARE before it may be accepted (sections 3.1, 3.2). The
    * deterministic validity check runs again at execution (Middleware.executionProblem); these
-   * only refuse what is already wrong here: malformed proofs, a stale round, a join time far
-   * from our clock (a faulty primary must not pick join times that bias target choice).
+   * only refuse what is already wrong here: malformed proofs, a stale round. The join time is
+   * judged by joinTimeAcceptable.
    */
   private specialAcceptable(from: Principal, message: PrePrepare): boolean {
     const special = message.special;
@@ -1777,7 +1786,6 @@ export class Replica {
     const middleware = this.middleware;
     if (middleware === null) return this.drop("unexpectedType", from, "special");
     if (message.requests.length > 0) return this.drop("badSpecial", from, "special with requests");
-    const settings = this.migrationSettings!;
     switch (special.kind) {
       case "migration": {
         const problem = proofsProblem(special.request, this.config.f);
@@ -1787,14 +1795,30 @@ export class Replica {
         return true;
       }
       case "join":
-        if (Math.abs(special.joinTimeMs - this.nowMsLast) > settings.joinTimeSkewMsMax)
-          return this.drop("joinTimeSkew", from, "join");
-        return true;
       case "leave":
         return true;
       default:
         return unreachable(special, "special kind");
     }
+  }
+
+  /**
+   * Section 3.1: a backup refuses a JOIN-REQUEST PRE-PREPARE whose join time is farther than
+   * joinTimeSkewMsMax from its clock, so a faulty primary cannot pick join times that bias target
+   * choice. Judged only when we are the first judge we know of: once 2f PREPAREs or f+1 COMMITs
+   * match it, a correct replica accepted it before us and judged the time against its own clock
+   * then (the first correct replica to accept cannot have seen such a certificate, since every
+   * one holds a correct replica's vote). Otherwise a PRE-PREPARE that reached us late, resent to
+   * a lagging replica, would be refused forever for a delay the primary did not cause (a stall,
+   * seed 3 of the migration runs with a 1 s skew). Batches a NEW-VIEW decides are not judged
+   * again: each was prepared or pre-prepared by a quorum in an earlier view.
+   */
+  private joinTimeAcceptable(from: Principal, slot: Slot, message: PrePrepare): boolean {
+    const special = message.special;
+    if (special?.kind !== "join" || this.certifiedInSlot(slot, message.digest)) return true;
+    if (Math.abs(special.joinTimeMs - this.nowMsLast) <= this.migrationSettings!.joinTimeSkewMsMax)
+      return true;
+    return this.drop("joinTimeSkew", from, "join");
   }
 
   /**

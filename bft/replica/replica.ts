@@ -254,6 +254,8 @@ export class Replica {
   private readonly proposedSpecials = new Set<string>();
   /** Accepted, not yet executed JOIN- and LEAVE-REQUESTs, by node: a new primary orders them. */
   private readonly pendingJoins = new Map<number, JoinRequest>();
+  /** When we first accepted each pending JOIN-REQUEST (by node): joinTimeAcceptable's lower bound. */
+  private readonly joinSeenAtMs = new Map<number, { readonly counter: number; readonly atMs: number }>();
   private readonly pendingLeaves = new Map<number, LeaveRequest>();
   /** Latest INIT-MIGRATION per replica (ours included) for the current migration number. */
   private readonly initVotes: (InitMigration | undefined)[];
@@ -1714,6 +1716,8 @@ export class Replica {
     if (verdict.verdict === "rejected")
       return void this.drop("badJoin", from, `${message.type}: ${verdict.reason}`);
     this.pendingJoins.set(message.nodeId, message);
+    if (this.joinSeenAtMs.get(message.nodeId)?.counter !== message.counter)
+      this.joinSeenAtMs.set(message.nodeId, { counter: message.counter, atMs: this.nowMsLast });
     if (this.isPrimary && this.viewActive)
       this.enqueueSpecial({ kind: "join", request: message, joinTimeMs: 0 });
   }
@@ -1803,21 +1807,26 @@ export class Replica {
   }
 
   /**
-   * Section 3.1: a backup refuses a JOIN-REQUEST PRE-PREPARE whose join time is farther than
-   * joinTimeSkewMsMax from its clock, so a faulty primary cannot pick join times that bias target
-   * choice. Judged only when we are the first judge we know of: once 2f PREPAREs or f+1 COMMITs
-   * match it, a correct replica accepted it before us and judged the time against its own clock
-   * then (the first correct replica to accept cannot have seen such a certificate, since every
-   * one holds a correct replica's vote). Otherwise a PRE-PREPARE that reached us late, resent to
-   * a lagging replica, would be refused forever for a delay the primary did not cause (a stall,
-   * seed 3 of the migration runs with a 1 s skew). Batches a NEW-VIEW decides are not judged
-   * again: each was prepared or pre-prepared by a quorum in an earlier view.
+   * Section 3.1: a backup refuses a join time that no correct primary could have assigned, so a
+   * faulty one cannot pick times that bias target choice. A correct primary assigns its clock's
+   * time when it orders the JOIN-REQUEST, after the standby sent it to every replica: so no later
+   * than our clock now, and no earlier than when we first received the request ourselves, each
+   * give or take joinTimeSkewMsMax. A replica that never received it (or restarted since) checks
+   * only the first bound: an old time only makes one standby less likely to be chosen, and the
+   * replicas that did receive it refuse such a time. Judging against the clock alone refused a
+   * PRE-PREPARE that reached us late (lost, then resent to a lagging or restarted replica) forever,
+   * and with a crashed peer nobody else could prepare it either (a stall: migration CI seeds 57
+   * and 97 with a 1 s skew). Once 2f PREPAREs or f+1 COMMITs match it, a correct replica has
+   * accepted it already (the first correct one to accept cannot have seen such a certificate): not
+   * judged again, nor are the batches a NEW-VIEW decides.
    */
   private joinTimeAcceptable(from: Principal, slot: Slot, message: PrePrepare): boolean {
     const special = message.special;
     if (special?.kind !== "join" || this.certifiedInSlot(slot, message.digest)) return true;
-    if (Math.abs(special.joinTimeMs - this.nowMsLast) <= this.migrationSettings!.joinTimeSkewMsMax)
-      return true;
+    const skewMs = this.migrationSettings!.joinTimeSkewMsMax;
+    const seen = this.joinSeenAtMs.get(special.request.nodeId);
+    const sinceMs = seen?.counter === special.request.counter ? seen.atMs : Number.NEGATIVE_INFINITY;
+    if (special.joinTimeMs <= this.nowMsLast + skewMs && special.joinTimeMs >= sinceMs - skewMs) return true;
     return this.drop("joinTimeSkew", from, "join");
   }
 
@@ -1839,6 +1848,9 @@ export class Replica {
         const pending = this.pendingJoins.get(special.request.nodeId);
         if (pending !== undefined && pending.counter <= special.request.counter)
           this.pendingJoins.delete(special.request.nodeId);
+        const seen = this.joinSeenAtMs.get(special.request.nodeId);
+        if (seen !== undefined && seen.counter <= special.request.counter)
+          this.joinSeenAtMs.delete(special.request.nodeId);
         if (result.applied) {
           this.metrics.joinsExecuted++;
           const message = makeJoinApproved(result.approval, this.config.replicaId);

@@ -18,6 +18,13 @@ export const REQUESTS_PER_ROUND_MIN_MAX = 1_000_000;
 /** A standby's JOIN-REQUEST retransmissions before it gives up and reports to the CM. */
 export const JOIN_RETRANSMIT_COUNT_MAX = 1000;
 /**
+ * A deployment's MigrationSettings.joinTimeSkewMsMax: how far a primary-assigned join time may be
+ * from a backup's clock when the backup judges the JOIN PRE-PREPARE itself (synchronized clocks
+ * plus the PRE-PREPARE's delivery). A backup that gets it later accepts it on its peers' votes
+ * (Replica.joinTimeAcceptable), so a slow link or a lagging replica needs no more.
+ */
+export const JOIN_TIME_SKEW_MS_DEFAULT = 1000;
+/**
  * Mean order-and-execute times below this are rounded up to it (a simulator may execute in zero
  * simulated time), so Equation 2 never divides by zero. One microsecond.
  */

@@ -178,6 +178,17 @@ interface OwnCheckpoint {
   stateBytes: Uint8Array | null;
 }
 
+/** A migration round whose targets may still fetch its checkpoint (section 3.2). */
+interface RoundInFlight {
+  readonly seq: number;
+  readonly startMs: number;
+  /** Re-signed when resent after a view change (makeMigrateNow names the current view). */
+  migrateNow: MigrateNow;
+  /** Target nodes that have not sent MIGRATION-DONE yet. */
+  readonly pending: Set<number>;
+  retransmits: number;
+}
+
 /** Exponential backoff stops growing here (2^16 times the base timeout). */
 const VIEW_CHANGE_BACKOFF_EXPONENT_MAX = 16;
 
@@ -247,6 +258,8 @@ export class Replica {
   private readonly proposedSpecials = new Set<string>();
   /** Accepted, not yet executed JOIN- and LEAVE-REQUESTs, by node: a new primary orders them. */
   private readonly pendingJoins = new Map<number, JoinRequest>();
+  /** When we first accepted each pending JOIN-REQUEST (by node): joinTimeAcceptable's lower bound. */
+  private readonly joinSeenAtMs = new Map<number, { readonly counter: number; readonly atMs: number }>();
   private readonly pendingLeaves = new Map<number, LeaveRequest>();
   /** Latest INIT-MIGRATION per replica (ours included) for the current migration number. */
   private readonly initVotes: (InitMigration | undefined)[];
@@ -257,15 +270,14 @@ export class Replica {
   private readonly onDemandCounters = new Map<number, number>();
   /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
   private migrationBarrierSeq = 0;
-  /** The latest migration checkpoint, kept for the targets past garbage collection. */
-  private retainedCheckpointSeq = -1;
-  private inFlight: {
-    readonly seq: number;
-    readonly startMs: number;
-    migrateNow: MigrateNow;
-    readonly pending: Set<number>;
-    retransmits: number;
-  } | null = null;
+  /** Seq of the latest migration checkpoint we took (-1 before any): see checkpointNeeded. */
+  private migrationCheckpointSeq = -1;
+  /**
+   * Rounds we executed whose targets have not all sent MIGRATION-DONE, oldest first, at most
+   * MIGRATION_CHECKPOINTS_MAX: their checkpoints stay for the targets past garbage collection and
+   * their MIGRATE-NOWs are retransmitted. A new round gives up the oldest beyond the bound.
+   */
+  private readonly roundsInFlight: RoundInFlight[] = [];
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
@@ -374,6 +386,11 @@ export class Replica {
       proposedTimestamps: this.proposedTimestamps.size,
       clientTable: this.clientTable.size,
     };
+  }
+
+  /** Seqs of our own checkpoints (stable, interval, retained migration ones), for tests. */
+  get checkpointSeqs(): number[] {
+    return [...this.checkpoints.keys()].sort((a, b) => a - b);
   }
 
   /**
@@ -741,18 +758,22 @@ export class Replica {
     // anything past such a batch until the next checkpoint (simulator seeds 36, 53, --migrate).
     if (
       !message.requests.every((request) => this.deps.requestAuthentic(request)) &&
-      !this.certified(slot, message)
+      !this.certifiedInSlot(slot, message.digest)
     )
       return void this.drop("requestUnauthenticated", from, message.type);
+    if (!this.joinTimeAcceptable(from, slot, message)) return;
     this.acceptPrePrepare(slot, message);
   }
 
-  /** f+1 matching COMMITs (a correct replica prepared it) or 2f matching PREPAREs (a prepared certificate). */
-  private certified(slot: Slot, message: PrePrepare): boolean {
+  /**
+   * 2f matching PREPAREs or f+1 matching COMMITs for the digest: a correct replica accepted the
+   * PRE-PREPARE (in this view) before us.
+   */
+  private certifiedInSlot(slot: Slot, digest: Uint8Array): boolean {
     const f = this.config.f;
     return (
-      slot.commitVotes.countMatching(message.digest) >= weakQuorumOf(f) ||
-      slot.prepareVotes.countMatching(message.digest) >= 2 * f
+      slot.commitVotes.countMatching(digest) >= weakQuorumOf(f) ||
+      slot.prepareVotes.countMatching(digest) >= 2 * f
     );
   }
 
@@ -765,7 +786,7 @@ export class Replica {
     if (slot === undefined || slot.view !== this.viewCurrent)
       return void this.drop("relayUncertified", from, "relay");
     if (slot.prePrepare !== null) return void this.drop("duplicate", from, "relay");
-    if (!this.certified(slot, message)) return void this.drop("relayUncertified", from, "relay");
+    if (!this.certifiedInSlot(slot, message.digest)) return void this.drop("relayUncertified", from, "relay");
     if (!bytesEqual(proposalDigest(message, this.deps), message.digest)) {
       return void this.drop("badDigest", from, "relay");
     }
@@ -978,12 +999,38 @@ export class Replica {
     const message: Checkpoint = { type: "Checkpoint", seq, stateDigest, replicaId: this.config.replicaId };
     const own: OwnCheckpoint = { message, clientTableBytes, appSnapshot, middlewareBytes, stateBytes: null };
     this.checkpoints.set(seq, own);
-    assert(
-      this.checkpoints.size <=
-        this.config.logWindowSeqs / this.config.checkpointIntervalSeqs + 2 + MIGRATION_CHECKPOINTS_MAX,
-      "own checkpoints bounded",
-    );
+    assert(this.checkpoints.size <= this.ownCheckpointsMax(), "own checkpoints bounded");
     return own;
+  }
+
+  /**
+   * The checkpoints checkpointNeeded keeps: the stable one, the interval ones above it inside the
+   * window, and at most MIGRATION_CHECKPOINTS_MAX migration checkpoints (the latest and those of
+   * rounds in flight), however many migrations run between two stable checkpoints.
+   */
+  private ownCheckpointsMax(): number {
+    return this.config.logWindowSeqs / this.config.checkpointIntervalSeqs + 1 + MIGRATION_CHECKPOINTS_MAX;
+  }
+
+  /**
+   * Whether we keep our checkpoint at seq. As in PBFT, the stable one and the interval ones above
+   * it (each may become stable). A migration checkpoint (section 3.2) while its round is in flight:
+   * its targets fetch exactly that state (their MIGRATE-NOW certificate names its digest), even
+   * once it is below the stable checkpoint. And the latest migration checkpoint until a stable one
+   * passes it: the targets' low watermark is its seq, and a view change picks a checkpoint at or
+   * above every low watermark that f+1 replicas claim. Older ones whose targets all finished are
+   * dropped even above the stable checkpoint, so they cannot pile up when rounds are more frequent
+   * than checkpoints (they did after ~128 rounds at a 500 ms timer, seed 1, --kv-state-bytes 4096).
+   */
+  private checkpointNeeded(seq: number): boolean {
+    if (seq === this.stable) return true;
+    if (seq > this.stable && isCheckpointSeq(seq, this.config.checkpointIntervalSeqs)) return true;
+    if (seq > this.stable && seq === this.migrationCheckpointSeq) return true;
+    return this.roundsInFlight.some((round) => round.seq === seq);
+  }
+
+  private collectCheckpoints(): void {
+    for (const seq of this.checkpoints.keys()) if (!this.checkpointNeeded(seq)) this.checkpoints.delete(seq);
   }
 
   private takeCheckpoint(seq: number): void {
@@ -1045,8 +1092,7 @@ export class Replica {
     for (const logged of this.log.keys()) if (logged <= seq) this.log.delete(logged);
     for (const logged of this.preparedSet.keys()) if (logged <= seq) this.preparedSet.delete(logged);
     for (const logged of this.prePreparedSet.keys()) if (logged <= seq) this.prePreparedSet.delete(logged);
-    for (const logged of this.checkpoints.keys())
-      if (logged < seq && logged !== this.retainedCheckpointSeq) this.checkpoints.delete(logged);
+    this.collectCheckpoints();
     for (const logged of this.checkpointVotes.keys()) if (logged <= seq) this.checkpointVotes.delete(logged);
     this.admitCheckpointsAhead();
     this.metrics.checkpointsStable++;
@@ -1739,6 +1785,8 @@ export class Replica {
     // A fresh l: the node was sanitized, and whatever held its old session key may be an attacker.
     if (this.keyExchange !== null) this.applyKeyEffects(this.keyExchange.forget(message.nodeId));
     this.pendingJoins.set(message.nodeId, message);
+    if (this.joinSeenAtMs.get(message.nodeId)?.counter !== message.counter)
+      this.joinSeenAtMs.set(message.nodeId, { counter: message.counter, atMs: this.nowMsLast });
     if (this.isPrimary && this.viewActive)
       this.enqueueSpecial({ kind: "join", request: message, joinTimeMs: 0 });
   }
@@ -1802,8 +1850,8 @@ export class Replica {
   /**
    * Checks on a special PRE-PREPARE before it may be accepted (sections 3.1, 3.2). The
    * deterministic validity check runs again at execution (Middleware.executionProblem); these
-   * only refuse what is already wrong here: malformed proofs, a stale round, a join time far
-   * from our clock (a faulty primary must not pick join times that bias target choice).
+   * only refuse what is already wrong here: malformed proofs, a stale round. The join time is
+   * judged by joinTimeAcceptable.
    */
   private specialAcceptable(from: Principal, message: PrePrepare): boolean {
     const special = message.special;
@@ -1811,7 +1859,6 @@ export class Replica {
     const middleware = this.middleware;
     if (middleware === null) return this.drop("unexpectedType", from, "special");
     if (message.requests.length > 0) return this.drop("badSpecial", from, "special with requests");
-    const settings = this.migrationSettings!;
     switch (special.kind) {
       case "migration": {
         const problem = proofsProblem(special.request, this.config.f);
@@ -1821,14 +1868,35 @@ export class Replica {
         return true;
       }
       case "join":
-        if (Math.abs(special.joinTimeMs - this.nowMsLast) > settings.joinTimeSkewMsMax)
-          return this.drop("joinTimeSkew", from, "join");
-        return true;
       case "leave":
         return true;
       default:
         return unreachable(special, "special kind");
     }
+  }
+
+  /**
+   * Section 3.1: a backup refuses a join time that no correct primary could have assigned, so a
+   * faulty one cannot pick times that bias target choice. A correct primary assigns its clock's
+   * time when it orders the JOIN-REQUEST, after the standby sent it to every replica: so no later
+   * than our clock now, and no earlier than when we first received the request ourselves, each
+   * give or take joinTimeSkewMsMax. A replica that never received it (or restarted since) checks
+   * only the first bound: an old time only makes one standby less likely to be chosen, and the
+   * replicas that did receive it refuse such a time. Judging against the clock alone refused a
+   * PRE-PREPARE that reached us late (lost, then resent to a lagging or restarted replica) forever,
+   * and with a crashed peer nobody else could prepare it either (a stall: migration CI seeds 57
+   * and 97 with a 1 s skew). Once 2f PREPAREs or f+1 COMMITs match it, a correct replica has
+   * accepted it already (the first correct one to accept cannot have seen such a certificate): not
+   * judged again, nor are the batches a NEW-VIEW decides.
+   */
+  private joinTimeAcceptable(from: Principal, slot: Slot, message: PrePrepare): boolean {
+    const special = message.special;
+    if (special?.kind !== "join" || this.certifiedInSlot(slot, message.digest)) return true;
+    const skewMs = this.migrationSettings!.joinTimeSkewMsMax;
+    const seen = this.joinSeenAtMs.get(special.request.nodeId);
+    const sinceMs = seen?.counter === special.request.counter ? seen.atMs : Number.NEGATIVE_INFINITY;
+    if (special.joinTimeMs <= this.nowMsLast + skewMs && special.joinTimeMs >= sinceMs - skewMs) return true;
+    return this.drop("joinTimeSkew", from, "join");
   }
 
   /**
@@ -1849,10 +1917,14 @@ export class Replica {
         const pending = this.pendingJoins.get(special.request.nodeId);
         if (pending !== undefined && pending.counter <= special.request.counter)
           this.pendingJoins.delete(special.request.nodeId);
+        const seen = this.joinSeenAtMs.get(special.request.nodeId);
+        if (seen !== undefined && seen.counter <= special.request.counter)
+          this.joinSeenAtMs.delete(special.request.nodeId);
         if (result.applied) {
           this.metrics.joinsExecuted++;
           const message = makeJoinApproved(result.approval, this.config.replicaId);
           this.emit({ kind: "send", to: { kind: "node", id: special.request.nodeId }, message });
+          this.reviseStaleInit();
         }
         return null;
       }
@@ -1861,7 +1933,10 @@ export class Replica {
         const pending = this.pendingLeaves.get(special.request.nodeId);
         if (pending !== undefined && pending.counter <= special.request.counter)
           this.pendingLeaves.delete(special.request.nodeId);
-        if (result.applied) this.metrics.leavesExecuted++;
+        if (result.applied) {
+          this.metrics.leavesExecuted++;
+          this.reviseStaleInit();
+        }
         return null;
       }
       case "migration":
@@ -1906,8 +1981,12 @@ export class Replica {
    */
   private afterMigration(slot: Slot, applied: AppliedMigration): void {
     const seq = slot.seq;
+    // This round's checkpoint replaces the previous latest one; the oldest round still in flight
+    // is given up if needed, so the bound holds while the new checkpoint is taken.
+    this.migrationCheckpointSeq = seq;
+    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
+    this.collectCheckpoints();
     const own = this.checkpoints.get(seq) ?? this.makeCheckpoint(seq);
-    this.retainCheckpoint(seq);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
     const migrateNow = this.makeMigrateNow(seq, own.message.stateDigest, applied.pairs);
@@ -1940,13 +2019,13 @@ export class Replica {
     if (this.keyExchange !== null)
       for (const pair of applied.pairs) this.applyKeyEffects(this.keyExchange.forget(pair.sourceNodeId));
     this.maintainKeys();
-    this.inFlight = {
+    this.roundsInFlight.push({
       seq,
       startMs: slot.acceptedAtMs,
       migrateNow,
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
-    };
+    });
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
   }
@@ -2059,16 +2138,11 @@ export class Replica {
     this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
   }
 
-  private retainCheckpoint(seq: number): void {
-    const previous = this.retainedCheckpointSeq;
-    this.retainedCheckpointSeq = seq;
-    if (previous >= 0 && previous !== seq && previous < this.stable) this.checkpoints.delete(previous);
-  }
-
   /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
   private onMigrationDone(from: Principal, message: MigrationDone): void {
-    const inFlight = this.inFlight;
-    if (inFlight === null || message.seq !== inFlight.seq || !inFlight.pending.has(from.id))
+    const index = this.roundsInFlight.findIndex((round) => round.seq === message.seq);
+    const inFlight = this.roundsInFlight[index];
+    if (inFlight === undefined || !inFlight.pending.has(from.id))
       return void this.drop("staleMigrationDone", from, message.type);
     const expected = inFlight.migrateNow.pairs.find((pair) => pair.targetNodeId === from.id);
     if (expected === undefined || expected.replicaId !== message.replicaId)
@@ -2076,7 +2150,8 @@ export class Replica {
     inFlight.pending.delete(from.id);
     if (inFlight.pending.size > 0) return;
     const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
-    this.inFlight = null;
+    this.roundsInFlight.splice(index, 1);
+    this.collectCheckpoints(); // every target has the state: only the latest may still be needed
     this.emit({ kind: "migrationCompleted", seq: inFlight.seq, latencyMs });
     this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs));
   }
@@ -2115,6 +2190,33 @@ export class Replica {
       this.migrationPending = null;
     if (this.migrationBarrierSeq <= seq) this.migrationBarrierSeq = 0;
     this.startRound(request.trigger, request.trigger === "onDemand" ? request.sources : null);
+  }
+
+  /**
+   * A JOIN or LEAVE executed after we sent our INIT-MIGRATION for the current l and changed the
+   * selection: our INIT names an S or D that no MIGRATION-REQUEST may execute with any more, while
+   * replicas whose timers expire later name the new one, so neither side reaches 2f+1 and rounds
+   * stop for good (a standby's JOIN ordered between the replicas' timers: seed 1, f=1, 500 ms
+   * timer, round 84). Every correct replica executes the same entry, so each replaces its INIT,
+   * and drops a MIGRATION-REQUEST built from the old ones (it can only execute as a no-op now).
+   */
+  private reviseStaleInit(): void {
+    const middleware = this.middleware!;
+    const own = this.initVotes[this.config.replicaId];
+    if (own === undefined || own.migrationNumber !== middleware.migrationNumber) return;
+    const faulty = own.trigger === "onDemand" ? this.onDemandSources : null;
+    const selection = middleware.expectedSelection(own.trigger, faulty);
+    if (
+      selection.ok &&
+      initMatches(own, { ...selection, migrationNumber: own.migrationNumber, trigger: own.trigger })
+    )
+      return;
+    this.initVotes[this.config.replicaId] = undefined;
+    if (this.migrationPending?.migrationNumber === own.migrationNumber) {
+      this.migrationPending = null;
+      this.refreshViewChangeTimer(false);
+    }
+    this.startRound(own.trigger, faulty);
   }
 
   /** Section 3.4: the CM's signed request names the replicas to migrate at once. */
@@ -2239,8 +2341,8 @@ export class Replica {
 
   /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
   private retransmitMigration(): void {
-    const inFlight = this.inFlight;
-    if (inFlight !== null && inFlight.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+    for (const inFlight of this.roundsInFlight) {
+      if (inFlight.retransmits >= this.migrationSettings!.migrateNowRetransmitsMax) continue;
       inFlight.retransmits++;
       // A view change since: the target must start in the view we are in now (makeMigrateNow).
       if (this.viewActive && inFlight.migrateNow.view !== this.viewCurrent) {
@@ -2272,7 +2374,7 @@ export class Replica {
         this.migrationPending.migrationNumber < this.middleware.migrationNumber
       )
         this.migrationPending = null;
-    }
+    } else this.reviseStaleInit(); // the fetched state may hold JOINs and LEAVEs we skipped
     return true;
   }
 
@@ -2327,6 +2429,7 @@ export class Replica {
     assert(this.lastExecuted <= this.stable + this.config.logWindowSeqs, "execution stays inside the window");
     assert(this.log.size <= this.config.logWindowSeqs, "log bounded");
     assert(this.checkpoints.has(this.stable), "we hold the stable checkpoint");
+    assert(this.checkpoints.size <= this.ownCheckpointsMax(), "own checkpoints bounded");
     assert(
       this.pending.size <= CLIENT_QUEUE_MAX && this.queue.length <= CLIENT_QUEUE_MAX,
       "request tables bounded",

@@ -24,8 +24,12 @@ import { inWindow } from "./watermarks.js";
  */
 export const PRE_PREPARED_DIGESTS_PER_SEQ_MAX = 2;
 
-/** Migration checkpoints a replica keeps besides its interval checkpoints (the latest one). */
-export const MIGRATION_CHECKPOINTS_MAX = 1;
+/**
+ * Migration checkpoints a replica keeps besides its interval checkpoints: the latest one and that
+ * of the round before while its targets still fetch it (a round runs every migration timeout, so a
+ * slow or restarted target has a whole period; Replica.checkpointNeeded).
+ */
+export const MIGRATION_CHECKPOINTS_MAX = 2;
 
 /** A batch as the log remembers it for the P and Q sets. */
 export interface LoggedBatch {

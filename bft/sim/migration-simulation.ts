@@ -54,6 +54,7 @@ import type {
   Request,
 } from "../messages.js";
 import {
+  JOIN_TIME_SKEW_MS_DEFAULT,
   leaveRequestSignedBytes,
   migrateNowSignedBytes,
   onDemandMigrationSignedBytes,
@@ -200,7 +201,6 @@ interface RoundTrack {
 
 const EVENT_QUEUE_CAPACITY_MAX = 4_000_000;
 const CM_ID = 0;
-const JOIN_TIME_SKEW_MS_SIM = 3_600_000;
 const CM_TICK_MS = 100;
 const PROBE_RESULT_MS = 2;
 const COMPLIANCE_POLL_MS = 50;
@@ -695,10 +695,7 @@ export class MigrationSimulation {
         interval: { p0: 10, toeMs0: 50, tsMs0: 10_000 },
         migrationTimeoutMsMin: this.migration.migrationTimeoutMs,
         proactive: true,
-        // Effectively off: a JOIN PRE-PREPARE retransmitted or re-proposed more than the skew after
-        // its primary ordered it is refused forever and stalls the cluster (core bug reported to
-        // the lead; reproduce with JOIN_TIME_SKEW_MS=1000, seed 3, --migrate --faults none).
-        joinTimeSkewMsMax: Number(process.env.JOIN_TIME_SKEW_MS ?? JOIN_TIME_SKEW_MS_SIM),
+        joinTimeSkewMsMax: JOIN_TIME_SKEW_MS_DEFAULT,
         migrateNowRetransmitsMax: 20,
       },
     });

@@ -33,8 +33,9 @@ export const U32_LIMIT = 2 ** 32;
 /** An authenticator holds one MAC per replica, indexed by replica id. */
 export const AUTH_BYTES_MAX = REPLICAS_MAX * MAC_BYTES;
 /**
- * C set: stable checkpoint h plus every checkpoint inside the window [h, h + L], plus the latest
- * migration checkpoint (bft/replica/view-change.ts MIGRATION_CHECKPOINTS_MAX). A replica may be
+ * C set: stable checkpoint h plus every checkpoint inside the window [h, h + L], the retained
+ * migration checkpoints included (bft/replica/view-change.ts MIGRATION_CHECKPOINTS_MAX): distinct
+ * seqs in [h, h + L], so at most L + 1 whatever that constant is. A replica may be
  * configured with any checkpointIntervalSeqs >= 1 and logWindowSeqs <= LOG_WINDOW_SEQS (see
  * bft/replica/config.ts), so the bound is per seq of the largest window, not per default interval:
  * with the default interval a replica with a short interval would build VIEW-CHANGEs it cannot send.

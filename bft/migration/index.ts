@@ -77,6 +77,7 @@ export {
   leaveRequestSignedBytes,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
+  newViewSignedBytes,
   onDemandMigrationSignedBytes,
   orderedSpecialBytes,
 } from "./signing.js";

@@ -4,6 +4,7 @@
  * them so migration code keeps importing from its own folder.
  */
 export type {
+  Evidence,
   InitMigration,
   JoinApproved,
   JoinRequest,
@@ -18,7 +19,11 @@ export type {
   MigrationRequest,
   MigrationTrigger,
   NewMembership,
+  NewView,
   NodeAddress,
   OnDemandMigration,
   OrderedSpecial,
+  PrePrepare,
+  Request,
+  ViewChange,
 } from "../messages.js";

@@ -133,7 +133,19 @@ export type Effect =
   /** History record: the migration timer expired but the round could not start (too few standbys). */
   | { readonly kind: "migrationPostponed"; readonly reason: string }
   /** Toe or Ts exceeded its worst case (paper section 3.2): the host notifies the administrator. */
-  | { readonly kind: "adminNotification"; readonly notification: AdminNotification };
+  | { readonly kind: "adminNotification"; readonly notification: AdminNotification }
+  /**
+   * History record: this replica verified proof (section 3.4, bft/replica/evidence.ts) that node
+   * `offenderNodeId`, running logical replica `offenderId`, signed a NEW-VIEW for `view` that no
+   * correct primary sends (`fault` names how); it now asks for an on-demand round naming the id.
+   */
+  | {
+      readonly kind: "evidenceAccepted";
+      readonly offenderId: number;
+      readonly offenderNodeId: number;
+      readonly view: number;
+      readonly fault: string;
+    };
 
 export interface ExecutedRequest {
   readonly clientId: number;
@@ -164,6 +176,11 @@ export interface MigrationDeps {
   verify(publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array): boolean;
   /** Wire.authenticateInitMigration: one MAC per replica. */
   authenticateInitMigration(message: Omit<InitMigration, "auth">): Uint8Array;
+  /**
+   * The wire codec's fitsInFrame: an EVIDENCE message nests a whole NEW-VIEW, which may have been
+   * built to fill a frame, so the core checks before it forwards one.
+   */
+  fitsInFrame(message: Message): boolean;
 }
 
 export interface CoreLogger {

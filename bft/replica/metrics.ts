@@ -44,6 +44,8 @@ export const DROP_REASONS = [
   "badSignature",
   "staleOnDemand",
   "staleMigrationDone",
+  "badEvidence",
+  "staleEvidence",
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -71,6 +73,8 @@ export interface ReplicaMetrics {
   migrationsExecuted: number;
   /** Ordered MIGRATION-REQUESTs that failed the execution-time check (no-ops everywhere). */
   migrationsRejected: number;
+  /** Proofs of a lying primary this replica verified (section 3.4, evidence.ts). */
+  evidenceAccepted: number;
 }
 
 export function newReplicaMetrics(): ReplicaMetrics {
@@ -97,5 +101,6 @@ export function newReplicaMetrics(): ReplicaMetrics {
     initMigrationsSent: 0,
     migrationsExecuted: 0,
     migrationsRejected: 0,
+    evidenceAccepted: 0,
   };
 }

@@ -25,6 +25,7 @@ import { CLIENT_QUEUE_MAX, CLIENTS_MAX, REQUEST_BATCH_MAX } from "../limits.js";
 import type {
   Checkpoint,
   Commit,
+  Evidence,
   FetchState,
   InitMigration,
   JoinRequest,
@@ -55,6 +56,7 @@ import {
   makeJoinApproved,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
+  newViewSignedBytes,
   onDemandMigrationSignedBytes,
 } from "../migration/index.js";
 import type {
@@ -69,6 +71,7 @@ import type {
 import { proposalDigest } from "./batch-digest.js";
 import { ClientTable } from "./client-table.js";
 import { validateReplicaConfig } from "./config.js";
+import { verifyEvidence } from "./evidence.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";
 import { initMatches, Middleware, proofsProblem } from "./middleware.js";
 import {
@@ -77,6 +80,7 @@ import {
   decideNewView,
   type NewViewDecision,
 } from "./new-view.js";
+import { Offenders } from "./offenders.js";
 import { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
 import { RequestQueue } from "./request-queue.js";
 import { encodeState, stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
@@ -101,6 +105,7 @@ const MIGRATION_MESSAGE_TYPES: ReadonlySet<string> = new Set<MigrationMessage["t
   "KeyExchange",
   "MigrationDone",
   "OnDemandMigration",
+  "Evidence",
 ]);
 
 function isMigrationMessage(message: Message): message is MigrationMessage {
@@ -252,6 +257,10 @@ export class Replica {
   /** Sources of the CM's latest verified on-demand request (section 3.4). */
   private onDemandSources: readonly number[] | null = null;
   private readonly onDemandCounters = new Map<number, number>();
+  /** Replicas proven faulty by evidence (section 3.4, evidence.ts), and the round that migrates them. */
+  private readonly offenders: Offenders;
+  private evidenceSources: readonly number[] | null = null;
+  private evidenceRetransmits = 0;
   /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
   private migrationBarrierSeq = 0;
   /** The latest migration checkpoint, kept for the targets past garbage collection. */
@@ -283,6 +292,7 @@ export class Replica {
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
     this.initVotes = new Array<InitMigration | undefined>(this.replicaCount).fill(undefined);
+    this.offenders = new Offenders(this.replicaCount);
     const settings = config.migration ?? null;
     this.migrationSettings = settings;
     if (settings !== null) {
@@ -1341,13 +1351,14 @@ export class Replica {
     if (viewChanges.length < quorumOf(this.config.f)) return;
     const decision = this.decide(this.viewCurrent, viewChanges);
     if (decision === null) return; // wait for more VIEW-CHANGEs
-    const newView: NewView = {
-      type: "NewView",
+    const body = {
+      type: "NewView" as const,
       view: this.viewCurrent,
       viewChanges,
       prePrepares: decision.batches.map((batch) => prePrepareOf(this.viewCurrent, batch)),
       replicaId: this.config.replicaId,
     };
+    const newView: NewView = { ...body, signature: this.signNewView(body) };
     this.emit({ kind: "broadcast", message: newView });
     this.enterView(newView, decision);
   }
@@ -1369,7 +1380,11 @@ export class Replica {
     // of ours that crashed (which may have proposed after it) or from a forger: never enter by it.
     if (message.replicaId === this.config.replicaId) return void this.drop("ownNewView", from, message.type);
     const decision = this.verifyNewView(message);
-    if (decision === null) return void this.drop("badNewView", from, message.type);
+    if (decision === null) {
+      // A signed lie is proof against its primary (section 3.4): check it and act on it.
+      this.accuseNewView(message);
+      return void this.drop("badNewView", from, message.type);
+    }
     this.enterView(message, decision);
   }
 
@@ -1635,6 +1650,10 @@ export class Replica {
           return void this.drop("senderMismatch", from, message.type);
         this.onOnDemandMigration(from, message);
         return;
+      case "Evidence":
+        if (!this.checkReplicaSender(from, message)) return;
+        this.considerEvidence(from, message);
+        return;
       case "JoinApproved":
       case "MigrateNow":
       case "NewMembership":
@@ -1881,6 +1900,7 @@ export class Replica {
     };
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
+    this.afterEvidenceRound(applied.pairs);
   }
 
   /** Section 3.3: lazily to clients, at once when a new replica is primary; always to standbys. */
@@ -2124,6 +2144,7 @@ export class Replica {
 
   /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
   private retransmitMigration(): void {
+    this.retryEvidenceRound();
     const inFlight = this.inFlight;
     if (inFlight !== null && inFlight.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
       inFlight.retransmits++;
@@ -2138,6 +2159,120 @@ export class Replica {
     ) {
       this.metrics.retransmissions++;
       this.emit({ kind: "broadcast", message: own });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Evidence (section 3.4: "solid evidence that one or more replicas are faulty, such as a lying
+  // primary"; bft/replica/evidence.ts says what counts). A verified proof leads to exactly what a
+  // CM's on-demand request leads to: INIT-MIGRATION with trigger onDemand naming the offenders.
+
+  /** Our NEW-VIEWs are signed by our node's coprocessor when we migrate (messages.ts NewView). */
+  private signNewView(body: Omit<NewView, "signature">): Uint8Array {
+    const migrationDeps = this.deps.migration;
+    if (this.middleware === null || migrationDeps === undefined) return new Uint8Array(0);
+    const { type: _type, ...fields } = body;
+    return migrationDeps.sign(newViewSignedBytes(fields));
+  }
+
+  /** A NEW-VIEW from its view's primary failed verifyNewView; signed, it may be proof of a lie. */
+  private accuseNewView(message: NewView): void {
+    const middleware = this.middleware;
+    if (middleware === null || message.signature.length === 0) return;
+    const evidence: Evidence = {
+      type: "Evidence",
+      newView: message,
+      offenderNodeId: middleware.nodeOf(message.replicaId),
+      replicaId: this.config.replicaId,
+    };
+    this.considerEvidence({ kind: "replica", id: this.config.replicaId }, evidence);
+  }
+
+  /** A proof we found or a peer forwarded: verified from scratch, never on the sender's word. */
+  private considerEvidence(from: Principal, evidence: Evidence): void {
+    const middleware = this.middleware!;
+    const staleness = this.offenders.staleness(evidence);
+    if (staleness === "duplicate") return void this.drop("duplicate", from, evidence.type);
+    if (staleness === "stale") return void this.drop("staleEvidence", from, evidence.type);
+    const settings = this.migrationSettings!;
+    const migrationDeps = this.deps.migration!;
+    const verdict = verifyEvidence(evidence, {
+      f: this.config.f,
+      limits: this.limits,
+      batchDigest: (body) => proposalDigest(body, this.deps),
+      nodeOf: (replicaId) => middleware.nodeOf(replicaId),
+      publicKeyOf: (nodeId) => settings.roster.find((entry) => entry.nodeId === nodeId)?.publicKey,
+      verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
+    });
+    if (!verdict.ok) {
+      const reason = verdict.reason === "offenderMoved" ? "staleEvidence" : "badEvidence";
+      return void this.drop(reason, from, `${evidence.type}: ${verdict.reason}`);
+    }
+    const record = this.offenders.record(evidence, verdict);
+    this.metrics.evidenceAccepted++;
+    this.emit({
+      kind: "evidenceAccepted",
+      offenderId: record.offenderId,
+      offenderNodeId: record.nodeId,
+      view: record.view,
+      fault: verdict.fault,
+    });
+    this.deps.log?.info(
+      { replicaId: this.config.replicaId, offenderId: record.offenderId, fault: verdict.fault },
+      "evidence accepted",
+    );
+    // Peers that did not see the lie need the proof to check our INIT-MIGRATION's S.
+    this.forwardEvidence(evidence);
+    this.startEvidenceRound();
+  }
+
+  private forwardEvidence(evidence: Evidence): void {
+    const forwarded: Evidence = { ...evidence, replicaId: this.config.replicaId };
+    if (!this.deps.migration!.fitsInFrame(forwarded)) return;
+    this.emit({ kind: "broadcast", message: forwarded });
+  }
+
+  /**
+   * Starts the on-demand round for the proven ids whose offending node still runs them, unless an
+   * on-demand round (ours or the CM's) is under way: later offenders wait for the next one.
+   */
+  private startEvidenceRound(): void {
+    const middleware = this.middleware!;
+    if (this.retired) return;
+    const live = this.offenders.liveIds((replicaId) => middleware.nodeOf(replicaId), this.config.f);
+    if (live.length === 0) return;
+    const own = this.initVotes[this.config.replicaId];
+    if (own !== undefined && own.migrationNumber === middleware.migrationNumber && own.trigger === "onDemand")
+      return;
+    this.evidenceSources = live;
+    this.evidenceRetransmits = 0;
+    this.onDemandSources = live;
+    this.startRound("onDemand", live);
+  }
+
+  /** An executed round moved ids: proofs against their old nodes are spent; start the next round. */
+  private afterEvidenceRound(pairs: readonly MigrationPair[]): void {
+    this.offenders.migrated(pairs, this.viewCurrent);
+    this.evidenceSources = null;
+    this.startEvidenceRound();
+  }
+
+  /**
+   * Each status tick while an evidence round is pending: start it if it could not start (too few
+   * standbys, or a CM round went first) and resend the proofs it rests on, a bounded number of times.
+   */
+  private retryEvidenceRound(): void {
+    if (this.middleware === null) return;
+    this.startEvidenceRound();
+    const sources = this.evidenceSources;
+    if (sources === null || this.evidenceRetransmits >= this.migrationSettings!.migrateNowRetransmitsMax)
+      return;
+    this.evidenceRetransmits++;
+    for (const offenderId of sources) {
+      const record = this.offenders.get(offenderId);
+      if (record === undefined) continue;
+      this.metrics.retransmissions++;
+      this.forwardEvidence(record.evidence);
     }
   }
 

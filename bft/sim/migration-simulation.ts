@@ -71,7 +71,7 @@ import {
   validateReplicaConfig,
 } from "../replica/index.js";
 import type { Transport } from "../transport/transport.js";
-import { createDerivedKeyRing, type Destination, sha256, Wire } from "../wire/index.js";
+import { createDerivedKeyRing, type Destination, fitsInFrame, sha256, Wire } from "../wire/index.js";
 import {
   type ByzantineBehaviour,
   type ByzantineContext,
@@ -277,6 +277,8 @@ export class MigrationSimulation {
       standbyNodeIds,
       stallBoundMs: this.config.stallBoundMs,
       faultWindows: this.faultWindows,
+      // Nodes 0..3f start running replica id = node id; only they are ever made Byzantine.
+      byzantineNodeIds: this.plan.byzantine.map((b) => b.replicaId),
     };
     this.recorder = new HistoryRecorder({
       f: options.f,
@@ -690,6 +692,7 @@ export class MigrationSimulation {
         sign: (bytes) => node.coprocessor.sign(bytes),
         verify: verifySignature,
         authenticateInitMigration: (message) => node.wire.authenticateInitMigration(message),
+        fitsInFrame,
       },
     };
   }
@@ -884,6 +887,9 @@ export class MigrationSimulation {
           break;
         case "adminNotification":
           break;
+        case "evidenceAccepted":
+          this.onEvidenceAccepted(node, effect);
+          break;
         default: {
           assert(role.kind === "replica", "history effects come from running replicas");
           const recorded = this.recorder.replicaEffect(this.nowMs, role.replicaId, role.incarnation, effect);
@@ -934,6 +940,26 @@ export class MigrationSimulation {
       .map((p) => `r${p.replicaId}: n${p.sourceNodeId} -> n${p.targetNodeId}`)
       .join(", ");
     this.log(`round l=${effect.migrationNumber} (${effect.trigger}) executed at seq ${effect.seq}: ${pairs}`);
+  }
+
+  private onEvidenceAccepted(node: SimNode, effect: Extract<Effect, { kind: "evidenceAccepted" }>): void {
+    const role = node.role;
+    assert(role.kind === "replica", "a running replica accepts evidence");
+    this.recorder.record({
+      kind: "evidenceAccepted",
+      atMs: this.nowMs,
+      replicaId: role.replicaId,
+      incarnation: role.incarnation,
+      nodeId: node.id,
+      offenderId: effect.offenderId,
+      offenderNodeId: effect.offenderNodeId,
+      view: effect.view,
+      fault: effect.fault,
+    });
+    this.log(
+      `r${role.replicaId}@n${node.id}: evidence against r${effect.offenderId}@n${effect.offenderNodeId}` +
+        ` (NEW-VIEW ${effect.view}: ${effect.fault})`,
+    );
   }
 
   private syncMembership(node: SimNode, core: Replica): void {

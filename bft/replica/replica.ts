@@ -2223,6 +2223,11 @@ export class Replica {
     );
     // Peers that did not see the lie need the proof to check our INIT-MIGRATION's S.
     this.forwardEvidence(evidence);
+    // The view we are changing to is led by a proven liar: its NEW-VIEW will never do, so move
+    // on now rather than when the (backed-off) new-view timer expires. Starting a view change
+    // early is always safe in PBFT; it only costs the liar its view.
+    if (!this.viewActive && record.view === this.viewCurrent && record.offenderId === this.primary)
+      this.startViewChange(this.viewCurrent + 1);
     this.startEvidenceRound();
   }
 

@@ -54,6 +54,7 @@ import type {
 import {
   leaveRequestSignedBytes,
   migrateNowSignedBytes,
+  newViewSignedBytes,
   onDemandMigrationSignedBytes,
   type RosterEntry,
 } from "../migration/index.js";
@@ -1038,6 +1039,7 @@ export class MigrationSimulation {
       sendFrame: (to, frame) => this.route(node.transport, wire, to, frame),
       batchDigest: (requests: readonly Request[]) =>
         batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
+      signNewView: ({ type: _type, ...fields }) => node.coprocessor.sign(newViewSignedBytes(fields)),
     };
   }
 

@@ -14,7 +14,8 @@
  *   PRE-PREPARE of a MIGRATION-REQUEST; backups' view-change timers replace it.
  * - lyingNewPrimary: replica 1 (the primary of view 1) is Byzantine and, whenever it leads a new
  *   view, sends a correctly signed NEW-VIEW whose PRE-PREPAREs contradict its VIEW-CHANGEs; replica
- *   0 is cut off by a partition early in the run (asynchrony, not a fault) so that view 1 comes.
+ *   0 is cut off by a partition once the standbys registered (asynchrony, not a fault) so that
+ *   view 1 comes.
  *   Backups reject the NEW-VIEW, hold proof of the lie and migrate replica 1 on demand (section 3.4).
  * - none: only the swarm plan's faults. The primary is migrated in every run that reaches the
  *   round whose sources include it (DESIGN section 5: within any four consecutive rounds).
@@ -62,11 +63,13 @@ const KIND_FOR_FAULT: Readonly<Record<MigrationFaultKind, ByzantineKind | null>>
 
 /**
  * lyingNewPrimary: when the partition that brings view 1 starts, and how long it lasts at least.
+ * It starts after the standbys registered (their JOIN-REQUESTs need a working primary, and a
+ * standby gives up after a few retransmissions): earlier, the evidence round found no targets.
  * Backups start a view change a view-change timeout after a client's retransmission (500 ms at
  * first) reaches them, so the partition lasts two timeouts and a second.
  */
-const LYING_PARTITION_START_MS_MIN = 200;
-const LYING_PARTITION_START_MS_MAX = 800;
+const LYING_PARTITION_START_MS_MIN = 1200;
+const LYING_PARTITION_START_MS_MAX = 2000;
 const LYING_PARTITION_MS_MIN = 3000;
 const LYING_PARTITION_SLACK_MS = 1000;
 /** Replicas without seed tuning (--faults none) use the default timeout. */
@@ -104,7 +107,7 @@ export function createMigrationFaultPlan(
 }
 
 /**
- * The plan plus a partition that cuts replica 0 (the primary of view 0) off early, long enough
+ * The plan plus a partition that cuts replica 0 (the primary of view 0) off, long enough
  * for the others to change view (two view-change timeouts at least), so replica 1 leads view 1.
  * Healing waits for the partition's end (with --faults none the plan would heal at once).
  */
@@ -151,6 +154,6 @@ export function describeMigrationFault(fault: MigrationFaultPlan): string {
     case "withholdMigration":
       return "migration fault: r0 withholds MIGRATION-REQUEST PRE-PREPAREs (replaces its plan kind)";
     case "lyingNewPrimary":
-      return "migration fault: r1 signs lying NEW-VIEWs as a new primary; r0 is partitioned early to bring view 1";
+      return "migration fault: r1 signs lying NEW-VIEWs as a new primary; r0 is partitioned after registration to bring view 1";
   }
 }

@@ -28,6 +28,7 @@ import type {
 } from "../../bft/messages.js";
 import { newViewSignedBytes } from "../../bft/migration/index.js";
 import {
+  type Effect,
   type EvidenceContext,
   type EvidenceVerdict,
   proposalDigest,
@@ -316,6 +317,46 @@ describe("a lying new primary is migrated on the evidence (section 3.4)", () => 
     cluster.deliverAll();
     expect(cluster.replica(2).metrics.dropped.staleEvidence).toBe(before + 1);
     expect(cluster.replica(2).metrics.evidenceAccepted).toBe(1);
+  });
+
+  it("starts a pending proof's round on a later step than the round it waited for", () => {
+    // Regressions. Simulator seed 58 with lyingNewPrimary: a round built in the step that executes
+    // another carried authenticators for the nodes that step retired, which the targets refused.
+    // This test: the proof's round was restarted on a newer registry (a JOIN came between its
+    // INIT-MIGRATION quorum and its execution) and the primary, which had ordered the first
+    // version, refused to order the second until a view change (specialKey ignored the targets).
+    const cluster = new MigrationCluster({ f: 1, proactive: false });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const replica = cluster.replica(2);
+    const steps: Effect[][] = [];
+    const step = replica.step.bind(replica);
+    replica.step = (input, nowMs) => {
+      const effects = step(input, nowMs);
+      steps.push(effects);
+      return effects;
+    };
+    // The CM's round for id 3 is under way when replica 1's lie is proven: the proof waits.
+    cluster.onDemand([3]);
+    isolateReplicaZero(cluster);
+    cluster.mutate = lyingPrimary(cluster);
+    let timestamp = 1;
+    while (cluster.nowMs < 6000) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(200);
+    }
+    const executing = steps.findIndex((effects) => effects.some((e) => e.kind === "migrationExecuted"));
+    expect(executing).toBeGreaterThanOrEqual(0);
+    const initsIn = (effects: Effect[]) =>
+      effects.filter((e) => e.kind === "broadcast" && e.message.type === "InitMigration");
+    expect(initsIn(steps[executing]!)).toEqual([]);
+    const later = steps.slice(executing + 1).flatMap(initsIn);
+    expect(later.length).toBeGreaterThan(0);
+    const executed = effectsOf(cluster, "migrationExecuted", "r2@").map((entry) =>
+      (entry.effect as unknown as { pairs: { replicaId: number }[] }).pairs.map((pair) => pair.replicaId),
+    );
+    expect(executed).toEqual([[3], [1]]);
   });
 
   it("accuses nobody when the new primary is honest", () => {

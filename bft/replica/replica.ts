@@ -855,13 +855,16 @@ export class Replica {
 
   private executeReady(): void {
     let progressed = false;
-    for (;;) {
+    // A source that retired at a MIGRATION-REQUEST stops there (api.ts: no effects after `retire`),
+    // even with later seqs committed in its log: a lagging source can commit batches the primary
+    // proposed after the request executed elsewhere (migration CI seeds 148 and 189).
+    while (!this.retired) {
       const slot = this.log.get(this.lastExecuted + 1);
       if (slot === undefined || !slot.committed) break;
       this.executeSlot(slot);
       progressed = true;
     }
-    if (!progressed) return;
+    if (!progressed || this.retired) return;
     if (this.stateFetch !== null && this.lastExecuted >= this.stateFetch.seq) this.abandonStateTransfer();
     this.tryPropose();
     this.refreshViewChangeTimer(true);

@@ -143,6 +143,13 @@ export interface NewView {
   readonly viewChanges: readonly ViewChange[];
   readonly prePrepares: readonly PrePrepare[];
   readonly replicaId: number;
+  /**
+   * Ed25519 by the node running the new primary over newViewSignedBytes (bft/migration/signing.ts),
+   * so that a NEW-VIEW contradicting its own VIEW-CHANGEs is evidence any replica can check alone
+   * (paper section 3.4, see Evidence). Empty without migration: plain PBFT has no use for it, and
+   * backups never need it to accept a NEW-VIEW (they re-run the decision).
+   */
+  readonly signature: Uint8Array;
 }
 
 /** Periodic retransmission aid: tells peers how far the sender got, so they resend what it misses. */
@@ -186,7 +193,8 @@ export type ReplicaMessage =
   | FetchState
   | StateChunk
   | InitMigration
-  | MigrationDone;
+  | MigrationDone
+  | Evidence;
 
 /** Every message type the wire carries. */
 export type Message = Request | Reply | ReplicaMessage | MigrationMessage;
@@ -408,6 +416,23 @@ export interface OnDemandMigration {
 }
 
 /**
+ * Section 3.4, "solid evidence that one or more replicas are faulty, such as a lying primary": a
+ * NEW-VIEW signed by the primary of its view whose PRE-PREPAREs (or chosen checkpoint) do not
+ * follow from its own VIEW-CHANGEs, or that holds fewer than 2f+1 well-formed ones. A correct
+ * primary never signs such a NEW-VIEW, so any replica can check the proof by itself: the
+ * signature under the roster key of `offenderNodeId`, then the new-view decision re-run on the
+ * enclosed VIEW-CHANGEs. The offender is the logical id `newView.replicaId` as run by node
+ * `offenderNodeId`; a receiver migrates that id only while the same node still runs it.
+ * Broadcast by `replicaId`, the accuser.
+ */
+export interface Evidence {
+  readonly type: "Evidence";
+  readonly newView: NewView;
+  readonly offenderNodeId: number;
+  readonly replicaId: number;
+}
+
+/**
  * Migration messages on the wire. MIGRATION-REQUEST is not among them: it only travels inside a
  * PRE-PREPARE (OrderedSpecial) and inside VIEW-CHANGE batches.
  */
@@ -420,5 +445,6 @@ export type MigrationMessage =
   | NewMembership
   | KeyExchange
   | MigrationDone
-  | OnDemandMigration;
+  | OnDemandMigration
+  | Evidence;
 export type MigrationMessageType = MigrationMessage["type"];

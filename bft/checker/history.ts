@@ -39,6 +39,9 @@
  *   with `stateDigest` at `seq` (after 2f+1 matching MIGRATE-NOWs) and now runs `replicaId`.
  * - migrationCompleted: a replica saw every target's MIGRATION-DONE, Ts = latencyMs.
  * - onDemandRequested: the CM asked for an on-demand migration of `replicaIds`.
+ * - evidenceAccepted: replica `replicaId` (on node `nodeId`) verified proof that node
+ *   `offenderNodeId`, running logical id `offenderId`, signed a lying NEW-VIEW for `view` (section
+ *   3.4; `fault` says how). Absent from histories recorded before evidence existed.
  * - nicChanged / sanitized: the CM switched a node's NIC1 or NIC2, or sanitized (rebooted) a node.
  * - clientFrameDelivered: a client's frame reached a node that ran no active replica at that
  *   instant; `cmRole` is the CM's role for the node then (standbys must never see client traffic).
@@ -73,6 +76,12 @@ export interface MigrationHistoryInfo {
     readonly endMs: number;
     readonly reason: string;
   }[];
+  /**
+   * Physical nodes that were Byzantine at some point of the run (finer than byzantineReplicas,
+   * which lists logical ids). Absent in older histories: the checker then falls back to
+   * byzantineReplicas, judged by logical id.
+   */
+  readonly byzantineNodeIds?: readonly number[];
 }
 
 export interface HistoryPair {
@@ -237,6 +246,17 @@ export type HistoryEvent =
       readonly latencyMs: number;
     }
   | { readonly kind: "onDemandRequested"; readonly atMs: number; readonly replicaIds: readonly number[] }
+  | {
+      readonly kind: "evidenceAccepted";
+      readonly atMs: number;
+      readonly replicaId: number;
+      readonly incarnation: number;
+      readonly nodeId: number;
+      readonly offenderId: number;
+      readonly offenderNodeId: number;
+      readonly view: number;
+      readonly fault: string;
+    }
   | {
       readonly kind: "nicChanged";
       readonly atMs: number;

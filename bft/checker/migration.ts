@@ -6,11 +6,14 @@
  *
  * - migrationRound: correct replicas agree on each round (pairs, trigger, l, digest); each round
  *   replaces exactly the selected sources (the DESIGN section 5 cyclic rule for timer rounds,
- *   counting only timer rounds; the ids a CM on-demand request named for on-demand rounds), each
- *   from the node that ran it, with exactly the selected targets: the registered standbys with the
+ *   counting only timer rounds; the ids a CM on-demand request named for on-demand rounds, or ids
+ *   a correct replica accepted evidence against, section 3.4), each from the node that ran it, with
+ *   exactly the selected targets: the registered standbys with the
  *   most recent join time, ties by node id, recomputed from the committed JOIN/LEAVE entries
  *   (`specialOrdered` events whose digest is the one executed at their seq). Every promotion and
- *   retirement belongs to a round's pairs.
+ *   retirement belongs to a round's pairs. Evidence may name only Byzantine nodes: no correct
+ *   replica accepts evidence against a correct node, and an on-demand round that only evidence
+ *   justifies migrates ids from the Byzantine nodes that ran them then.
  * - migrationState: the state a target applied (its `promoted` digest at seq n) equals the
  *   checkpoint digest C the correct replicas sent in MIGRATE-NOW at n (2f+1 matching MIGRATE-NOWs
  *   include f+1 correct ones, so the correct replicas' C is the certified one).
@@ -75,6 +78,7 @@ export function checkMigration(
 ): MigrationStats {
   if (history.migration === undefined) return MIGRATION_STATS_NONE;
   checkStandbyTraffic(history, violations);
+  checkEvidence(history, violations);
   const rounds = collectRounds(history, violations);
   const judged = judgeRounds(history, order, rounds, violations);
   const coverageWindows = checkCoverage(history, rounds, violations);
@@ -91,6 +95,43 @@ function checkStandbyTraffic(history: History, violations: ViolationLog): void {
       values: { nodeId: event.nodeId, cmRole: event.cmRole, atMs: event.atMs },
     });
   }
+}
+
+/**
+ * Whether a node was Byzantine during the run: by node id when the history lists Byzantine nodes,
+ * else (older histories) by the logical id it ran, which byzantineReplicas lists.
+ */
+function byzantineNode(history: History, nodeId: number, replicaId: number): boolean {
+  const nodes = history.migration?.byzantineNodeIds;
+  return nodes !== undefined ? nodes.includes(nodeId) : history.byzantineReplicas.includes(replicaId);
+}
+
+/** Section 3.4: a correct replica never accepts evidence against a correct node. */
+function checkEvidence(history: History, violations: ViolationLog): void {
+  for (const event of history.events) {
+    if (event.kind !== "evidenceAccepted" || !isCorrect(history, event.replicaId)) continue;
+    if (byzantineNode(history, event.offenderNodeId, event.offenderId)) continue;
+    violations.add({
+      check: "migrationRound",
+      message: "a correct replica accepted evidence against a correct node",
+      replicaIds: [event.replicaId],
+      values: {
+        offenderId: event.offenderId,
+        offenderNodeId: event.offenderNodeId,
+        view: event.view,
+        fault: event.fault,
+      },
+    });
+  }
+}
+
+/** "id@node" for every (offender, node) some correct replica accepted evidence against. */
+function evidenceNamed(history: History): Set<string> {
+  const named = new Set<string>();
+  for (const event of history.events)
+    if (event.kind === "evidenceAccepted" && isCorrect(history, event.replicaId))
+      named.add(`${event.offenderId}@${event.offenderNodeId}`);
+  return named;
 }
 
 function pairsKey(pairs: readonly HistoryPair[]): string {
@@ -219,6 +260,7 @@ function judgeRounds(
   const onDemandSets = new Set(
     history.events.flatMap((e) => (e.kind === "onDemandRequested" ? [sortedText(e.replicaIds)] : [])),
   );
+  const evidence = evidenceNamed(history);
   let next = 0;
   let proactive = 0;
   let onDemand = 0;
@@ -236,7 +278,10 @@ function judgeRounds(
       expected = expectedSources(history.f, proactive);
       proactive += 1;
     } else {
-      expected = onDemandSets.has(sortedText(sources)) ? sources : null;
+      const cmNamed = onDemandSets.has(sortedText(sources));
+      const proven = event.pairs.every((pair) => evidence.has(`${pair.replicaId}@${pair.sourceNodeId}`));
+      expected = cmNamed || proven ? sources : null;
+      if (!cmNamed && proven) checkEvidenceRound(history, event, where, violations);
       onDemand += 1;
     }
     if (expected === null || sortedText(expected) !== sortedText(sources)) {
@@ -245,7 +290,7 @@ function judgeRounds(
         message:
           event.trigger === "timer"
             ? "a timer round migrated other sources than the cyclic rule selects"
-            : "an on-demand round migrated replicas no CM request named",
+            : "an on-demand round migrated replicas no CM request named and no evidence proved faulty",
         ...where,
         values: {
           sources: sortedText(sources),
@@ -290,6 +335,24 @@ function judgeRounds(
     roundsOnDemand: onDemand,
     ...promotion,
   };
+}
+
+/** An on-demand round only evidence justifies: each source was run by a Byzantine node then. */
+function checkEvidenceRound(
+  history: History,
+  event: EventOf<"migrationExecuted">,
+  where: { seq: number; replicaIds: number[] },
+  violations: ViolationLog,
+): void {
+  for (const pair of event.pairs) {
+    if (byzantineNode(history, pair.sourceNodeId, pair.replicaId)) continue;
+    violations.add({
+      check: "migrationRound",
+      message: "an evidence round migrated a replica whose node was correct",
+      ...where,
+      values: { replicaId: pair.replicaId, sourceNodeId: pair.sourceNodeId },
+    });
+  }
 }
 
 /** Each promotion belongs to a round and installs exactly the certified migration checkpoint. */

@@ -91,6 +91,7 @@ export {
   leaveRequestSignedBytes,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
+  newViewSignedBytes,
   onDemandMigrationSignedBytes,
   orderedSpecialBytes,
 } from "./signing.js";

@@ -15,8 +15,12 @@ import type {
   MigrationPair,
   MigrationRequest,
   NewMembership,
+  NewView,
   OnDemandMigration,
   OrderedSpecial,
+  PrePrepare,
+  Request,
+  ViewChange,
 } from "../messages.js";
 
 class SignedBytesWriter {
@@ -155,6 +159,56 @@ export function onDemandMigrationSignedBytes(
     .u64(message.counter)
     .u64(message.cmId)
     .finish();
+}
+
+/**
+ * What a NEW-VIEW's signature covers (section 3.4 evidence): every field but the signature, with
+ * each enclosed VIEW-CHANGE whole (its signature included) and every batch body, so the signed
+ * bytes fix everything the new-view decision reads. A special entry is covered by its canonical
+ * bytes (orderedSpecialBytes), which leave out the proofs' authenticators: the decision does not
+ * read them (a batch body is matched by its digest, which does not cover them either).
+ */
+export function newViewSignedBytes(message: Omit<NewView, "type" | "signature">): Uint8Array {
+  const writer = new SignedBytesWriter("new-view").u64(message.view).u64(message.replicaId);
+  writer.u64(message.viewChanges.length);
+  for (const viewChange of message.viewChanges) viewChangeBytes(writer, viewChange);
+  writer.u64(message.prePrepares.length);
+  for (const prePrepare of message.prePrepares) prePrepareBytes(writer, prePrepare);
+  return writer.finish();
+}
+
+function viewChangeBytes(writer: SignedBytesWriter, message: ViewChange): void {
+  writer.u64(message.newView).u64(message.stableSeq).u64(message.replicaId);
+  writer.u64(message.checkpoints.length);
+  for (const claim of message.checkpoints) writer.u64(claim.seq).bytes(claim.stateDigest);
+  for (const entries of [message.prepared, message.prePrepared]) {
+    writer.u64(entries.length);
+    for (const entry of entries) writer.u64(entry.seq).u64(entry.view).bytes(entry.digest);
+  }
+  writer.u64(message.batches.length);
+  for (const batch of message.batches) {
+    writer.bytes(batch.digest);
+    bodyBytes(writer, batch.requests, batch.special);
+  }
+  writer.bytes(message.signature);
+}
+
+function prePrepareBytes(writer: SignedBytesWriter, message: PrePrepare): void {
+  writer.u64(message.view).u64(message.seq).bytes(message.digest);
+  bodyBytes(writer, message.requests, message.special);
+}
+
+/** Requests, then a presence flag and the special entry, so "none" and any entry sign differently. */
+function bodyBytes(
+  writer: SignedBytesWriter,
+  requests: readonly Request[],
+  special: OrderedSpecial | undefined,
+): void {
+  writer.u64(requests.length);
+  for (const request of requests)
+    writer.u64(request.clientId).u64(request.timestamp).bytes(request.operation).bytes(request.auth);
+  writer.u64(special === undefined ? 0 : 1);
+  if (special !== undefined) writer.bytes(orderedSpecialBytes(special));
 }
 
 /**

@@ -138,7 +138,19 @@ export type Effect =
    * KEY-EXCHANGE finished with node `nodeId` (install `key` in the node's SessionKeyStore before
    * carrying out later effects), or its key is void (null: remove it; it re-joined or retired).
    */
-  | { readonly kind: "peerKey"; readonly nodeId: number; readonly key: Uint8Array | null };
+  | { readonly kind: "peerKey"; readonly nodeId: number; readonly key: Uint8Array | null }
+  /**
+   * History record: this replica verified proof (section 3.4, bft/replica/evidence.ts) that node
+   * `offenderNodeId`, running logical replica `offenderId`, signed a NEW-VIEW for `view` that no
+   * correct primary sends (`fault` names how); it now asks for an on-demand round naming the id.
+   */
+  | {
+      readonly kind: "evidenceAccepted";
+      readonly offenderId: number;
+      readonly offenderNodeId: number;
+      readonly view: number;
+      readonly fault: string;
+    };
 
 export interface ExecutedRequest {
   readonly clientId: number;
@@ -180,6 +192,11 @@ export interface MigrationDeps {
    * keys only and KEY-EXCHANGE is dropped.
    */
   readonly keyExchange?: KeyExchangeSetup | undefined;
+  /**
+   * The wire codec's fitsInFrame: an EVIDENCE message nests a whole NEW-VIEW, which may have been
+   * built to fill a frame, so the core checks before it forwards one.
+   */
+  fitsInFrame(message: Message): boolean;
 }
 
 export interface CoreLogger {

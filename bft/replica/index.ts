@@ -17,6 +17,16 @@ export type {
 export { batchDigest, batchDigestOfRequests, proposalDigest, specialDigest } from "./batch-digest.js";
 export { type ClientEntry, ClientTable } from "./client-table.js";
 export { defaultReplicaConfig, validateReplicaConfig } from "./config.js";
+export {
+  checkNewView,
+  type EvidenceContext,
+  type EvidenceRejection,
+  type EvidenceVerdict,
+  type NewViewCheck,
+  type NewViewFault,
+  type NewViewRules,
+  verifyEvidence,
+} from "./evidence.js";
 export { DROP_REASONS, type DropReason, type ReplicaMetrics } from "./metrics.js";
 export { initMatches, type LastMigration, Middleware, proofsProblem, type Selection } from "./middleware.js";
 export {

@@ -45,6 +45,8 @@ export const DROP_REASONS = [
   "badSignature",
   "staleOnDemand",
   "staleMigrationDone",
+  "badEvidence",
+  "staleEvidence",
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -72,6 +74,8 @@ export interface ReplicaMetrics {
   migrationsExecuted: number;
   /** Ordered MIGRATION-REQUESTs that failed the execution-time check (no-ops everywhere). */
   migrationsRejected: number;
+  /** Proofs of a lying primary this replica verified (section 3.4, evidence.ts). */
+  evidenceAccepted: number;
 }
 
 export function newReplicaMetrics(): ReplicaMetrics {
@@ -98,5 +102,6 @@ export function newReplicaMetrics(): ReplicaMetrics {
     initMigrationsSent: 0,
     migrationsExecuted: 0,
     migrationsRejected: 0,
+    evidenceAccepted: 0,
   };
 }

@@ -25,6 +25,7 @@ import { CLIENT_QUEUE_MAX, CLIENTS_MAX, REQUEST_BATCH_MAX } from "../limits.js";
 import type {
   Checkpoint,
   Commit,
+  Evidence,
   FetchState,
   InitMigration,
   JoinRequest,
@@ -58,6 +59,7 @@ import {
   makeJoinApproved,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
+  newViewSignedBytes,
   onDemandMigrationSignedBytes,
 } from "../migration/index.js";
 import type {
@@ -72,6 +74,7 @@ import type {
 import { proposalDigest } from "./batch-digest.js";
 import { ClientTable } from "./client-table.js";
 import { validateReplicaConfig } from "./config.js";
+import { verifyEvidence } from "./evidence.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";
 import { initMatches, Middleware, proofsProblem } from "./middleware.js";
 import {
@@ -80,6 +83,7 @@ import {
   decideNewView,
   type NewViewDecision,
 } from "./new-view.js";
+import { Offenders } from "./offenders.js";
 import { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
 import { RequestQueue } from "./request-queue.js";
 import { encodeState, stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
@@ -104,6 +108,7 @@ const MIGRATION_MESSAGE_TYPES: ReadonlySet<string> = new Set<MigrationMessage["t
   "KeyExchange",
   "MigrationDone",
   "OnDemandMigration",
+  "Evidence",
 ]);
 
 function isMigrationMessage(message: Message): message is MigrationMessage {
@@ -122,7 +127,9 @@ interface AppliedMigration {
 function specialKey(special: OrderedSpecial): string {
   switch (special.kind) {
     case "migration":
-      return `migration:${special.request.migrationNumber}:${special.request.trigger}:${special.request.sources.join(",")}`;
+      // Targets too: a round restarted on a newer registry (restartStaleRound) keeps l, trigger and
+      // S but is a new entry, which the primary must order (found by test/unit/migration-evidence).
+      return `migration:${special.request.migrationNumber}:${special.request.trigger}:${special.request.sources.join(",")}:${special.request.targets.join(",")}`;
     case "join":
       return `join:${special.request.nodeId}:${special.request.counter}`;
     case "leave":
@@ -268,6 +275,10 @@ export class Replica {
   /** Sources of the CM's latest verified on-demand request (section 3.4). */
   private onDemandSources: readonly number[] | null = null;
   private readonly onDemandCounters = new Map<number, number>();
+  /** Replicas proven faulty by evidence (section 3.4, evidence.ts), and the round that migrates them. */
+  private readonly offenders: Offenders;
+  private evidenceSources: readonly number[] | null = null;
+  private evidenceRetransmits = 0;
   /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
   private migrationBarrierSeq = 0;
   /** Seq of the latest migration checkpoint we took (-1 before any): see checkpointNeeded. */
@@ -302,6 +313,7 @@ export class Replica {
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
     this.initVotes = new Array<InitMigration | undefined>(this.replicaCount).fill(undefined);
+    this.offenders = new Offenders(this.replicaCount);
     const settings = config.migration ?? null;
     this.migrationSettings = settings;
     if (settings !== null) {
@@ -1447,13 +1459,14 @@ export class Replica {
     if (viewChanges.length < quorumOf(this.config.f)) return;
     const decision = this.decide(this.viewCurrent, viewChanges);
     if (decision === null) return; // wait for more VIEW-CHANGEs
-    const newView: NewView = {
-      type: "NewView",
+    const body = {
+      type: "NewView" as const,
       view: this.viewCurrent,
       viewChanges,
       prePrepares: decision.batches.map((batch) => prePrepareOf(this.viewCurrent, batch)),
       replicaId: this.config.replicaId,
     };
+    const newView: NewView = { ...body, signature: this.signNewView(body) };
     this.emit({ kind: "broadcast", message: newView });
     this.enterView(newView, decision);
   }
@@ -1475,7 +1488,11 @@ export class Replica {
     // of ours that crashed (which may have proposed after it) or from a forger: never enter by it.
     if (message.replicaId === this.config.replicaId) return void this.drop("ownNewView", from, message.type);
     const decision = this.verifyNewView(message);
-    if (decision === null) return void this.drop("badNewView", from, message.type);
+    if (decision === null) {
+      // A signed lie is proof against its primary (section 3.4): check it and act on it.
+      this.accuseNewView(message);
+      return void this.drop("badNewView", from, message.type);
+    }
     this.enterView(message, decision);
   }
 
@@ -1757,6 +1774,10 @@ export class Replica {
         if (this.keyExchange === null) return void this.drop("unexpectedType", from, message.type);
         this.applyKeyEffects(this.keyExchange.onMessage(from, message, this.config.replicaId));
         return;
+      case "Evidence":
+        if (!this.checkReplicaSender(from, message)) return;
+        this.considerEvidence(from, message);
+        return;
       case "JoinApproved":
       case "MigrateNow":
       case "NewMembership":
@@ -2028,6 +2049,7 @@ export class Replica {
     });
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
+    this.afterEvidenceRound(applied.pairs);
   }
 
   /**
@@ -2341,6 +2363,7 @@ export class Replica {
 
   /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
   private retransmitMigration(): void {
+    this.retryEvidenceRound();
     for (const inFlight of this.roundsInFlight) {
       if (inFlight.retransmits >= this.migrationSettings!.migrateNowRetransmitsMax) continue;
       inFlight.retransmits++;
@@ -2360,6 +2383,130 @@ export class Replica {
     ) {
       this.metrics.retransmissions++;
       this.emit({ kind: "broadcast", message: own });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Evidence (section 3.4: "solid evidence that one or more replicas are faulty, such as a lying
+  // primary"; bft/replica/evidence.ts says what counts). A verified proof leads to exactly what a
+  // CM's on-demand request leads to: INIT-MIGRATION with trigger onDemand naming the offenders.
+
+  /** Our NEW-VIEWs are signed by our node's coprocessor when we migrate (messages.ts NewView). */
+  private signNewView(body: Omit<NewView, "signature">): Uint8Array {
+    const migrationDeps = this.deps.migration;
+    if (this.middleware === null || migrationDeps === undefined) return new Uint8Array(0);
+    const { type: _type, ...fields } = body;
+    return migrationDeps.sign(newViewSignedBytes(fields));
+  }
+
+  /** A NEW-VIEW from its view's primary failed verifyNewView; signed, it may be proof of a lie. */
+  private accuseNewView(message: NewView): void {
+    const middleware = this.middleware;
+    if (middleware === null || message.signature.length === 0) return;
+    const evidence: Evidence = {
+      type: "Evidence",
+      newView: message,
+      offenderNodeId: middleware.nodeOf(message.replicaId),
+      replicaId: this.config.replicaId,
+    };
+    this.considerEvidence({ kind: "replica", id: this.config.replicaId }, evidence);
+  }
+
+  /** A proof we found or a peer forwarded: verified from scratch, never on the sender's word. */
+  private considerEvidence(from: Principal, evidence: Evidence): void {
+    const middleware = this.middleware!;
+    const staleness = this.offenders.staleness(evidence);
+    if (staleness === "duplicate") return void this.drop("duplicate", from, evidence.type);
+    if (staleness === "stale") return void this.drop("staleEvidence", from, evidence.type);
+    const settings = this.migrationSettings!;
+    const migrationDeps = this.deps.migration!;
+    const verdict = verifyEvidence(evidence, {
+      f: this.config.f,
+      limits: this.limits,
+      batchDigest: (body) => proposalDigest(body, this.deps),
+      nodeOf: (replicaId) => middleware.nodeOf(replicaId),
+      publicKeyOf: (nodeId) => settings.roster.find((entry) => entry.nodeId === nodeId)?.publicKey,
+      verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
+    });
+    if (!verdict.ok) {
+      const reason = verdict.reason === "offenderMoved" ? "staleEvidence" : "badEvidence";
+      return void this.drop(reason, from, `${evidence.type}: ${verdict.reason}`);
+    }
+    const record = this.offenders.record(evidence, verdict);
+    this.metrics.evidenceAccepted++;
+    this.emit({
+      kind: "evidenceAccepted",
+      offenderId: record.offenderId,
+      offenderNodeId: record.nodeId,
+      view: record.view,
+      fault: verdict.fault,
+    });
+    this.deps.log?.info(
+      { replicaId: this.config.replicaId, offenderId: record.offenderId, fault: verdict.fault },
+      "evidence accepted",
+    );
+    // Peers that did not see the lie need the proof to check our INIT-MIGRATION's S.
+    this.forwardEvidence(evidence);
+    // The view we are changing to is led by a proven liar: its NEW-VIEW will never do, so move
+    // on now rather than when the (backed-off) new-view timer expires. Starting a view change
+    // early is always safe in PBFT; it only costs the liar its view.
+    if (!this.viewActive && record.view === this.viewCurrent && record.offenderId === this.primary)
+      this.startViewChange(this.viewCurrent + 1);
+    this.startEvidenceRound();
+  }
+
+  private forwardEvidence(evidence: Evidence): void {
+    const forwarded: Evidence = { ...evidence, replicaId: this.config.replicaId };
+    if (!this.deps.migration!.fitsInFrame(forwarded)) return;
+    this.emit({ kind: "broadcast", message: forwarded });
+  }
+
+  /**
+   * Starts the on-demand round for the proven ids whose offending node still runs them, unless an
+   * on-demand round (ours or the CM's) is under way: later offenders wait for the next one.
+   */
+  private startEvidenceRound(): void {
+    const middleware = this.middleware!;
+    if (this.retired) return;
+    const live = this.offenders.liveIds((replicaId) => middleware.nodeOf(replicaId), this.config.f);
+    if (live.length === 0) return;
+    const own = this.initVotes[this.config.replicaId];
+    if (own !== undefined && own.migrationNumber === middleware.migrationNumber && own.trigger === "onDemand")
+      return;
+    this.evidenceSources = live;
+    this.evidenceRetransmits = 0;
+    this.onDemandSources = live;
+    this.startRound("onDemand", live);
+  }
+
+  /**
+   * An executed round moved ids: proofs against their old nodes are spent. A proof still pending
+   * starts its round on the next status tick (retryEvidenceRound), not here: our INIT-MIGRATION's
+   * authenticator is computed when we build it, and the host applies this round's membershipChanged
+   * only after this step, so one built now would carry the retired nodes' MACs for the moved ids
+   * and the targets would refuse it (found by the simulator, seed 58 with lyingNewPrimary).
+   */
+  private afterEvidenceRound(pairs: readonly MigrationPair[]): void {
+    this.offenders.migrated(pairs, this.viewCurrent);
+    this.evidenceSources = null;
+  }
+
+  /**
+   * Each status tick while an evidence round is pending: start it if it could not start (too few
+   * standbys, or a CM round went first) and resend the proofs it rests on, a bounded number of times.
+   */
+  private retryEvidenceRound(): void {
+    if (this.middleware === null) return;
+    this.startEvidenceRound();
+    const sources = this.evidenceSources;
+    if (sources === null || this.evidenceRetransmits >= this.migrationSettings!.migrateNowRetransmitsMax)
+      return;
+    this.evidenceRetransmits++;
+    for (const offenderId of sources) {
+      const record = this.offenders.get(offenderId);
+      if (record === undefined) continue;
+      this.metrics.retransmissions++;
+      this.forwardEvidence(record.evidence);
     }
   }
 

@@ -18,8 +18,24 @@ export const BYZANTINE_KINDS = [
   "wrongReply",
 ] as const;
 
-export type ByzantineKind = (typeof BYZANTINE_KINDS)[number];
+/**
+ * Kinds a seed never picks at random (adding one to BYZANTINE_KINDS would change every seed's
+ * plan): a migration fault places them where they can act (migration-faults.ts).
+ */
+export const TARGETED_BYZANTINE_KINDS = [
+  /**
+   * As a new primary, sends a NEW-VIEW whose PRE-PREPAREs do not follow from its VIEW-CHANGEs (a
+   * prepared batch dropped, or a digest changed), correctly signed by its node: evidence that
+   * gets it migrated (paper section 3.4).
+   */
+  "lyingNewPrimary",
+] as const;
+
+export type ByzantineKind = (typeof BYZANTINE_KINDS)[number] | (typeof TARGETED_BYZANTINE_KINDS)[number];
 
 export function isByzantineKind(value: string): value is ByzantineKind {
-  return (BYZANTINE_KINDS as readonly string[]).includes(value);
+  return (
+    (BYZANTINE_KINDS as readonly string[]).includes(value) ||
+    (TARGETED_BYZANTINE_KINDS as readonly string[]).includes(value)
+  );
 }

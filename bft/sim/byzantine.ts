@@ -7,7 +7,7 @@
  */
 import { assert } from "../assert.js";
 import { MAC_BYTES } from "../limits.js";
-import type { Message, Principal, Request } from "../messages.js";
+import type { Message, NewView, PrePrepare, Principal, Request } from "../messages.js";
 import type { Destination, Wire } from "../wire/index.js";
 import type { ByzantineKind } from "./byzantine-kinds.js";
 import type { Prng } from "./prng.js";
@@ -23,6 +23,11 @@ export interface ByzantineContext {
   sendFrame(to: Principal, frame: Uint8Array): void;
   /** The batch digest a PRE-PREPARE names, computed as the replica core does. */
   batchDigest(requests: readonly Request[]): Uint8Array;
+  /**
+   * Signs a NEW-VIEW as this node does (newViewSignedBytes under its coprocessor key). Only in
+   * migration runs, where NEW-VIEWs are signed; elsewhere a lying NEW-VIEW keeps the old signature.
+   */
+  signNewView?(newView: Omit<NewView, "signature">): Uint8Array;
 }
 
 export interface ByzantineBehaviour {
@@ -59,6 +64,8 @@ export function createByzantineBehaviour(kind: ByzantineKind): ByzantineBehaviou
       return new ReplayBehaviour();
     case "flood":
       return new FloodBehaviour();
+    case "lyingNewPrimary":
+      return reactive(kind, sendLyingNewView);
   }
 }
 
@@ -106,6 +113,53 @@ function sendEquivocating(message: Message, to: Destination, context: ByzantineC
   backups.forEach((id, index) => {
     context.sendFrame({ kind: "replica", id }, index % 2 === 0 ? honestFrame : variantFrame);
   });
+}
+
+/**
+ * A NEW-VIEW whose PRE-PREPAREs contradict its own VIEW-CHANGEs, signed like an honest one: the
+ * first batch with requests (or a special entry) becomes the null batch, as if the primary dropped
+ * a prepared batch; with none, one digest is changed; with no PRE-PREPAREs at all, one is added.
+ * Every correct backup rejects it (the decision re-run differs) and holds proof of the lie.
+ */
+function sendLyingNewView(message: Message, to: Destination, context: ByzantineContext): void {
+  if (message.type !== "NewView") {
+    sendHonest(message, to, context);
+    return;
+  }
+  const { signature, ...body } = message;
+  const lie = { ...body, prePrepares: lyingPrePrepares(message, context) };
+  const signed: NewView = { ...lie, signature: context.signNewView?.(lie) ?? signature };
+  sendFrameTo(context.wire.seal(signed, to), to, context);
+}
+
+function lyingPrePrepares(message: NewView, context: ByzantineContext): PrePrepare[] {
+  const prePrepares = [...message.prePrepares];
+  const full = prePrepares.findIndex((p) => p.requests.length > 0 || p.special !== undefined);
+  if (full >= 0) {
+    const dropped = prePrepares[full]!;
+    prePrepares[full] = {
+      type: "PrePrepare",
+      view: dropped.view,
+      seq: dropped.seq,
+      digest: context.batchDigest([]),
+      requests: [],
+    };
+    return prePrepares;
+  }
+  if (prePrepares.length > 0) {
+    const first = prePrepares[0]!;
+    prePrepares[0] = { ...first, digest: corruptBytes(first.digest, context.prng) };
+    return prePrepares;
+  }
+  const stableSeqMax = Math.max(0, ...message.viewChanges.map((viewChange) => viewChange.stableSeq));
+  prePrepares.push({
+    type: "PrePrepare",
+    view: message.view,
+    seq: stableSeqMax + 1,
+    digest: context.prng.bytes(context.batchDigest([]).length),
+    requests: [],
+  });
+  return prePrepares;
 }
 
 function sendWrongDigest(message: Message, to: Destination, context: ByzantineContext): void {

@@ -12,6 +12,11 @@
  *   and sending, never complies, and the CM must cut off its NICs at the compliance deadline.
  * - withholdMigration: replica 0 (the primary of view 0) is Byzantine and never sends the
  *   PRE-PREPARE of a MIGRATION-REQUEST; backups' view-change timers replace it.
+ * - lyingNewPrimary: replica 1 (the primary of view 1) is Byzantine and, whenever it leads a new
+ *   view, sends a correctly signed NEW-VIEW whose PRE-PREPAREs contradict its VIEW-CHANGEs; replica
+ *   0 is cut off by a partition once the standbys registered (asynchrony, not a fault) so that
+ *   view 1 comes.
+ *   Backups reject the NEW-VIEW, hold proof of the lie and migrate replica 1 on demand (section 3.4).
  * - none: only the swarm plan's faults. The primary is migrated in every run that reaches the
  *   round whose sources include it (DESIGN section 5: within any four consecutive rounds).
  *
@@ -22,6 +27,7 @@
  */
 import { assert } from "../assert.js";
 import type { Principal } from "../messages.js";
+import { defaultReplicaConfig } from "../replica/index.js";
 import type { ByzantineKind } from "./byzantine-kinds.js";
 import { createFaultPlan, type FaultPlan, type FaultPlanOptions } from "./fault-plan.js";
 import type { Prng } from "./prng.js";
@@ -32,6 +38,7 @@ export const MIGRATION_FAULT_KINDS = [
   "targetCrash",
   "nonComplyingSource",
   "withholdMigration",
+  "lyingNewPrimary",
 ] as const;
 export type MigrationFaultKind = (typeof MIGRATION_FAULT_KINDS)[number];
 
@@ -51,7 +58,22 @@ const KIND_FOR_FAULT: Readonly<Record<MigrationFaultKind, ByzantineKind | null>>
   targetCrash: null,
   nonComplyingSource: "replay",
   withholdMigration: "silent",
+  lyingNewPrimary: "lyingNewPrimary",
 };
+
+/**
+ * lyingNewPrimary: when the partition that brings view 1 starts, and how long it lasts at least.
+ * It starts after the standbys registered (their JOIN-REQUESTs need a working primary, and a
+ * standby gives up after a few retransmissions): earlier, the evidence round found no targets.
+ * Backups start a view change a view-change timeout after a client's retransmission (500 ms at
+ * first) reaches them, so the partition lasts two timeouts and a second.
+ */
+const LYING_PARTITION_START_MS_MIN = 1200;
+const LYING_PARTITION_START_MS_MAX = 2000;
+const LYING_PARTITION_MS_MIN = 3000;
+const LYING_PARTITION_SLACK_MS = 1000;
+/** Replicas without seed tuning (--faults none) use the default timeout. */
+const DEFAULT_VIEW_CHANGE_TIMEOUT_MS = defaultReplicaConfig(1, 0).viewChangeTimeoutMs;
 
 export function chooseMigrationFault(prng: Prng, fixed: MigrationFaultKind | "random"): MigrationFaultPlan {
   const kind = fixed === "random" ? prng.pick(MIGRATION_FAULT_KINDS) : fixed;
@@ -78,8 +100,26 @@ export function createMigrationFaultPlan(
   const plan = createFaultPlan({ ...options, byzantineKinds: [kind] }, prng);
   const chosen = plan.byzantine[0];
   assert(chosen !== undefined, "the fault's Byzantine replica is in the plan");
+  if (fault.kind === "lyingNewPrimary")
+    return withViewOneComing(swapReplicaIds(plan, chosen.replicaId, 1), prng);
   const needsZero = fault.kind === "wrongStateSender" || fault.kind === "withholdMigration";
   return needsZero ? swapReplicaIds(plan, chosen.replicaId, 0) : plan;
+}
+
+/**
+ * The plan plus a partition that cuts replica 0 (the primary of view 0) off, long enough
+ * for the others to change view (two view-change timeouts at least), so replica 1 leads view 1.
+ * Healing waits for the partition's end (with --faults none the plan would heal at once).
+ */
+function withViewOneComing(plan: FaultPlan, prng: Prng): FaultPlan {
+  const startMs = prng.int(LYING_PARTITION_START_MS_MIN, LYING_PARTITION_START_MS_MAX);
+  const viewChangeTimeoutMs = plan.replicaTuning?.viewChangeTimeoutMs ?? DEFAULT_VIEW_CHANGE_TIMEOUT_MS;
+  const endMs =
+    startMs + Math.max(LYING_PARTITION_MS_MIN, 2 * viewChangeTimeoutMs + LYING_PARTITION_SLACK_MS);
+  const partition = { startMs, endMs, members: [{ kind: "replica", id: 0 } as const] };
+  // A principal is in one island at a time: the seed's partitions that overlap this one give way.
+  const others = plan.partitions.filter((other) => other.endMs <= startMs || other.startMs >= endMs);
+  return { ...plan, healAtMs: Math.max(plan.healAtMs, endMs), partitions: [partition, ...others] };
 }
 
 /** The same plan with replica ids a and b exchanged everywhere (the fault budget is symmetric). */
@@ -113,5 +153,7 @@ export function describeMigrationFault(fault: MigrationFaultPlan): string {
       return "migration fault: the Byzantine replica keeps sending after it is migrated (never complies)";
     case "withholdMigration":
       return "migration fault: r0 withholds MIGRATION-REQUEST PRE-PREPAREs (replaces its plan kind)";
+    case "lyingNewPrimary":
+      return "migration fault: r1 signs lying NEW-VIEWs as a new primary; r0 is partitioned after registration to bring view 1";
   }
 }

@@ -57,6 +57,7 @@ import {
   JOIN_TIME_SKEW_MS_DEFAULT,
   leaveRequestSignedBytes,
   migrateNowSignedBytes,
+  newViewSignedBytes,
   onDemandMigrationSignedBytes,
   type RosterEntry,
 } from "../migration/index.js";
@@ -77,6 +78,7 @@ import type { Transport } from "../transport/transport.js";
 import {
   createDerivedKeyRing,
   type Destination,
+  fitsInFrame,
   MAC_KEY_BYTES,
   SessionKeyStore,
   sha256,
@@ -291,6 +293,8 @@ export class MigrationSimulation {
       standbyNodeIds,
       stallBoundMs: this.config.stallBoundMs,
       faultWindows: this.faultWindows,
+      // Nodes 0..3f start running replica id = node id; only they are ever made Byzantine.
+      byzantineNodeIds: this.plan.byzantine.map((b) => b.replicaId),
     };
     this.recorder = new HistoryRecorder({
       f: options.f,
@@ -719,6 +723,7 @@ export class MigrationSimulation {
         verify: verifySignature,
         authenticateInitMigration: (message) => node.wire.authenticateInitMigration(message),
         keyExchange,
+        fitsInFrame,
       },
     };
   }
@@ -920,6 +925,9 @@ export class MigrationSimulation {
         case "peerKey":
           node.sessionKeys.set(effect.nodeId, effect.key);
           break;
+        case "evidenceAccepted":
+          this.onEvidenceAccepted(node, effect);
+          break;
         default: {
           assert(role.kind === "replica", "history effects come from running replicas");
           const recorded = this.recorder.replicaEffect(this.nowMs, role.replicaId, role.incarnation, effect);
@@ -970,6 +978,26 @@ export class MigrationSimulation {
       .map((p) => `r${p.replicaId}: n${p.sourceNodeId} -> n${p.targetNodeId}`)
       .join(", ");
     this.log(`round l=${effect.migrationNumber} (${effect.trigger}) executed at seq ${effect.seq}: ${pairs}`);
+  }
+
+  private onEvidenceAccepted(node: SimNode, effect: Extract<Effect, { kind: "evidenceAccepted" }>): void {
+    const role = node.role;
+    assert(role.kind === "replica", "a running replica accepts evidence");
+    this.recorder.record({
+      kind: "evidenceAccepted",
+      atMs: this.nowMs,
+      replicaId: role.replicaId,
+      incarnation: role.incarnation,
+      nodeId: node.id,
+      offenderId: effect.offenderId,
+      offenderNodeId: effect.offenderNodeId,
+      view: effect.view,
+      fault: effect.fault,
+    });
+    this.log(
+      `r${role.replicaId}@n${node.id}: evidence against r${effect.offenderId}@n${effect.offenderNodeId}` +
+        ` (NEW-VIEW ${effect.view}: ${effect.fault})`,
+    );
   }
 
   private syncMembership(node: SimNode, core: Replica): void {
@@ -1048,6 +1076,7 @@ export class MigrationSimulation {
       sendFrame: (to, frame) => this.route(node.transport, wire, to, frame),
       batchDigest: (requests: readonly Request[]) =>
         batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
+      signNewView: ({ type: _type, ...fields }) => node.coprocessor.sign(newViewSignedBytes(fields)),
     };
   }
 

@@ -21,7 +21,7 @@ import {
 } from "../limits.js";
 
 /** Version byte of an encoded message; bump on any layout change. */
-export const CODEC_VERSION = 1;
+export const CODEC_VERSION = 2;
 /** Version byte of a frame header (sender, receivers, MACs). */
 export const FRAME_VERSION = 1;
 

@@ -10,6 +10,7 @@
 import { unreachable } from "../assert.js";
 import { DIGEST_BYTES, FAULTS_MAX, MAC_BYTES, REPLICAS_MAX, SIGNATURE_BYTES } from "../limits.js";
 import type {
+  Evidence,
   InitMigration,
   JoinApproved,
   JoinRequest,
@@ -22,6 +23,7 @@ import type {
   MigrationPair,
   MigrationRequest,
   NewMembership,
+  NewView,
   OnDemandMigration,
   OrderedSpecial,
 } from "../messages.js";
@@ -36,6 +38,19 @@ import { DecodeFailure, type Reader, type Writer } from "./cursor.js";
 import type { DecodeReason } from "./reasons.js";
 
 type Verdict = DecodeReason | undefined;
+
+/** Migration messages of fixed shape; EVIDENCE nests a NEW-VIEW and has its own functions below. */
+type FlatMigrationMessage = Exclude<MigrationMessage, Evidence>;
+
+/**
+ * The NEW-VIEW codec and rules live in codec.ts and validate.ts, which import this file; they are
+ * handed to the EVIDENCE functions rather than imported back, so the modules form no cycle.
+ */
+export interface NewViewCodec {
+  size(message: NewView): number;
+  write(writer: Writer, message: NewView): void;
+  read(reader: Reader): NewView;
+}
 
 const U8 = 1;
 const U32 = 4;
@@ -170,7 +185,7 @@ function validateMembers(members: readonly MemberAddress[]): Verdict {
   return undefined;
 }
 
-export function validateMigrationMessage(message: MigrationMessage): Verdict {
+export function validateMigrationMessage(message: FlatMigrationMessage): Verdict {
   switch (message.type) {
     case "JoinRequest":
       return validateJoinRequest(message);
@@ -268,7 +283,7 @@ export function specialSize(special: OrderedSpecial | undefined): number {
   }
 }
 
-export function migrationBodySize(message: MigrationMessage): number {
+export function migrationBodySize(message: FlatMigrationMessage): number {
   switch (message.type) {
     case "JoinRequest":
       return joinRequestSize(message);
@@ -378,7 +393,7 @@ export function writeSpecial(writer: Writer, special: OrderedSpecial | undefined
   }
 }
 
-export function writeMigrationBody(writer: Writer, message: MigrationMessage): void {
+export function writeMigrationBody(writer: Writer, message: FlatMigrationMessage): void {
   switch (message.type) {
     case "JoinRequest":
       writeJoinRequest(writer, message);
@@ -545,7 +560,7 @@ export function readSpecial(reader: Reader): OrderedSpecial | undefined {
   }
 }
 
-export function readMigrationBody(reader: Reader, type: MigrationMessage["type"]): MigrationMessage {
+export function readMigrationBody(reader: Reader, type: FlatMigrationMessage["type"]): FlatMigrationMessage {
   switch (type) {
     case "JoinRequest":
       return readJoinRequest(reader);
@@ -632,8 +647,46 @@ export const MIGRATION_TYPES = [
   "KeyExchange",
   "MigrationDone",
   "OnDemandMigration",
-] as const satisfies readonly MigrationMessage["type"][];
+] as const satisfies readonly FlatMigrationMessage["type"][];
 
-export function isMigrationType(type: string): type is MigrationMessage["type"] {
+/** A fixed-shape migration type (EVIDENCE is dispatched on its own, see NewViewCodec). */
+export function isMigrationType(type: string): type is FlatMigrationMessage["type"] {
   return (MIGRATION_TYPES as readonly string[]).includes(type);
+}
+
+// ---------------------------------------------------------------- EVIDENCE (section 3.4)
+
+/**
+ * EVIDENCE: the offender's node id (u32), the accuser's replica id (u8), then the nested NEW-VIEW
+ * as codec.ts writes it. Its size needs no bound of its own: the NEW-VIEW's bounds apply, and the
+ * whole body must fit one frame like any message (a replica checks that before it broadcasts).
+ */
+export function evidenceSize(message: Evidence, newView: NewViewCodec): number {
+  return U32 + U8 + newView.size(message.newView);
+}
+
+export function writeEvidence(writer: Writer, message: Evidence, newView: NewViewCodec): void {
+  writer.u32(message.offenderNodeId);
+  writer.u8(message.replicaId);
+  newView.write(writer, message.newView);
+}
+
+export function readEvidence(reader: Reader, newView: NewViewCodec): Evidence {
+  const offenderNodeId = reader.u32();
+  const replicaId = reader.u8();
+  return { type: "Evidence", newView: newView.read(reader), offenderNodeId, replicaId };
+}
+
+/**
+ * Structure only: the nested NEW-VIEW obeys the NEW-VIEW rules (passed in by validate.ts) and is
+ * signed (an unsigned NEW-VIEW proves nothing), and the ids are in range. Whether it is a proof
+ * is the replica core's question (bft/replica/evidence.ts).
+ */
+export function validateEvidence(message: Evidence, validateNewView: (message: NewView) => Verdict): Verdict {
+  return checkFirst(
+    () => (isNodeId(message.offenderNodeId) ? undefined : "nodeIdRange"),
+    () => (isReplicaId(message.replicaId) ? undefined : "replicaIdRange"),
+    () => validateNewView(message.newView),
+    () => checkSignature(message.newView.signature),
+  );
 }

@@ -47,11 +47,15 @@ import {
   VIEW_CHANGE_ENTRIES_MAX,
 } from "./bounds.js";
 import {
+  evidenceSize,
   isMigrationType,
   migrationBodySize,
+  type NewViewCodec,
+  readEvidence,
   readMigrationBody,
   readSpecial,
   specialSize,
+  writeEvidence,
   writeMigrationBody,
   writeSpecial,
 } from "./codec-migration.js";
@@ -83,6 +87,7 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = {
   KeyExchange: 18,
   MigrationDone: 19,
   OnDemandMigration: 20,
+  Evidence: 21,
 };
 /** Tag of the bytes a VIEW-CHANGE signature covers; never a message on the wire. */
 const VIEW_CHANGE_SIGNING_TAG = 0x87;
@@ -131,7 +136,7 @@ function newViewSize(message: NewView): number {
   for (const viewChange of message.viewChanges)
     size += viewChangeFieldsSize(viewChange) + short(viewChange.signature);
   for (const prePrepare of message.prePrepares) size += prePrepareSize(prePrepare);
-  return size;
+  return size + short(message.signature);
 }
 
 function bodySize(message: Message): number {
@@ -157,6 +162,8 @@ function bodySize(message: Message): number {
       return U64 + short(message.stateDigest) + U32 + U8;
     case "StateChunk":
       return U64 + short(message.stateDigest) + U32 + U32 + U32 + long(message.bytes) + U8;
+    case "Evidence":
+      return evidenceSize(message, NEW_VIEW_CODEC);
     default:
       return migrationBodySize(message);
   }
@@ -232,6 +239,7 @@ function writeNewView(writer: Writer, message: NewView): void {
   writer.u16(message.prePrepares.length);
   for (const prePrepare of message.prePrepares) writePrePrepare(writer, prePrepare);
   writer.u8(message.replicaId);
+  writer.shortBytes(message.signature);
 }
 
 function writeBody(writer: Writer, message: Message): void {
@@ -272,6 +280,9 @@ function writeBody(writer: Writer, message: Message): void {
     case "FetchState":
     case "StateChunk":
       writeStateBody(writer, message);
+      return;
+    case "Evidence":
+      writeEvidence(writer, message, NEW_VIEW_CODEC);
       return;
     default:
       writeMigrationBody(writer, message);
@@ -377,6 +388,13 @@ export function viewChangeSigningBytes(message: Omit<ViewChange, "signature">): 
 
 // ---------------------------------------------------------------- reading
 
+/** EVIDENCE nests a whole NEW-VIEW; codec-migration.ts gets this file's NEW-VIEW codec handed in. */
+const NEW_VIEW_CODEC: NewViewCodec = {
+  size: (message) => newViewSize(message),
+  write: (writer, message) => writeNewView(writer, message),
+  read: (reader) => readNewView(reader),
+};
+
 function readRequest(reader: Reader): Request {
   const clientId = reader.u32();
   const timestamp = reader.u64();
@@ -454,7 +472,8 @@ function readNewView(reader: Reader): NewView {
   const prePrepareCount = reader.count(NEW_VIEW_PRE_PREPARES_MAX, "countTooLarge");
   const prePrepares: PrePrepare[] = [];
   for (let index = 0; index < prePrepareCount; index++) prePrepares.push(readPrePrepare(reader));
-  return { type: "NewView", view, viewChanges, prePrepares, replicaId: reader.u8() };
+  const replicaId = reader.u8();
+  return { type: "NewView", view, viewChanges, prePrepares, replicaId, signature: reader.shortBytes() };
 }
 
 function readStateChunk(reader: Reader): StateChunk {
@@ -509,6 +528,8 @@ function readBody(reader: Reader, type: MessageType): Message {
     }
     case "StateChunk":
       return readStateChunk(reader);
+    case "Evidence":
+      return readEvidence(reader, NEW_VIEW_CODEC);
     default:
       if (isMigrationType(type)) return readMigrationBody(reader, type);
       return unreachable(type, "message type");

@@ -123,6 +123,7 @@ export function sampleMessages(): Record<MessageType, Message> {
       viewChanges: [sampleViewChange(0), sampleViewChange(1), sampleViewChange(2)],
       prePrepares: [samplePrePrepare(129, 1), { ...samplePrePrepare(130, 0), view: 3 }],
       replicaId: 3,
+      signature: filledBytes(SIGNATURE_BYTES, 3),
     },
     Status: { type: "Status", view: 4, lastExecutedSeq: 1000, stableSeq: 960, replicaId: 2 },
     FetchState: { type: "FetchState", seq: 960, stateDigest: digest, chunkIndex: 5, replicaId: 1 },
@@ -188,6 +189,19 @@ export function sampleMessages(): Record<MessageType, Message> {
       counter: 4,
       cmId: 0,
       signature: filledBytes(SIGNATURE_BYTES, 8),
+    },
+    Evidence: {
+      type: "Evidence",
+      newView: {
+        type: "NewView",
+        view: 5,
+        viewChanges: [sampleViewChange(0), sampleViewChange(2), sampleViewChange(3)],
+        prePrepares: [{ ...samplePrePrepare(129, 1), view: 5 }],
+        replicaId: 1,
+        signature: filledBytes(SIGNATURE_BYTES, 9),
+      },
+      offenderNodeId: 17,
+      replicaId: 2,
     },
   };
 }

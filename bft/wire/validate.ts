@@ -37,7 +37,7 @@ import {
   VIEW_CHANGE_BATCHES_MAX,
   VIEW_CHANGE_ENTRIES_MAX,
 } from "./bounds.js";
-import { validateMigrationMessage, validateOrderedSpecial } from "./codec-migration.js";
+import { validateEvidence, validateMigrationMessage, validateOrderedSpecial } from "./codec-migration.js";
 import type { DecodeReason } from "./reasons.js";
 
 type Verdict = DecodeReason | undefined;
@@ -110,6 +110,8 @@ export function validateMessage(message: Message): Verdict {
     case "MigrationDone":
     case "OnDemandMigration":
       return validateMigrationMessage(message);
+    case "Evidence":
+      return validateEvidence(message, validateNewView);
     default:
       return unreachable(message, "message type");
   }
@@ -197,6 +199,9 @@ function validateViewChange(message: ViewChange): Verdict {
 function validateNewView(message: NewView): Verdict {
   const verdict = checkSafe(message.view) ?? checkReplicaId(message.replicaId);
   if (verdict !== undefined) return verdict;
+  // Signed by a replica with migration, empty in plain PBFT (messages.ts NewView).
+  const signature = message.signature.length;
+  if (signature !== 0 && signature !== SIGNATURE_BYTES) return "signatureLength";
   if (message.viewChanges.length > NEW_VIEW_VIEW_CHANGES_MAX) return "countTooLarge";
   if (message.prePrepares.length > NEW_VIEW_PRE_PREPARES_MAX) return "countTooLarge";
   for (const viewChange of message.viewChanges) {

@@ -130,6 +130,9 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
   KeyExchange: { from: ["node", "replica"], to: ["node", "replica"] },
   MigrationDone: { from: ["node"], to: REPLICA },
   OnDemandMigration: { from: ["cm"], to: REPLICA },
+  // Section 3.4: a replica holding proof that a primary lied forwards it to every replica. The
+  // proof is the primary's own signature; the frame MAC only names the accuser.
+  Evidence: AMONG_REPLICAS,
 };
 
 /**

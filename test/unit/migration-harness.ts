@@ -30,6 +30,7 @@ import {
   StandbyNode,
   type StandbyNodeEffect,
 } from "../../bft/replica/index.js";
+import { fitsInFrame } from "../../bft/wire/index.js";
 import { ChainApp, makeDeps } from "./replica-harness.js";
 import { takeNextDueTimer } from "./timers.js";
 
@@ -167,6 +168,7 @@ export class MigrationCluster {
         sign: (bytes) => coprocessor.sign(bytes),
         verify: verifySignature,
         authenticateInitMigration: () => new Uint8Array(0),
+        fitsInFrame,
       },
     };
   }

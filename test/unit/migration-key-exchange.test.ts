@@ -32,6 +32,7 @@ import {
   createDerivedKeyRing,
   decodeMessage,
   encodeMessageUnchecked,
+  fitsInFrame,
   SessionKeyStore,
   Wire,
 } from "../../bft/wire/index.js";
@@ -367,6 +368,7 @@ describe("key exchange in the cores", () => {
           sign: (bytes) => coprocessor.sign(bytes),
           verify: verifySignature,
           authenticateInitMigration: () => new Uint8Array(0),
+          fitsInFrame,
           keyExchange: { counter: 5, keyAgreement: createX25519KeyAgreement(seeded("replica core")) },
         },
       },

@@ -149,7 +149,14 @@ describe("replica input validation", () => {
     expect(c.replica(1).metrics.dropped.badViewChange).toBe(1);
     // A NEW-VIEW for view 1 from replica 2 (not view 1's primary) is rejected.
     const vcs = [0, 2, 3].map((id) => ({ ...base, replicaId: id }));
-    const newView: NewView = { type: "NewView", view: 1, viewChanges: vcs, prePrepares: [], replicaId: 1 };
+    const newView: NewView = {
+      type: "NewView",
+      view: 1,
+      viewChanges: vcs,
+      prePrepares: [],
+      replicaId: 1,
+      signature: new Uint8Array(0),
+    };
     c.inject({ kind: "replica", id: 2 }, 3, { ...newView, replicaId: 2 });
     expect(c.replica(3).metrics.dropped.wrongPrimary).toBe(1);
     // From the right primary but with an extra PRE-PREPARE the decision does not contain.

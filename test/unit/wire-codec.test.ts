@@ -413,6 +413,9 @@ describe("properties", () => {
       viewChanges: fc.array(viewChangeArb, { maxLength: 2 }),
       prePrepares: fc.array(prePrepareArb, { maxLength: 2 }),
       replicaId,
+      signature: fc
+        .constantFrom(0, SIGNATURE_BYTES)
+        .chain((length) => fc.uint8Array({ minLength: length, maxLength: length })),
     }),
     fc.record({
       type: fc.constantFrom("Prepare" as const, "Commit" as const),

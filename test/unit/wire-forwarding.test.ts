@@ -58,7 +58,14 @@ function signedViewChange(replicaId: number): ViewChange {
 }
 
 function newViewBy(primaryId: number, viewChanges: ViewChange[]): NewView {
-  return { type: "NewView", view: 3, viewChanges, prePrepares: [], replicaId: primaryId };
+  return {
+    type: "NewView",
+    view: 3,
+    viewChanges,
+    prePrepares: [],
+    replicaId: primaryId,
+    signature: new Uint8Array(0),
+  };
 }
 
 function expectOk(result: OpenResult, from: Principal, message: Message): void {

@@ -156,6 +156,7 @@ describe("authentic traffic opens", () => {
       // authenticators: they are not MAC-checked (see Wire.checkMessage).
       prePrepares: [wireTesting.samplePrePrepare(129, 2)],
       replicaId: 3,
+      signature: new Uint8Array(0),
     };
     expectOk(replicaWire(0).open(replicaWire(3).seal(newView, "replicas")), replica(3), newView);
   });
@@ -308,6 +309,7 @@ describe("attacks are dropped", () => {
       viewChanges: [signedViewChange(0), signedViewChange(1), tampered],
       prePrepares: [],
       replicaId: 3,
+      signature: new Uint8Array(0),
     };
     expectDrop(replicaWire(1), replicaWire(3).seal(newView, "replicas"), "signatureInvalid");
   });

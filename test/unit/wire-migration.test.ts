@@ -4,14 +4,18 @@
  * enforced on decode (and asserted on encode), node and CM principals seal and open frames only
  * along their allowed routes, INIT-MIGRATION authenticators are checked directly and as proofs
  * inside a PRE-PREPARE, and a membership-keyed wire rejects the MACs of a retired source node
- * after setMember moves its logical id to the promoted target.
+ * after setMember moves its logical id to the promoted target. EVIDENCE (section 3.4) nests a
+ * signed NEW-VIEW: it round-trips for any field values, its nested NEW-VIEW obeys the NEW-VIEW rules
+ * and must be signed, and only replicas exchange it.
  * How: codec calls on table rows of samples and mutations; small clusters of Wires keyed from one
  * cluster secret, with and without a membership map.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AssertionError } from "../../bft/assert.js";
-import { SIGNATURE_BYTES } from "../../bft/limits.js";
-import type { InitMigration, Message, PrePrepare, Principal } from "../../bft/messages.js";
+import { REPLICAS_MAX, SIGNATURE_BYTES } from "../../bft/limits.js";
+import type { Evidence, InitMigration, Message, NewView, PrePrepare, Principal } from "../../bft/messages.js";
+import { NODES_MAX } from "../../bft/migration/limits.js";
 import {
   createDerivedKeyRing,
   type DropReason,
@@ -60,6 +64,7 @@ describe("codec: migration messages", () => {
     "KeyExchange",
     "MigrationDone",
     "OnDemandMigration",
+    "Evidence",
   ] as const;
 
   it.each(types)("%s round-trips", (type) => {
@@ -150,6 +155,89 @@ describe("codec: migration messages", () => {
     expect(() => encodeMessage(message)).toThrow(AssertionError);
   });
 
+  const evidence = samples.Evidence as Evidence;
+  const nested = evidence.newView;
+  it.each<[string, Message, DropReason]>([
+    [
+      "an unsigned NEW-VIEW as proof",
+      { ...evidence, newView: { ...nested, signature: new Uint8Array(0) } },
+      "signatureLength",
+    ],
+    ["an offender node id out of range", { ...evidence, offenderNodeId: 9999 }, "nodeIdRange"],
+    ["an accuser replica id out of range", { ...evidence, replicaId: 200 }, "replicaIdRange"],
+    [
+      "a nested NEW-VIEW with a short VIEW-CHANGE signature",
+      {
+        ...evidence,
+        newView: {
+          ...nested,
+          viewChanges: [{ ...nested.viewChanges[0]!, signature: new Uint8Array(63) }],
+        },
+      },
+      "signatureLength",
+    ],
+    [
+      "a nested NEW-VIEW with a malformed PRE-PREPARE",
+      {
+        ...evidence,
+        newView: { ...nested, prePrepares: [{ ...nested.prePrepares[0]!, digest: new Uint8Array(3) }] },
+      },
+      "digestLength",
+    ],
+    [
+      "a nested NEW-VIEW with too many VIEW-CHANGEs",
+      {
+        ...evidence,
+        newView: { ...nested, viewChanges: Array.from({ length: 300 }, () => nested.viewChanges[0]!) },
+      },
+      "countTooLarge",
+    ],
+    [
+      "a NEW-VIEW signature of 63 bytes",
+      { ...(samples.NewView as NewView), signature: new Uint8Array(63) },
+      "signatureLength",
+    ],
+  ])("rejects %s on decode and asserts on encode", (_name, message, reason) => {
+    expect(decodeReason(message)).toBe(reason);
+    expect(() => encodeMessage(message)).toThrow(AssertionError);
+  });
+
+  it("an unsigned NEW-VIEW (plain PBFT) round-trips; as EVIDENCE it proves nothing and is refused", () => {
+    const unsigned: NewView = { ...(samples.NewView as NewView), signature: new Uint8Array(0) };
+    expect(roundTrip(unsigned)).toEqual(unsigned);
+  });
+
+  it("EVIDENCE round-trips for any ids, signature and nested PRE-PREPAREs", () => {
+    const arbitrary = fc.record({
+      offenderNodeId: fc.nat({ max: NODES_MAX - 1 }),
+      replicaId: fc.nat({ max: REPLICAS_MAX - 1 }),
+      view: fc.maxSafeNat(),
+      author: fc.nat({ max: REPLICAS_MAX - 1 }),
+      signature: fc.uint8Array({ minLength: SIGNATURE_BYTES, maxLength: SIGNATURE_BYTES }),
+      prePrepareCount: fc.nat({ max: nested.prePrepares.length }),
+      viewChangeCount: fc.nat({ max: nested.viewChanges.length }),
+    });
+    fc.assert(
+      fc.property(arbitrary, (value) => {
+        const message: Evidence = {
+          type: "Evidence",
+          offenderNodeId: value.offenderNodeId,
+          replicaId: value.replicaId,
+          newView: {
+            ...nested,
+            view: value.view,
+            replicaId: value.author,
+            signature: value.signature,
+            prePrepares: nested.prePrepares.slice(0, value.prePrepareCount),
+            viewChanges: nested.viewChanges.slice(0, value.viewChangeCount),
+          },
+        };
+        expect(roundTrip(message)).toEqual(message);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("rejects an unknown special kind byte", () => {
     const bytes = encodeMessage(wireTesting.samplePrePrepare(9, 0));
     const mutated = Uint8Array.from(bytes);
@@ -208,7 +296,21 @@ describe("frames: node and CM principals", () => {
     });
   });
 
+  it("EVIDENCE goes from any replica to the replicas: the proof's author is inside, not the sender", () => {
+    const forwarded = { ...samples.Evidence, replicaId: 0 } as Message;
+    expectOpen(replicas[3]!, replicas[0]!.seal(forwarded, "replicas"), { kind: "replica", id: 0 });
+  });
+
   it.each<[string, Wire, Message, Principal | "replicas", Wire, DropReason]>([
+    ["a node sending EVIDENCE", node, samples.Evidence, "replicas", replicas[0]!, "wrongDirection"],
+    [
+      "a replica naming another accuser in EVIDENCE",
+      replicas[1]!,
+      { ...samples.Evidence, replicaId: 2 } as Message,
+      "replicas",
+      replicas[0]!,
+      "senderMismatch",
+    ],
     ["a node sending MIGRATE-NOW", node, samples.MigrateNow, { kind: "cm", id: 1 }, cm, "wrongDirection"],
     [
       "a replica sending LEAVE-REQUEST",

@@ -1,0 +1,108 @@
+/**
+ * Proves the evidence path of on-demand migration (paper section 3.4) in whole-system runs: with
+ * the lyingNewPrimary migration fault, replica 1 signs a NEW-VIEW that contradicts its own
+ * VIEW-CHANGEs, the correct replicas prove it and an on-demand round moves id 1 off the liar's
+ * node, and the checkers accept the run. It also proves the checkers' evidence rules reject forged
+ * histories: evidence accepted against a correct node, an on-demand round that neither a CM request
+ * nor any evidence justifies, and an evidence round whose source node was correct; and that a
+ * history without byzantineNodeIds (older format) is judged by logical id.
+ * How: fixed seeds (one fault-free, one with the CI suite's random faults), then pure edits
+ * of the recorded history fed to checkHistory.
+ */
+import { describe, expect, it } from "vitest";
+import { type CheckName, checkHistory, type History, type HistoryEvent } from "../../bft/checker/index.js";
+import { MIGRATION_RUN_DEFAULTS, runMigrationSimulation } from "../../bft/sim/index.js";
+import { migrationCiOptions } from "./migration-ci-options.js";
+
+type EventOf<K extends HistoryEvent["kind"]> = Extract<HistoryEvent, { kind: K }>;
+
+function evidenceRounds(history: History): EventOf<"migrationExecuted">[] {
+  const proven = new Set(
+    history.events
+      .filter((e): e is EventOf<"evidenceAccepted"> => e.kind === "evidenceAccepted")
+      .map((e) => `${e.offenderId}@${e.offenderNodeId}`),
+  );
+  return history.events.filter(
+    (e): e is EventOf<"migrationExecuted"> =>
+      e.kind === "migrationExecuted" &&
+      e.trigger === "onDemand" &&
+      e.pairs.every((p) => proven.has(`${p.replicaId}@${p.sourceNodeId}`)),
+  );
+}
+
+function violated(forged: History): Set<CheckName> {
+  return new Set(checkHistory(forged).violations.map((v) => v.check));
+}
+
+const faultFree = runMigrationSimulation({
+  seed: 2,
+  f: 1,
+  clients: 3,
+  durationMs: 8000,
+  thinkMsMax: 100,
+  app: "kv",
+  kvStateBytes: 4096,
+  faults: "none",
+  migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000, fault: "lyingNewPrimary" },
+});
+const history = faultFree.history;
+
+describe("a lying new primary in whole-system runs", () => {
+  it("is proven by the correct replicas and migrated by an on-demand round (seed 2, no other faults)", () => {
+    expect(faultFree.ok, faultFree.failure?.message).toBe(true);
+    expect(history.migration?.byzantineNodeIds).toEqual([1]);
+    const accepted = history.events.filter((e) => e.kind === "evidenceAccepted" && e.replicaId !== 1);
+    expect(accepted.length).toBeGreaterThanOrEqual(2);
+    const rounds = evidenceRounds(history);
+    expect(rounds.length).toBeGreaterThanOrEqual(1);
+    expect(rounds[0]!.pairs.map((p) => [p.replicaId, p.sourceNodeId])).toEqual([[1, 1]]);
+    expect(faultFree.report.stats.migration.roundsOnDemand).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps safety and migrates the liar under the CI suite's random faults (seed 36)", () => {
+    const options = migrationCiOptions(36);
+    const result = runMigrationSimulation({
+      ...options,
+      migration: { ...options.migration, fault: "lyingNewPrimary" },
+    });
+    expect(result.ok, result.failure?.message).toBe(true);
+    expect(evidenceRounds(result.history).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("the checkers' evidence rules", () => {
+  it("reject evidence a correct replica accepted against a correct node", () => {
+    const forged: History = {
+      ...history,
+      events: history.events.map((e) =>
+        e.kind === "evidenceAccepted" ? { ...e, offenderId: 2, offenderNodeId: 2 } : e,
+      ),
+    };
+    expect(violated(forged)).toContain("migrationRound");
+  });
+
+  it("reject an on-demand round that no CM request named and no evidence proved", () => {
+    const forged: History = {
+      ...history,
+      events: history.events.filter((e) => e.kind !== "evidenceAccepted"),
+    };
+    expect(violated(forged)).toContain("migrationRound");
+  });
+
+  it("reject an evidence round whose source node was correct", () => {
+    const forged: History = {
+      ...history,
+      migration: { ...history.migration!, byzantineNodeIds: [] },
+      byzantineReplicas: [],
+    };
+    const messages = checkHistory(forged).violations.map((v) => v.message);
+    expect(messages).toContain("an evidence round migrated a replica whose node was correct");
+    expect(messages).toContain("a correct replica accepted evidence against a correct node");
+  });
+
+  it("judge a history without byzantineNodeIds by logical id", () => {
+    const { byzantineNodeIds: _nodes, ...older } = history.migration!;
+    expect(violated({ ...history, migration: older })).toEqual(new Set());
+    expect(violated({ ...history, migration: older, byzantineReplicas: [] })).toContain("migrationRound");
+  });
+});

@@ -23,6 +23,7 @@ import {
   STATE_CHUNK_BYTES_MAX,
 } from "../../bft/limits.js";
 import type { Message, NewView, PrePrepare, Request, ViewChange } from "../../bft/messages.js";
+import { CODEC_VERSION } from "../../bft/wire/bounds.js";
 import {
   DECODE_REASONS,
   type DecodeReason,
@@ -113,12 +114,12 @@ const violations: [string, () => Uint8Array, DecodeReason][] = [
   ],
   [
     "unknown type tag",
-    () => Uint8Array.from([1, 99, ...encodeMessage(samples.Prepare).subarray(2)]),
+    () => Uint8Array.from([CODEC_VERSION, 99, ...encodeMessage(samples.Prepare).subarray(2)]),
     "unknownType",
   ],
   [
     "the view-change signing tag",
-    () => Uint8Array.from([1, 0x87, ...encodeMessage(viewChange).subarray(2)]),
+    () => Uint8Array.from([CODEC_VERSION, 0x87, ...encodeMessage(viewChange).subarray(2)]),
     "unknownType",
   ],
   [

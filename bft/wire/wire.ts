@@ -9,8 +9,8 @@
  *   | encoded message | MAC (marker 0) or authenticator: one MAC per replica id (marker 1)
  *
  * The body has no length field: it is everything between the header and the trailer, whose size
- * the header fixes. A broadcast is sealed once for every receiver: the body is hashed once and
- * only the short MAC input is MACed per replica. The sender's own authenticator slot is zero.
+ * the header fixes. Each MAC is an HMAC over header and body (auth.ts). A broadcast is encoded once
+ * and MACed once per replica; the sender's own authenticator slot is zero.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
@@ -28,7 +28,6 @@ import { CM_REPLICAS_MAX, NODES_MAX } from "../migration/limits.js";
 import { initMigrationAuthBytes } from "../migration/signing.js";
 import {
   computeRequestDigest,
-  frameMacInput,
   initMigrationMacInput,
   macInto,
   macMatches,
@@ -248,7 +247,10 @@ export class Wire {
     }
     const encode = checked ? encodeMessageInto : encodeMessageUncheckedInto;
     const bodyEnd = encode(message, frame, headerBytes, bodyBytes);
-    const input = frameMacInput(this.self, frame.subarray(headerBytes, bodyEnd));
+    // The MAC covers the header too: the sender (a frame from A to B replayed to A as if B had sent
+    // it fails, pair keys being symmetric), the receiver or MAC count, and the version byte, which
+    // keeps frame MACs apart from authenticator entries under the same key (auth.ts).
+    const input = frame.subarray(0, bodyEnd);
     if (to !== "replicas") {
       macInto(this.macKey(to), input, frame, bodyEnd);
     } else {
@@ -304,7 +306,7 @@ export class Wire {
       if (this.self.id >= header.macCount) return "macMissing";
       slot = this.self.id;
     }
-    const input = frameMacInput(header.from, frame.subarray(header.headerBytes, bodyEnd));
+    const input = frame.subarray(0, bodyEnd);
     const key = this.macKey(header.from);
     return macMatches(key, input, frame, bodyEnd + slot * MAC_BYTES) ? undefined : "macInvalid";
   }

@@ -8,7 +8,8 @@
  * bench:local measures everything on a busy shared machine, where throughput and even CPU per
  * request move with the neighbours' load; this one is single-threaded, so its CPU per request
  * holds steady and isolates the cost of crypto, codec and cores from the transport's syscalls.
- * Prints CSV: clients, requests, cpu_us_per_req, frames_per_req, batch_mean.
+ * Prints CSV: clients, requests, cpu_us_per_req, frames_per_req, unneeded_per_req (frames dropped
+ * before their MAC check, Wire.open's `wanted`), batch_mean.
  *
  *   npx tsx bench/core.ts [--clients 8,16] [--requests 20000] [--inflight n]
  */
@@ -98,12 +99,16 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
 
   let startCpu: NodeJS.CpuUsage | undefined;
   let startFrames = 0;
+  let startUnneeded = 0;
+  const unneeded = () =>
+    [...replicas, ...clients].reduce((sum, principal) => sum + principal.wire.dropped.unneeded, 0);
   let startBatches = 0;
   const target = warmup + requestsMeasured;
   while (completed < target) {
     if (startCpu === undefined && completed >= warmup) {
       startCpu = process.cpuUsage();
       startFrames = frames;
+      startUnneeded = unneeded();
       startBatches = replicas[0]!.core.metrics.batchesExecuted;
     }
     const round = next;
@@ -113,7 +118,8 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
       frames += 1;
       if (frame.to.kind === "replica") {
         const replica = replicas[frame.to.id]!;
-        const opened = replica.wire.open(frame.bytes);
+        const opened = replica.wire.open(frame.bytes, (from, message) => replica.core.wants(from, message));
+        if (!opened.ok && opened.reason === "unneeded") continue;
         if (!opened.ok) throw new Error(`replica ${replica.id} dropped a frame: ${opened.reason}`);
         replicaEffects(
           replica,
@@ -121,7 +127,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
         );
       } else {
         const client = clientById.get(frame.to.id)!;
-        const opened = client.wire.open(frame.bytes);
+        const opened = client.wire.open(frame.bytes, (from, message) => client.core.wants(from, message));
         if (!opened.ok) continue;
         clientEffects(
           client,
@@ -136,12 +142,20 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
   return {
     cpuUsPerRequest: (cpu.user + cpu.system) / measured,
     framesPerRequest: (frames - startFrames) / measured,
+    unneededPerRequest: (unneeded() - startUnneeded) / measured,
     batchMean: measured / Math.max(1, batches),
     measured,
   };
 }
 
-const header = csvLine(["clients", "requests", "cpu_us_per_req", "frames_per_req", "batch_mean"]);
+const header = csvLine([
+  "clients",
+  "requests",
+  "cpu_us_per_req",
+  "frames_per_req",
+  "unneeded_per_req",
+  "batch_mean",
+]);
 console.log(header);
 const requests = Number(options.requests);
 for (const clientCount of parseList(options.clients, "clients")) {
@@ -152,6 +166,7 @@ for (const clientCount of parseList(options.clients, "clients")) {
       result.measured,
       result.cpuUsPerRequest,
       result.framesPerRequest,
+      result.unneededPerRequest,
       result.batchMean,
     ]),
   );

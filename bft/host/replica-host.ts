@@ -132,9 +132,10 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
         options.onRecord?.(effect, nowMs());
     }
   };
+  const wanted = (from: Principal, message: Message): boolean => core.wants(from, message);
   /** `origin` is set for frames on the client transport, over which replies to clients leave. */
   const deliver = (frame: Uint8Array, origin: FrameOrigin | undefined): void => {
-    const opened = wire.open(frame);
+    const opened = wire.open(frame, wanted);
     if (!opened.ok) {
       options.log?.debug({ reason: opened.reason }, "frame dropped");
       return;

@@ -45,8 +45,12 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
     const self: Principal = { kind: "replica", id };
     const wire = createWire({ clusterSecret: secret, self, f: F });
     const base = defaultReplicaConfig(F, id);
-    const config =
-      options.inflight === undefined ? base : { ...base, batchInflightMax: Number(options.inflight) };
+    // As the replica host runs it: requests leave at the end of each round (endTurn below).
+    const config = {
+      ...base,
+      proposeAtTurnEnd: true,
+      ...(options.inflight === undefined ? {} : { batchInflightMax: Number(options.inflight) }),
+    };
     const core = new Replica(config, {
       app: createApp({ app: "echo" }),
       digest: sha256,
@@ -135,6 +139,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
         );
       }
     }
+    for (const replica of replicas) replicaEffects(replica, replica.core.endTurn(0));
   }
   const cpu = process.cpuUsage(startCpu);
   const measured = completed - warmup;

@@ -393,6 +393,19 @@ export class Replica {
     return replica;
   }
 
+  /**
+   * The host's event-loop turn ended (config.proposeAtTurnEnd): the requests that queued during it
+   * leave together, as far as batchInflightMax allows.
+   */
+  endTurn(nowMs: number): Effect[] {
+    this.advanceClock(nowMs);
+    assert(this.effects.length === 0, "effects drained between steps");
+    if (this.retired) return [];
+    this.tryPropose();
+    this.checkInvariants();
+    return this.takeEffects();
+  }
+
   /** Migration number l, membership and standby pool (null without migration), for tests and hosts. */
   get migrationState(): {
     readonly migrationNumber: number;
@@ -580,7 +593,7 @@ export class Replica {
     if (!this.rememberPending(from, request)) return;
     this.queue.push(request);
     this.proposedTimestamps.set(request.clientId, request.timestamp);
-    this.tryPropose();
+    if (this.config.proposeAtTurnEnd !== true) this.tryPropose();
   }
 
   private acceptRequestAsBackup(from: Principal, request: Request): void {

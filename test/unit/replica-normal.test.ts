@@ -79,6 +79,32 @@ describe("replica normal case", () => {
     cluster.assertAgreement();
   });
 
+  it("with proposeAtTurnEnd, requests of one turn leave together at endTurn", () => {
+    const cluster = new Cluster({ f: 1, config: { proposeAtTurnEnd: true } }).start();
+    const primary = cluster.replica(0);
+    for (let client = 1; client <= 5; client++) {
+      const effects = cluster.inject({ kind: "client", id: client }, 0, makeRequest(client, 1));
+      expect(effects.filter((effect) => effect.kind === "broadcast")).toEqual([]);
+    }
+    expect(primary.metrics.batchesProposed).toBe(0);
+    const proposed = primary.endTurn(cluster.nowMs);
+    expect(proposed).toEqual([
+      expect.objectContaining({
+        kind: "broadcast",
+        message: expect.objectContaining({ type: "PrePrepare" }),
+      }),
+    ]);
+    const prePrepare = (proposed[0] as Extract<(typeof proposed)[number], { kind: "broadcast" }>).message;
+    for (const to of [1, 2, 3])
+      cluster.queue.push({ from: { kind: "replica", id: 0 }, to, message: prePrepare });
+    cluster.deliverAll();
+    for (let client = 1; client <= 5; client++) expect(cluster.replyCount(client, 1)).toBe(4);
+    expect(primary.metrics.batchesProposed).toBe(1);
+    expect(cluster.executed[3]!.map((record) => record.requests.length)).toEqual([5]);
+    // A turn without requests proposes nothing.
+    expect(primary.endTurn(cluster.nowMs)).toEqual([]);
+  });
+
   it("suppresses duplicates and resends the stored reply", () => {
     const cluster = new Cluster({ f: 1 }).start();
     cluster.request(makeRequest(5, 10), "all");

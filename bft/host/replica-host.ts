@@ -66,9 +66,10 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   if (me === undefined) throw new Error(`replica ${config.replicaId} has no endpoint in the replica list`);
   const wire = createWire({ clusterSecret: options.clusterSecret, self, f: config.f });
   const app = createApp(options.app);
-  // Requests a turn delivers leave in one batch at its end (ReplicaConfig.proposeAtTurnEnd).
+  // Requests a turn delivers leave in one batch at its end (ReplicaConfig.proposeAtTurnEnd) unless
+  // the configuration turns it off.
   const core = new Replica(
-    { ...config, proposeAtTurnEnd: true },
+    { ...config, proposeAtTurnEnd: config.proposeAtTurnEnd ?? true },
     {
       app,
       digest: sha256,

@@ -11,7 +11,7 @@
  * Prints CSV: clients, requests, cpu_us_per_req, frames_per_req, unneeded_per_req (frames dropped
  * before their MAC check, Wire.open's `wanted`), batch_mean.
  *
- *   npx tsx bench/core.ts [--clients 8,16] [--requests 20000] [--inflight n]
+ *   npx tsx bench/core.ts [--clients 8,16] [--requests 20000] [--inflight n] [--propose-each-request]
  */
 import { Command } from "commander";
 import { createApp } from "../bft/apps/index.js";
@@ -31,8 +31,9 @@ const options = new Command()
   .option("--clients <list>", "closed-loop client counts", "8,16")
   .option("--requests <n>", "completed requests measured per point", "20000")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
+  .option("--propose-each-request", "the primary proposes at each request, not once per round")
   .parse()
-  .opts<{ clients: string; requests: string; inflight?: string }>();
+  .opts<{ clients: string; requests: string; inflight?: string; proposeEachRequest?: boolean }>();
 
 interface Frame {
   readonly to: Principal;
@@ -48,7 +49,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
     // As the replica host runs it: requests leave at the end of each round (endTurn below).
     const config = {
       ...base,
-      proposeAtTurnEnd: true,
+      proposeAtTurnEnd: options.proposeEachRequest !== true,
       ...(options.inflight === undefined ? {} : { batchInflightMax: Number(options.inflight) }),
     };
     const core = new Replica(config, {

@@ -8,7 +8,7 @@
  * would have.
  *
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
- *     [--inflight n] [--connection-per-client]
+ *     [--inflight n] [--connection-per-client] [--propose-each-request]
  *
  * Before the first point of each exec value the cluster runs the largest client count for one
  * warm-up period, so every point measures JIT-compiled replicas. Environment, for profiling:
@@ -46,6 +46,7 @@ const options = new Command()
   .option("--warmup <time>", "unmeasured time per point", "2s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--connection-per-client", "each client opens its own connections (no gateway)")
+  .option("--propose-each-request", "the primary proposes at each request, not once per turn")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
   .parse()
   .opts<{
@@ -56,6 +57,7 @@ const options = new Command()
     out: string;
     inflight?: string;
     connectionPerClient?: boolean;
+    proposeEachRequest?: boolean;
   }>();
 
 /** CPU time (user + system) a child process has used so far, from /proc (Linux). */
@@ -90,7 +92,10 @@ async function startReplicas(execMs: number): Promise<Cluster> {
       clusterSecret: SECRET,
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
-      ...(options.inflight === undefined ? {} : { core: { batchInflightMax: Number(options.inflight) } }),
+      core: {
+        ...(options.inflight === undefined ? {} : { batchInflightMax: Number(options.inflight) }),
+        ...(options.proposeEachRequest === true ? { proposeAtTurnEnd: false } : {}),
+      },
     };
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));

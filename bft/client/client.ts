@@ -162,6 +162,23 @@ export class Client {
     ];
   }
 
+  /**
+   * Whether a message could still change anything, asked before its MAC is checked (Wire.open's
+   * `wanted`): a reply is useless unless it answers the outstanding request, and the client needs
+   * only f+1 of the n replies, so the rest skip their MAC check. Pure: nothing here is
+   * authenticated yet.
+   */
+  wants(from: Principal, message: Message): boolean {
+    if (message.type !== "Reply") return true;
+    const outstanding = this.outstanding;
+    return (
+      outstanding !== undefined &&
+      from.kind === "replica" &&
+      message.timestamp === outstanding.request.timestamp &&
+      message.clientId === this.config.clientId
+    );
+  }
+
   step(input: ClientInput, nowMs: number): ClientEffect[] {
     if (input.kind === "timer") return this.onRetransmitTimer();
     if (input.from.kind === "replica" && input.message.type === "NewMembership") {

@@ -160,7 +160,7 @@ class Session implements ClientSession {
   }
 
   deliver(frame: Uint8Array): void {
-    const opened = this.wire.open(frame);
+    const opened = this.wire.open(frame, (from, message) => this.core.wants(from, message));
     if (!opened.ok) return;
     this.run(
       this.core.step({ kind: "message", from: opened.from, message: opened.message }, performance.now()),

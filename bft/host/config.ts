@@ -40,6 +40,8 @@ export const ReplicaProcessConfigSchema = Type.Object(
           logWindowSeqs: Type.Optional(Type.Integer()),
           batchSizeMax: Type.Optional(Type.Integer()),
           batchInflightMax: Type.Optional(Type.Integer()),
+          /** The replica host proposes once per event-loop turn unless this is false. */
+          proposeAtTurnEnd: Type.Optional(Type.Boolean()),
           viewChangeTimeoutMs: Type.Optional(Type.Integer()),
           statusIntervalMs: Type.Optional(Type.Integer()),
         },

@@ -66,13 +66,18 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   if (me === undefined) throw new Error(`replica ${config.replicaId} has no endpoint in the replica list`);
   const wire = createWire({ clusterSecret: options.clusterSecret, self, f: config.f });
   const app = createApp(options.app);
-  const core = new Replica(config, {
-    app,
-    digest: sha256,
-    requestDigest: (request) => wire.requestDigest(request),
-    requestAuthentic: (request) => wire.requestAuthentic(request),
-    signViewChange: (viewChange) => wire.signViewChange(viewChange),
-  });
+  // Requests a turn delivers leave in one batch at its end (ReplicaConfig.proposeAtTurnEnd) unless
+  // the configuration turns it off.
+  const core = new Replica(
+    { ...config, proposeAtTurnEnd: config.proposeAtTurnEnd ?? true },
+    {
+      app,
+      digest: sha256,
+      requestDigest: (request) => wire.requestDigest(request),
+      requestAuthentic: (request) => wire.requestAuthentic(request),
+      signViewChange: (viewChange) => wire.signViewChange(viewChange),
+    },
+  );
   const peers = new Map(options.replicas.map((endpoint) => [`replica:${endpoint.id}`, endpoint.peer]));
   const peerTransport = await createTcpTransport({ self, listen: me.peer, peers });
   const clientTransport = await createTcpTransport({ self, listen: me.client, peers: new Map() });
@@ -133,9 +138,10 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
         options.onRecord?.(effect, nowMs());
     }
   };
+  const wanted = (from: Principal, message: Message): boolean => core.wants(from, message);
   /** `origin` is set for frames on the client transport, over which replies to clients leave. */
   const deliver = (frame: Uint8Array, origin: FrameOrigin | undefined): void => {
-    const opened = wire.open(frame);
+    const opened = wire.open(frame, wanted);
     if (!opened.ok) {
       options.log?.debug({ reason: opened.reason }, "frame dropped");
       return;
@@ -144,6 +150,18 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
     // connection's hello named: a client gateway carries many clients on one connection.
     if (origin !== undefined && opened.from.kind === "client") clientTransport.bind(opened.from, origin);
     run(core.step({ kind: "message", from: opened.from, message: opened.message }, nowMs()));
+    if (!turnEndScheduled) {
+      turnEndScheduled = true;
+      // setImmediate runs after this loop iteration's I/O callbacks: every frame read in this
+      // turn, on any connection, has been delivered by then.
+      setImmediate(endTurn);
+    }
+  };
+  let turnEndScheduled = false;
+  let closed = false;
+  const endTurn = (): void => {
+    turnEndScheduled = false;
+    if (!closed) run(core.endTurn(nowMs()));
   };
   peerTransport.onFrame((frame) => deliver(frame, undefined));
   clientTransport.onFrame(deliver);
@@ -165,6 +183,7 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
     clientTransport,
     unsealableDropped,
     async close() {
+      closed = true;
       timers.clear();
       await Promise.all([peerTransport.close(), clientTransport.close()]);
     },

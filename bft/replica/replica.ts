@@ -458,6 +458,19 @@ export class Replica {
     return replica;
   }
 
+  /**
+   * The host's event-loop turn ended (config.proposeAtTurnEnd): the requests that queued during it
+   * leave together, as far as batchInflightMax allows.
+   */
+  endTurn(nowMs: number): Effect[] {
+    this.advanceClock(nowMs);
+    assert(this.effects.length === 0, "effects drained between steps");
+    if (this.retired) return [];
+    this.tryPropose();
+    this.checkInvariants();
+    return this.takeEffects();
+  }
+
   /** Migration number l, membership and standby pool (null without migration), for tests and hosts. */
   get migrationState(): {
     readonly migrationNumber: number;
@@ -645,7 +658,7 @@ export class Replica {
     if (!this.rememberPending(from, request)) return;
     this.queue.push(request);
     this.proposedTimestamps.set(request.clientId, request.timestamp);
-    this.tryPropose();
+    if (this.config.proposeAtTurnEnd !== true) this.tryPropose();
   }
 
   private acceptRequestAsBackup(from: Principal, request: Request): void {
@@ -849,6 +862,22 @@ export class Replica {
     if (added !== "added")
       return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
     this.checkCommitted(slot);
+  }
+
+  /**
+   * Whether a message could still change anything, asked by the host before the message's MAC is
+   * checked (Wire.open's `wanted`). Once a slot of the current view has prepared, further PREPAREs
+   * for it count for nothing, nor do COMMITs once it has committed (neither the view change nor
+   * the relay rule reads votes of a decided slot); with n = 4 about a third of the votes arrive
+   * after that and would each cost a MAC check. Pure: nothing here is authenticated yet, so a
+   * forged vote can at worst get itself dropped, which a correct vote for a decided slot is anyway.
+   */
+  wants(_from: Principal, message: Message): boolean {
+    if (message.type !== "Prepare" && message.type !== "Commit") return true;
+    if (!this.viewActive || message.view !== this.viewCurrent) return true;
+    const slot = this.log.get(message.seq);
+    if (slot === undefined || slot.view !== this.viewCurrent) return true;
+    return message.type === "Prepare" ? !slot.prepared : !slot.committed;
   }
 
   /** Normal-case messages count only in our active view and inside the watermarks (4.2, 4.3). */

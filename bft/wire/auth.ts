@@ -2,23 +2,27 @@
  * MACs, authenticators and VIEW-CHANGE signatures (PBFT, TOCS 2002, section 3.2: authenticators
  * replace signatures on the normal path; signatures remain where a message is forwarded).
  *
- * A MAC is HMAC-SHA256 truncated to MAC_BYTES, computed over a short input holding a domain tag
- * and a SHA-256 digest. The long message is hashed once and only the short input is MACed per
- * receiver, which is what keeps an authenticator for n replicas cheap. The domain tag keeps a
- * frame MAC from ever passing as a request MAC under the same client-replica key.
+ * A MAC is HMAC-SHA256 truncated to MAC_BYTES. A request or INIT-MIGRATION authenticator covers a
+ * domain tag and a SHA-256 digest: the digest is needed anyway (a request's names it in batches)
+ * and each of the n entries then MACs a short input. A frame MAC covers the frame's header and
+ * body directly (wire.ts): one HMAC pass instead of a SHA-256 and an HMAC, since each node:crypto
+ * call costs a few microseconds and a native handle whatever it hashes (docs/protocol.md,
+ * Performance notes). The first byte of every MAC input keeps the domains apart under one key:
+ * a frame starts with FRAME_VERSION, which no authenticator tag equals.
  */
 import { createHash, createHmac, type KeyObject, sign, timingSafeEqual, verify } from "node:crypto";
 import { assert } from "../assert.js";
 import { DIGEST_BYTES, MAC_BYTES, SIGNATURE_BYTES } from "../limits.js";
-import type { Principal, Request, ViewChange } from "../messages.js";
+import type { Request, ViewChange } from "../messages.js";
+import { FRAME_VERSION } from "./bounds.js";
 import { viewChangeSigningBytes } from "./codec.js";
-import { PRINCIPAL_KIND_BYTES } from "./keys.js";
 
-const FRAME_MAC_TAG = 1;
 const REQUEST_MAC_TAG = 2;
 const INIT_MIGRATION_MAC_TAG = 3;
-/** tag u8 + sender kind u8 + sender id u32 + body digest. */
-export const FRAME_MAC_INPUT_BYTES = 1 + 1 + 4 + DIGEST_BYTES;
+assert(
+  ![REQUEST_MAC_TAG, INIT_MIGRATION_MAC_TAG].includes(FRAME_VERSION),
+  "a frame MAC input never starts like an authenticator entry's",
+);
 /** tag u8 + request digest. */
 export const REQUEST_MAC_INPUT_BYTES = 1 + DIGEST_BYTES;
 
@@ -29,20 +33,6 @@ function plain(buffer: Buffer): Uint8Array {
 
 export function sha256(bytes: Uint8Array): Uint8Array {
   return plain(createHash("sha256").update(bytes).digest());
-}
-
-/**
- * What a frame MAC covers: the sender and the digest of the encoded message. Naming the sender
- * stops reflection (pair keys are symmetric, so without it a frame from A to B could be replayed
- * to A as if B had sent it); the receiver is implied by the pair key.
- */
-export function frameMacInput(sender: Principal, body: Uint8Array): Uint8Array {
-  const input = new Uint8Array(FRAME_MAC_INPUT_BYTES);
-  input[0] = FRAME_MAC_TAG;
-  input[1] = PRINCIPAL_KIND_BYTES[sender.kind];
-  new DataView(input.buffer).setUint32(2, sender.id);
-  createHash("sha256").update(body).digest().copy(input, 6);
-  return input;
 }
 
 /** What an INIT-MIGRATION authenticator entry covers: a tag and the digest of its fields. */

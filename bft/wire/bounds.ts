@@ -22,8 +22,11 @@ import {
 
 /** Version byte of an encoded message; bump on any layout change. */
 export const CODEC_VERSION = 2;
-/** Version byte of a frame header (sender, receivers, MACs). */
-export const FRAME_VERSION = 1;
+/**
+ * Version byte of a frame header (sender, receivers, MACs). 4: the frame MAC covers header and
+ * body directly (1 MACed a digest of the body). Never 2 or 3, the authenticator tags (auth.ts).
+ */
+export const FRAME_VERSION = 4;
 
 /** Views, seqs and timestamps travel as u64 (two u32); a safe integer's high word is below 2^21. */
 export const U64_SAFE_HIGH_WORD_LIMIT = 2 ** 21;

@@ -59,6 +59,11 @@ export const FRAME_REASONS = [
   "frameHeader",
   /** Sender id out of range (replica id >= n). */
   "senderRange",
+  /**
+   * The receiver said, before authentication, that it has no use for this message (Wire.open's
+   * `wanted`): a reply to a request already completed, a vote for a slot already decided.
+   */
+  "unneeded",
   /** Point-to-point frame addressed to someone else, or a broadcast received by a client. */
   "wrongReceiver",
   /** The authenticator has no entry for this replica. */

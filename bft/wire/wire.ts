@@ -9,8 +9,8 @@
  *   | encoded message | MAC (marker 0) or authenticator: one MAC per replica id (marker 1)
  *
  * The body has no length field: it is everything between the header and the trailer, whose size
- * the header fixes. A broadcast is sealed once for every receiver: the body is hashed once and
- * only the short MAC input is MACed per replica. The sender's own authenticator slot is zero.
+ * the header fixes. Each MAC is an HMAC over header and body (auth.ts). A broadcast is encoded once
+ * and MACed once per replica; the sender's own authenticator slot is zero.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
@@ -28,7 +28,6 @@ import { CM_REPLICAS_MAX, NODES_MAX } from "../migration/limits.js";
 import { initMigrationAuthBytes } from "../migration/signing.js";
 import {
   computeRequestDigest,
-  frameMacInput,
   initMigrationMacInput,
   macInto,
   macMatches,
@@ -279,7 +278,10 @@ export class Wire {
     }
     const encode = checked ? encodeMessageInto : encodeMessageUncheckedInto;
     const bodyEnd = encode(message, frame, headerBytes, bodyBytes);
-    const input = frameMacInput(this.self, frame.subarray(headerBytes, bodyEnd));
+    // The MAC covers the header too: the sender (a frame from A to B replayed to A as if B had sent
+    // it fails, pair keys being symmetric), the receiver or MAC count, and the version byte, which
+    // keeps frame MACs apart from authenticator entries under the same key (auth.ts).
+    const input = frame.subarray(0, bodyEnd);
     // A receiver we hold no session key with gets a zero MAC, which it drops (keys.ts).
     if (to !== "replicas") {
       const key = this.frameKey(to, message.type);
@@ -298,14 +300,21 @@ export class Wire {
   /**
    * Authenticates and decodes a frame. Never throws on any input. The message's byte fields are
    * subarrays of `frame`: do not mutate the frame afterwards.
+   *
+   * `wanted`, when given, sees the decoded message and its claimed sender BEFORE the MAC is
+   * checked, and may decline it (dropped as "unneeded"): MACs are the costliest part of opening
+   * a frame, and a reply to a request already completed or a vote for a slot already decided
+   * changes nothing. Since nothing is authenticated yet, it must not act on what it sees: it only
+   * answers whether an authentic message like this one could still matter, so a forgery can at
+   * worst get itself dropped.
    */
-  open(frame: Uint8Array): OpenResult {
-    const result = this.check(frame);
+  open(frame: Uint8Array, wanted?: (from: Principal, message: Message) => boolean): OpenResult {
+    const result = this.check(frame, wanted);
     if (!result.ok) this.dropped[result.reason] += 1;
     return result;
   }
 
-  private check(frame: Uint8Array): OpenResult {
+  private check(frame: Uint8Array, wanted?: (from: Principal, message: Message) => boolean): OpenResult {
     if (frame.length < FRAME_HEADER_BYTES_MIN || frame.length > MESSAGE_BYTES_MAX) return drop("frameSize");
     const header = readHeader(frame);
     if (header === undefined) return drop("frameHeader");
@@ -316,6 +325,7 @@ export class Wire {
     const { from } = header;
     if (from.kind === "replica" ? from.id >= this.n : from.id >= ID_LIMITS[from.kind])
       return drop("senderRange");
+    if (wanted !== undefined && !wanted(from, decoded.message)) return drop("unneeded");
     const macReason = this.checkFrameMac(frame, header, bodyEnd, decoded.message.type);
     if (macReason !== undefined) return drop(macReason);
     const messageReason = this.checkMessage(from, decoded.message);
@@ -338,7 +348,7 @@ export class Wire {
       if (this.self.id >= header.macCount) return "macMissing";
       slot = this.self.id;
     }
-    const input = frameMacInput(header.from, frame.subarray(header.headerBytes, bodyEnd));
+    const input = frame.subarray(0, bodyEnd);
     const key = this.frameKey(header.from, type);
     if (key === undefined) return "sessionKeyMissing";
     return macMatches(key, input, frame, bodyEnd + slot * MAC_BYTES) ? undefined : "macInvalid";

@@ -132,6 +132,23 @@ describe("client", () => {
     });
   });
 
+  it("wants only replies to the outstanding request, so the others skip their MAC check", () => {
+    const client = new Client(defaultClientConfig(7, 1), deps);
+    expect(client.wants(from(0), reply(0, 1, "r"))).toBe(false); // nothing outstanding
+    client.submit(bytes("op"), 0);
+    expect(client.wants(from(0), reply(0, 1, "r"))).toBe(true);
+    expect(client.wants(from(0), reply(0, 2, "r"))).toBe(false);
+    expect(client.wants(from(0), { ...reply(0, 1, "r"), clientId: 8 })).toBe(false);
+    expect(client.wants({ kind: "client", id: 3 }, reply(0, 1, "r"))).toBe(false);
+    client.step({ kind: "message", from: from(0), message: reply(0, 1, "r") }, 1);
+    client.step({ kind: "message", from: from(1), message: reply(1, 1, "r") }, 1);
+    // f+1 matched: the late replies of request 1 are no longer wanted, those of request 2 are.
+    expect(client.wants(from(2), reply(2, 1, "r"))).toBe(false);
+    client.submit(bytes("op2"), 2);
+    expect(client.wants(from(2), reply(2, 1, "r"))).toBe(false);
+    expect(client.wants(from(2), reply(2, 2, "r"))).toBe(true);
+  });
+
   it("rejects bad configuration with a clear message", () => {
     expect(() => new Client({ ...defaultClientConfig(7, 1), f: 4 }, deps)).toThrow(/f must be 1, 2 or 3/);
     expect(() => new Client({ ...defaultClientConfig(-1, 1) }, deps)).toThrow(/clientId/);

@@ -87,6 +87,13 @@ describe("client pool (gateway) over TCP", () => {
       if (round === 0) afterFirstRound = noRoute();
     }
     expect(noRoute()).toEqual(afterFirstRound);
+    // Each round's five requests leave the pool in one write and reach the primary in one read,
+    // which it proposes as one batch at the turn's end (proposing at each request sent the first
+    // ones alone: at least two batches a round).
+    const primary = hosts[0]!;
+    expect(primary.core.metrics.batchesProposed).toBeLessThan(2 * 5);
+    // The primary needs two of the three PREPAREs per batch: the third skips its MAC check.
+    expect(primary.wire.dropped.unneeded).toBeGreaterThanOrEqual(primary.core.metrics.batchesProposed);
     expect(pool.framesDroppedNoClient).toBe(0);
     expect(pool.transport.counters.reconnects).toBe(0);
     for (const host of hosts) expect(host.clientTransport.counters.connectionsAccepted).toBe(1);

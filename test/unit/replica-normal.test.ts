@@ -6,7 +6,7 @@
  * How: N Replica instances wired by the in-memory harness (replica-harness.ts), with simulated time.
  */
 import { describe, expect, it } from "vitest";
-import { Cluster, makeRequest } from "./replica-harness.js";
+import { Cluster, type Envelope, makeRequest } from "./replica-harness.js";
 
 describe("replica normal case", () => {
   it.each([1, 2, 3])("commits, executes and replies with f=%i", (f) => {
@@ -23,6 +23,36 @@ describe("replica normal case", () => {
     }
     cluster.assertAgreement();
     expect(cluster.replica(1).metrics.droppedTotal).toBe(0);
+  });
+
+  it("wants votes only for slots that are not yet decided (Replica.wants)", () => {
+    const cluster = new Cluster({ f: 1 }).start();
+    const backup = cluster.replica(1);
+    const digest = new Uint8Array(32).fill(9);
+    const vote = (type: "Prepare" | "Commit", seq: number, view = 0) =>
+      ({ type, view, seq, digest, replicaId: 2 }) as const;
+    const sender = { kind: "replica", id: 2 } as const;
+    // Nothing known about seq 1 yet: every vote may matter.
+    expect(backup.wants(sender, vote("Prepare", 1))).toBe(true);
+    expect(backup.wants(sender, vote("Commit", 1))).toBe(true);
+    cluster.request(makeRequest(7, 1), 0);
+    // Hold back COMMITs to replica 1 so seq 1 prepares there but does not commit.
+    const held: Envelope[] = [];
+    cluster.filter = (envelope) => {
+      if (envelope.to !== 1 || envelope.message.type !== "Commit") return true;
+      held.push(envelope);
+      return false;
+    };
+    cluster.deliverAll();
+    expect(backup.wants(sender, vote("Prepare", 1))).toBe(false);
+    expect(backup.wants(sender, vote("Commit", 1))).toBe(true);
+    // Once committed, neither kind of vote for seq 1 is wanted; other seqs and views still are.
+    for (const envelope of held) cluster.inject(envelope.from, 1, envelope.message);
+    expect(backup.lastExecutedSeq).toBe(1);
+    expect(backup.wants(sender, vote("Commit", 1))).toBe(false);
+    expect(backup.wants(sender, vote("Commit", 2))).toBe(true);
+    expect(backup.wants(sender, vote("Commit", 1, 1))).toBe(true);
+    expect(backup.wants(sender, makeRequest(7, 2))).toBe(true);
   });
 
   it("a request sent to a backup is relayed to the primary", () => {
@@ -47,6 +77,32 @@ describe("replica normal case", () => {
     expect(primary.metrics.batchesProposed).toBeLessThanOrEqual(5);
     expect(cluster.executed[0]!.some((record) => record.requests.length === 64)).toBe(true);
     cluster.assertAgreement();
+  });
+
+  it("with proposeAtTurnEnd, requests of one turn leave together at endTurn", () => {
+    const cluster = new Cluster({ f: 1, config: { proposeAtTurnEnd: true } }).start();
+    const primary = cluster.replica(0);
+    for (let client = 1; client <= 5; client++) {
+      const effects = cluster.inject({ kind: "client", id: client }, 0, makeRequest(client, 1));
+      expect(effects.filter((effect) => effect.kind === "broadcast")).toEqual([]);
+    }
+    expect(primary.metrics.batchesProposed).toBe(0);
+    const proposed = primary.endTurn(cluster.nowMs);
+    expect(proposed).toEqual([
+      expect.objectContaining({
+        kind: "broadcast",
+        message: expect.objectContaining({ type: "PrePrepare" }),
+      }),
+    ]);
+    const prePrepare = (proposed[0] as Extract<(typeof proposed)[number], { kind: "broadcast" }>).message;
+    for (const to of [1, 2, 3])
+      cluster.queue.push({ from: { kind: "replica", id: 0 }, to, message: prePrepare });
+    cluster.deliverAll();
+    for (let client = 1; client <= 5; client++) expect(cluster.replyCount(client, 1)).toBe(4);
+    expect(primary.metrics.batchesProposed).toBe(1);
+    expect(cluster.executed[3]!.map((record) => record.requests.length)).toEqual([5]);
+    // A turn without requests proposes nothing.
+    expect(primary.endTurn(cluster.nowMs)).toEqual([]);
   });
 
   it("suppresses duplicates and resends the stored reply", () => {

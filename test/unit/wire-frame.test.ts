@@ -351,6 +351,39 @@ describe("attacks are dropped", () => {
   });
 });
 
+describe("open() with a wanted predicate", () => {
+  it("asks before the MAC check and drops what the receiver declines as unneeded", () => {
+    const commit = { ...wireTesting.sampleMessages().Commit, replicaId: 1 } as Message;
+    const frame = replicaWire(1).seal(commit, replica(2));
+    const tampered = Uint8Array.from(frame);
+    tampered[tampered.length - 1]! ^= 1;
+    const seen: { from: Principal; message: Message }[] = [];
+    const decline = (from: Principal, message: Message) => {
+      seen.push({ from, message });
+      return false;
+    };
+    const before = replicaWire(2).dropped.unneeded;
+    // Declined, the MAC is never checked: a forgery and an authentic frame drop alike.
+    expect(replicaWire(2).open(tampered, decline)).toEqual({ ok: false, reason: "unneeded" });
+    expect(replicaWire(2).open(frame, decline)).toEqual({ ok: false, reason: "unneeded" });
+    expect(replicaWire(2).dropped.unneeded).toBe(before + 2);
+    expect(seen).toEqual([
+      { from: replica(1), message: commit },
+      { from: replica(1), message: commit },
+    ]);
+    // Wanted, the frame is checked as without the predicate.
+    expect(replicaWire(2).open(tampered, () => true)).toEqual({ ok: false, reason: "macInvalid" });
+    expectOk(
+      replicaWire(2).open(frame, () => true),
+      replica(1),
+      commit,
+    );
+    // Frames that do not decode never reach the predicate.
+    expect(replicaWire(2).open(frame.subarray(0, frame.length - MAC_BYTES - 1), decline).ok).toBe(false);
+    expect(seen).toHaveLength(2);
+  });
+});
+
 describe("open() properties", () => {
   const knownReasons = new Set<string>(DROP_REASONS);
 

@@ -1,0 +1,180 @@
+/**
+ * bench:core: the CPU the protocol itself costs per request, without sockets. Runs 4 replica cores
+ * (f=1) and closed-loop clients in this one process over an in-memory network that seals and opens
+ * every frame with the real Wire (MACs, authenticators, codec), 1 KiB echo. Frames are delivered in
+ * rounds, like event-loop turns: what a round's steps emit is delivered in the next round, all of
+ * one principal's frames together.
+ *
+ * bench:local measures everything on a busy shared machine, where throughput and even CPU per
+ * request move with the neighbours' load; this one is single-threaded, so its CPU per request
+ * holds steady and isolates the cost of crypto, codec and cores from the transport's syscalls.
+ * Prints CSV: clients, requests, cpu_us_per_req, frames_per_req, unneeded_per_req (frames dropped
+ * before their MAC check, Wire.open's `wanted`), batch_mean.
+ *
+ *   npx tsx bench/core.ts [--clients 8,16] [--requests 20000] [--inflight n] [--propose-each-request]
+ */
+import { Command } from "commander";
+import { createApp } from "../bft/apps/index.js";
+import { Client, type ClientEffect, defaultClientConfig } from "../bft/client/index.js";
+import { clusterSecretFrom, createWire } from "../bft/host/index.js";
+import type { Principal } from "../bft/messages.js";
+import { defaultReplicaConfig, type Effect, Replica } from "../bft/replica/index.js";
+import { sha256 } from "../bft/wire/index.js";
+import { csvLine, parseList } from "./lib.js";
+
+const F = 1;
+const N = 3 * F + 1;
+const PAYLOAD_BYTES = 1024;
+
+const options = new Command()
+  .name("bench:core")
+  .option("--clients <list>", "closed-loop client counts", "8,16")
+  .option("--requests <n>", "completed requests measured per point", "20000")
+  .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
+  .option("--propose-each-request", "the primary proposes at each request, not once per round")
+  .parse()
+  .opts<{ clients: string; requests: string; inflight?: string; proposeEachRequest?: boolean }>();
+
+interface Frame {
+  readonly to: Principal;
+  readonly bytes: Uint8Array;
+}
+
+function run(clientCount: number, requestsMeasured: number, warmup: number) {
+  const secret = clusterSecretFrom("bench-core");
+  const replicas = Array.from({ length: N }, (_, id) => {
+    const self: Principal = { kind: "replica", id };
+    const wire = createWire({ clusterSecret: secret, self, f: F });
+    const base = defaultReplicaConfig(F, id);
+    // As the replica host runs it: requests leave at the end of each round (endTurn below).
+    const config = {
+      ...base,
+      proposeAtTurnEnd: options.proposeEachRequest !== true,
+      ...(options.inflight === undefined ? {} : { batchInflightMax: Number(options.inflight) }),
+    };
+    const core = new Replica(config, {
+      app: createApp({ app: "echo" }),
+      digest: sha256,
+      requestDigest: (request) => wire.requestDigest(request),
+      requestAuthentic: (request) => wire.requestAuthentic(request),
+      signViewChange: (viewChange) => wire.signViewChange(viewChange),
+    });
+    return { id, wire, core };
+  });
+  const clients = Array.from({ length: clientCount }, (_, index) => {
+    const clientId = 1 + index;
+    const wire = createWire({ clusterSecret: secret, self: { kind: "client", id: clientId }, f: F });
+    const core = new Client(defaultClientConfig(clientId, F), {
+      authenticateRequest: (request) => wire.authenticateRequest(request),
+    });
+    return { clientId, wire, core };
+  });
+  const clientById = new Map(clients.map((client) => [client.clientId, client]));
+  let next: Frame[] = [];
+  let frames = 0;
+  let completed = 0;
+  const payload = new Uint8Array(PAYLOAD_BYTES).fill(7);
+
+  const replicaEffects = (from: (typeof replicas)[number], effects: Effect[]) => {
+    for (const effect of effects) {
+      if (effect.kind === "send")
+        next.push({ to: effect.to, bytes: from.wire.seal(effect.message, effect.to) });
+      else if (effect.kind === "broadcast") {
+        const bytes = from.wire.seal(effect.message, "replicas");
+        for (let id = 0; id < N; id += 1)
+          if (id !== from.id) next.push({ to: { kind: "replica", id }, bytes });
+      }
+    }
+  };
+  const clientEffects = (client: (typeof clients)[number], effects: ClientEffect[]) => {
+    for (const effect of effects) {
+      if (effect.kind === "send")
+        next.push({ to: effect.to, bytes: client.wire.seal(effect.message, effect.to) });
+      else if (effect.kind === "broadcast") {
+        const bytes = client.wire.seal(effect.message, "replicas");
+        for (let id = 0; id < N; id += 1) next.push({ to: { kind: "replica", id }, bytes });
+      } else if (effect.kind === "completed") {
+        completed += 1;
+        // Closed loop: the next request leaves in the same turn, as the bench's clients' do.
+        clientEffects(client, client.core.submit(payload, 0));
+      }
+    }
+  };
+  for (const replica of replicas) replicaEffects(replica, replica.core.start(0));
+  for (const client of clients) clientEffects(client, client.core.submit(payload, 0));
+
+  let startCpu: NodeJS.CpuUsage | undefined;
+  let startFrames = 0;
+  let startUnneeded = 0;
+  const unneeded = () =>
+    [...replicas, ...clients].reduce((sum, principal) => sum + principal.wire.dropped.unneeded, 0);
+  let startBatches = 0;
+  const target = warmup + requestsMeasured;
+  while (completed < target) {
+    if (startCpu === undefined && completed >= warmup) {
+      startCpu = process.cpuUsage();
+      startFrames = frames;
+      startUnneeded = unneeded();
+      startBatches = replicas[0]!.core.metrics.batchesExecuted;
+    }
+    const round = next;
+    next = [];
+    if (round.length === 0) throw new Error("the network went quiet before the run finished");
+    for (const frame of round) {
+      frames += 1;
+      if (frame.to.kind === "replica") {
+        const replica = replicas[frame.to.id]!;
+        const opened = replica.wire.open(frame.bytes, (from, message) => replica.core.wants(from, message));
+        if (!opened.ok && opened.reason === "unneeded") continue;
+        if (!opened.ok) throw new Error(`replica ${replica.id} dropped a frame: ${opened.reason}`);
+        replicaEffects(
+          replica,
+          replica.core.step({ kind: "message", from: opened.from, message: opened.message }, 0),
+        );
+      } else {
+        const client = clientById.get(frame.to.id)!;
+        const opened = client.wire.open(frame.bytes, (from, message) => client.core.wants(from, message));
+        if (!opened.ok) continue;
+        clientEffects(
+          client,
+          client.core.step({ kind: "message", from: opened.from, message: opened.message }, 0),
+        );
+      }
+    }
+    for (const replica of replicas) replicaEffects(replica, replica.core.endTurn(0));
+  }
+  const cpu = process.cpuUsage(startCpu);
+  const measured = completed - warmup;
+  const batches = replicas[0]!.core.metrics.batchesExecuted - startBatches;
+  return {
+    cpuUsPerRequest: (cpu.user + cpu.system) / measured,
+    framesPerRequest: (frames - startFrames) / measured,
+    unneededPerRequest: (unneeded() - startUnneeded) / measured,
+    batchMean: measured / Math.max(1, batches),
+    measured,
+  };
+}
+
+const header = csvLine([
+  "clients",
+  "requests",
+  "cpu_us_per_req",
+  "frames_per_req",
+  "unneeded_per_req",
+  "batch_mean",
+]);
+console.log(header);
+const requests = Number(options.requests);
+for (const clientCount of parseList(options.clients, "clients")) {
+  const result = run(clientCount, requests, Math.min(5000, requests));
+  console.log(
+    csvLine([
+      clientCount,
+      result.measured,
+      result.cpuUsPerRequest,
+      result.framesPerRequest,
+      result.unneededPerRequest,
+      result.batchMean,
+    ]),
+  );
+}

@@ -25,8 +25,8 @@ const options = new Command()
   .option("--rounds <n>", "rounds measured per size", "3")
   .option(
     "--throughput-rounds <n>",
-    "rounds for the wall-time throughput run (<= ~120: see progress doc)",
-    "100",
+    "rounds for the wall-time throughput run",
+    "300",
   )
   .parse(process.argv)
   .opts<{ sizes: string; bandwidthMbit: string; rounds: string; throughputRounds: string }>();

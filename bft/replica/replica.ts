@@ -1396,18 +1396,24 @@ export class Replica {
       return void this.drop("duplicate", from, message.type);
     this.viewChanges[message.replicaId] = message;
     if (message.newView > this.viewCurrent) this.maybeJoinViewChange();
-    else this.armNewViewTimer();
+    this.armNewViewTimer();
     if (!this.viewActive && this.actingPrimary) this.tryNewView();
   }
 
   /**
    * Waiting for NEW-VIEW is bounded, but the timer starts only once 2f+1 replicas (us included)
-   * asked for this view, so a replica cannot race ahead alone (PBFT section 4.5.2, liveness rule
-   * 1). Each failed attempt doubles the wait.
+   * asked for this view or a later one, so a replica cannot race ahead alone (PBFT section 4.5.2,
+   * liveness rule 1). Each failed attempt doubles the wait. Later views count because a replica
+   * asking for one has given up on ours: otherwise replicas waiting for a NEW-VIEW they can never
+   * accept (a VIEW-CHANGE in it signed by a node since migrated away) wait forever while one peer
+   * alone asks for the next view (migration seed 77 on branch liveB).
    */
   private armNewViewTimer(): void {
     if (this.viewActive || this.viewChangeTimerArmed) return;
-    if (this.collectedViewChanges(this.viewCurrent).length < quorumOf(this.config.f)) return;
+    const asking = this.viewChanges.filter(
+      (message) => message !== undefined && message.newView >= this.viewCurrent,
+    );
+    if (asking.length < quorumOf(this.config.f)) return;
     this.setTimer("viewChange", this.viewChangeTimeoutMs());
     this.viewChangeTimerArmed = true;
   }

@@ -278,6 +278,14 @@ export class Replica {
    * their MIGRATE-NOWs are retransmitted. A new round gives up the oldest beyond the bound.
    */
   private readonly roundsInFlight: RoundInFlight[] = [];
+  /**
+   * Our latest MIGRATE-NOW, resent to the CM once per status interval up to
+   * migrateNowRetransmitsMax times: the CM never acknowledges, and one it missed (a partition at
+   * execution) keeps its view of the membership stale for good: the target's NIC1 stays off, the
+   * source is never cut off, and standbys it admits later check signatures against the wrong
+   * nodes (seed 163 on branch liveB). The CM ignores copies of a round it applied.
+   */
+  private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
@@ -2032,6 +2040,7 @@ export class Replica {
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
     });
+    this.cmNotice = { migrateNow, retransmits: 0 };
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
   }
@@ -2357,6 +2366,13 @@ export class Replica {
       }
       for (const nodeId of inFlight.pending)
         this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
+    }
+    const cmNotice = this.cmNotice;
+    if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+      cmNotice.retransmits++;
+      const cmCount = this.migrationSettings!.cmPublicKeys.length;
+      for (let cmId = 0; cmId < cmCount; cmId++)
+        this.retransmit({ kind: "cm", id: cmId }, cmNotice.migrateNow);
     }
     const own = this.initVotes[this.config.replicaId];
     if (

@@ -1119,14 +1119,6 @@ export class MigrationSimulation {
           break;
         case "promoted":
           this.promote(node, effect);
-          // The MIGRATION-DONEs that follow go out as the node on this standby wire: route and
-          // MAC them for the members the certified checkpoint names, not the standby's own view,
-          // which misses rounds whose notices did not reach it (a replica that moved to a new node
-          // would never hear the target; seed 93 on branch liveB).
-          if (node.role.kind === "replica") {
-            const members = node.role.core.migrationState?.members;
-            if (members !== undefined) this.applyMembership(wire, members);
-          }
           break;
         case "peerKey":
           node.sessionKeys.set(effect.nodeId, effect.key);

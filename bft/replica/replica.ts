@@ -289,6 +289,14 @@ export class Replica {
    * their MIGRATE-NOWs are retransmitted. A new round gives up the oldest beyond the bound.
    */
   private readonly roundsInFlight: RoundInFlight[] = [];
+  /**
+   * Our latest MIGRATE-NOW, resent to the CM once per status interval up to
+   * migrateNowRetransmitsMax times: the CM never acknowledges, and one it missed (a partition at
+   * execution) keeps its view of the membership stale for good: the target's NIC1 stays off, the
+   * source is never cut off, and standbys it admits later check signatures against the wrong
+   * nodes (seed 163 on branch liveB). The CM ignores copies of a round it applied.
+   */
+  private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
@@ -1437,18 +1445,24 @@ export class Replica {
       return void this.drop("duplicate", from, message.type);
     this.viewChanges[message.replicaId] = message;
     if (message.newView > this.viewCurrent) this.maybeJoinViewChange();
-    else this.armNewViewTimer();
+    this.armNewViewTimer();
     if (!this.viewActive && this.actingPrimary) this.tryNewView();
   }
 
   /**
    * Waiting for NEW-VIEW is bounded, but the timer starts only once 2f+1 replicas (us included)
-   * asked for this view, so a replica cannot race ahead alone (PBFT section 4.5.2, liveness rule
-   * 1). Each failed attempt doubles the wait.
+   * asked for this view or a later one, so a replica cannot race ahead alone (PBFT section 4.5.2,
+   * liveness rule 1). Each failed attempt doubles the wait. Later views count because a replica
+   * asking for one has given up on ours: otherwise replicas waiting for a NEW-VIEW they can never
+   * accept (a VIEW-CHANGE in it signed by a node since migrated away) wait forever while one peer
+   * alone asks for the next view (migration seed 77 on branch liveB).
    */
   private armNewViewTimer(): void {
     if (this.viewActive || this.viewChangeTimerArmed) return;
-    if (this.collectedViewChanges(this.viewCurrent).length < quorumOf(this.config.f)) return;
+    const asking = this.viewChanges.filter(
+      (message) => message !== undefined && message.newView >= this.viewCurrent,
+    );
+    if (asking.length < quorumOf(this.config.f)) return;
     this.setTimer("viewChange", this.viewChangeTimeoutMs());
     this.viewChangeTimerArmed = true;
   }
@@ -2076,6 +2090,7 @@ export class Replica {
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
     });
+    this.cmNotice = { migrateNow, retransmits: 0 };
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
     this.afterEvidenceRound(applied.pairs);
@@ -2403,6 +2418,13 @@ export class Replica {
       }
       for (const nodeId of inFlight.pending)
         this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
+    }
+    const cmNotice = this.cmNotice;
+    if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+      cmNotice.retransmits++;
+      const cmCount = this.migrationSettings!.cmPublicKeys.length;
+      for (let cmId = 0; cmId < cmCount; cmId++)
+        this.retransmit({ kind: "cm", id: cmId }, cmNotice.migrateNow);
     }
     const own = this.initVotes[this.config.replicaId];
     if (

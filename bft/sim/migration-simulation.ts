@@ -595,12 +595,21 @@ export class MigrationSimulation {
     // The plan keeps overlapping partitions apart by logical id, but a node may since have been
     // cut off as another id's host (migrated away from mid-partition, sanitized and promoted to
     // the id this partition names): it stays on its island (seed 115 of the migration runs).
+    // Two ids the partition names may also map to one node (hostOf still names a node for an id
+    // whose target was never promoted, and that node now runs the other id): cut it off once
+    // (seed 150).
+    const seen = new Set<string>();
     const members = partition.members
       .map(
         (member): Principal =>
           member.kind === "replica" ? { kind: "node", id: this.hostOf[member.id] as number } : member,
       )
-      .filter((member) => !this.network.inIsland(member));
+      .filter((member) => {
+        const key = `${member.kind}:${member.id}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return !this.network.inIsland(member);
+      });
     if (members.length === 0) return;
     this.partitionIslands.set(index, this.network.addIsland(members));
     this.log(`partition ${index} starts: ${members.map(principalName).join(",")} cut off`);

@@ -21,10 +21,10 @@ const LIVENESS_CHECKS: ReadonlySet<CheckName> = new Set<CheckName>(["liveness", 
 
 /**
  * Seeds of one 50-seed file whose liveness may fail before the file fails. Measured on 200 seeds
- * (branch liveA): 15 fail liveness, at most 6 in one file; the bound leaves little slack so a
- * regression shows.
+ * (branch liveC): 12 fail liveness, at most 5 in one file (seeds 51..100); the bound leaves a slack
+ * of one so a regression shows.
  */
-export const LIVENESS_FAILURES_PER_FILE_MAX = 8;
+export const LIVENESS_FAILURES_PER_FILE_MAX = 6;
 
 /**
  * Seeds whose liveness loss was diagnosed and fixed (docs/migration-progress.md): they must keep

@@ -250,18 +250,21 @@ export function validateMigrationMessage(message: FlatMigrationMessage): Verdict
 
 // ---------------------------------------------------------------- layouts
 
-const COUNT_TOO_LARGE = "countTooLarge";
+/** A set with a u8 count, refused above `countMax`. */
+function smallList<T>(element: FieldCodec<T>, countMax: number): FieldCodec<readonly T[]> {
+  return list(element, { countBytes: 1, countMax, reason: "countTooLarge" });
+}
+
 /** KEY-EXCHANGE from a standby has no replica id; 255 is never a replica id (REPLICAS_MAX < 255). */
 const NO_REPLICA = 255;
 
-const replicaIds = list(u8, { countBytes: 1, countMax: MIGRATION_SET_MAX, reason: COUNT_TOO_LARGE });
-const nodeIds = list(u32, { countBytes: 1, countMax: MIGRATION_SET_MAX, reason: COUNT_TOO_LARGE });
+const replicaIds = smallList(u8, MIGRATION_SET_MAX);
+const nodeIds = smallList(u32, MIGRATION_SET_MAX);
 const address = asciiText("addressInvalid");
-const pairs = list(struct<MigrationPair>({ replicaId: u8, sourceNodeId: u32, targetNodeId: u32 }), {
-  countBytes: 1,
-  countMax: MIGRATION_SET_MAX,
-  reason: COUNT_TOO_LARGE,
-});
+const pairs = smallList(
+  struct<MigrationPair>({ replicaId: u8, sourceNodeId: u32, targetNodeId: u32 }),
+  MIGRATION_SET_MAX,
+);
 
 /** What an INIT-MIGRATION and the MIGRATION-REQUEST built from 2f+1 of them share. */
 const initFields = {
@@ -282,7 +285,7 @@ const initMigration = struct<InitMigration>({
 const migrationRequest = struct<MigrationRequest>({
   type: constant("MigrationRequest"),
   ...initFields,
-  proofs: list(initMigration, { countBytes: 1, countMax: MIGRATION_PROOFS_MAX, reason: COUNT_TOO_LARGE }),
+  proofs: smallList(initMigration, MIGRATION_PROOFS_MAX),
 });
 
 const joinRequest = struct<JoinRequest>({
@@ -343,11 +346,7 @@ export const MIGRATION_LAYOUTS: {
     view: u64,
     seq: u64,
     pairs,
-    members: list(struct<MemberAddress>({ replicaId: u8, nodeId: u32, address }), {
-      countBytes: 1,
-      countMax: MEMBERS_MAX,
-      reason: COUNT_TOO_LARGE,
-    }),
+    members: smallList(struct<MemberAddress>({ replicaId: u8, nodeId: u32, address }), MEMBERS_MAX),
     replicaId: u8,
     signature: shortBytes,
   }),

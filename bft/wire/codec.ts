@@ -95,7 +95,6 @@ assert(!TYPES_BY_TAG.has(VIEW_CHANGE_SIGNING_TAG), "signing tag is not a message
 
 // ---------------------------------------------------------------- layouts
 
-const COUNT_TOO_LARGE = "countTooLarge";
 const EMPTY = new Uint8Array(0);
 
 const request = struct<Request>({
@@ -112,6 +111,11 @@ assert(
   "the request layout's fixed part is REQUEST_FIXED_BYTES",
 );
 
+/** An array with a u16 count, refused above `countMax` (the bounds in bounds.ts). */
+function countedList<T>(element: FieldCodec<T>, countMax: number): FieldCodec<readonly T[]> {
+  return list(element, { countBytes: 2, countMax, reason: "countTooLarge" });
+}
+
 const requests = list(request, { countBytes: 2, countMax: REQUEST_BATCH_MAX, reason: "batchTooLarge" });
 
 const prePrepare = struct<PrePrepare>({
@@ -126,28 +130,22 @@ const prePrepare = struct<PrePrepare>({
 /** PREPARE and COMMIT share their fields. */
 const voteFields = { view: u64, seq: u64, digest: shortBytes, replicaId: u8 };
 
-const viewChangeEntries = list(struct<ViewChangeEntry>({ seq: u64, view: u64, digest: shortBytes }), {
-  countBytes: 2,
-  countMax: VIEW_CHANGE_ENTRIES_MAX,
-  reason: COUNT_TOO_LARGE,
-});
+const viewChangeEntries = countedList(
+  struct<ViewChangeEntry>({ seq: u64, view: u64, digest: shortBytes }),
+  VIEW_CHANGE_ENTRIES_MAX,
+);
 
 /** Every VIEW-CHANGE field but the signature: what the signature covers. */
 const viewChangeFields = {
   newView: u64,
   stableSeq: u64,
-  checkpoints: list(struct<CheckpointClaim>({ seq: u64, stateDigest: shortBytes }), {
-    countBytes: 2,
-    countMax: CHECKPOINT_CLAIMS_MAX,
-    reason: COUNT_TOO_LARGE,
-  }),
+  checkpoints: countedList(
+    struct<CheckpointClaim>({ seq: u64, stateDigest: shortBytes }),
+    CHECKPOINT_CLAIMS_MAX,
+  ),
   prepared: viewChangeEntries,
   prePrepared: viewChangeEntries,
-  batches: list(struct<Batch>({ digest: shortBytes, requests, special }), {
-    countBytes: 2,
-    countMax: VIEW_CHANGE_BATCHES_MAX,
-    reason: COUNT_TOO_LARGE,
-  }),
+  batches: countedList(struct<Batch>({ digest: shortBytes, requests, special }), VIEW_CHANGE_BATCHES_MAX),
   replicaId: u8,
 };
 
@@ -162,16 +160,8 @@ const viewChange = struct<ViewChange>({
 const newView = struct<NewView>({
   type: constant("NewView"),
   view: u64,
-  viewChanges: list(viewChange, {
-    countBytes: 2,
-    countMax: NEW_VIEW_VIEW_CHANGES_MAX,
-    reason: COUNT_TOO_LARGE,
-  }),
-  prePrepares: list(prePrepare, {
-    countBytes: 2,
-    countMax: NEW_VIEW_PRE_PREPARES_MAX,
-    reason: COUNT_TOO_LARGE,
-  }),
+  viewChanges: countedList(viewChange, NEW_VIEW_VIEW_CHANGES_MAX),
+  prePrepares: countedList(prePrepare, NEW_VIEW_PRE_PREPARES_MAX),
   replicaId: u8,
   signature: shortBytes,
 });

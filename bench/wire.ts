@@ -1,12 +1,20 @@
 /**
  * Micro-benchmark of the wire layer: seal and open of a 1 KiB client request, and of a 64-request
- * PRE-PREPARE broadcast to 4 replicas. Prints CSV (operation, ops/s) on stdout.
+ * PRE-PREPARE broadcast to 4 replicas; then the codec alone (encode and decode, no MACs) for the
+ * messages of the normal case, so a codec change shows up without the crypto around it.
+ * Prints CSV (operation, ops/s) on stdout.
  *
  *   npx tsx bench/wire.ts [durationMs per operation, default 1000]
  */
 import { createHash } from "node:crypto";
 import type { Message, PrePrepare, Principal, Request } from "../bft/messages.js";
-import { createDerivedKeyRing, deriveSigningKeyPair, Wire } from "../bft/wire/index.js";
+import {
+  createDerivedKeyRing,
+  decodeMessage,
+  deriveSigningKeyPair,
+  encodeMessage,
+  Wire,
+} from "../bft/wire/index.js";
 
 const REPLICA_COUNT = 4;
 const OPERATION_BYTES = 1024;
@@ -85,3 +93,22 @@ measure("open_preprepare_64x1KiB", () => mustOpen(backup, prePrepareFrame));
 measure("seal_prepare_broadcast", () =>
   backup.seal({ type: "Prepare", view: 0, seq: 1, digest: prePrepare.digest, replicaId: 1 }, "replicas"),
 );
+
+const prepare: Message = { type: "Prepare", view: 0, seq: 1, digest: prePrepare.digest, replicaId: 1 };
+const codecSamples: [string, Message][] = [
+  ["request_1KiB", request],
+  [
+    "reply_64B",
+    { type: "Reply", view: 0, timestamp: 1, clientId: 1, replicaId: 0, result: new Uint8Array(64) },
+  ],
+  ["preprepare_64x1KiB", prePrepare],
+  ["prepare", prepare],
+  ["commit", { ...prepare, type: "Commit" }],
+];
+for (const [name, message] of codecSamples) {
+  const bytes = encodeMessage(message);
+  measure(`encode_${name}`, () => encodeMessage(message));
+  measure(`decode_${name}`, () => {
+    if (!decodeMessage(bytes).ok) throw new Error(`bench ${name} rejected`);
+  });
+}

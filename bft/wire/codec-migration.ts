@@ -1,9 +1,10 @@
 /**
  * Codec and structural rules for the migration messages (paper section 3) and for the special
  * entries a PRE-PREPARE or a VIEW-CHANGE batch may carry instead of client requests. Split from
- * codec.ts to keep each file about one thing; codec.ts dispatches here by message type.
+ * codec.ts to keep each file about one thing; codec.ts puts these layouts in its table by type.
  *
- * Layout rules are codec.ts's: fields in declaration order, u64 for views, seqs, counters and
+ * Layout rules are codec.ts's: fields in the order each layout lists them (bft/wire/fields.ts
+ * derives size, encoder and decoder from that one list), u64 for views, seqs, counters and
  * times; u32 for node ids; u8 for replica ids, cm ids, kinds and small counts; byte fields with a
  * u8 length; addresses as printable ASCII with a u8 length.
  */
@@ -34,7 +35,20 @@ import {
   NODES_MAX,
 } from "../migration/limits.js";
 import { AUTH_BYTES_MAX } from "./bounds.js";
-import { DecodeFailure, type Reader, type Writer } from "./cursor.js";
+import {
+  asciiText,
+  constant,
+  enumByte,
+  type FieldCodec,
+  list,
+  nullableU8,
+  optionalVariant,
+  shortBytes,
+  struct,
+  u8,
+  u32,
+  u64,
+} from "./fields.js";
 import type { DecodeReason } from "./reasons.js";
 
 type Verdict = DecodeReason | undefined;
@@ -42,19 +56,11 @@ type Verdict = DecodeReason | undefined;
 /** Migration messages of fixed shape; EVIDENCE nests a NEW-VIEW and has its own functions below. */
 type FlatMigrationMessage = Exclude<MigrationMessage, Evidence>;
 
-/**
- * The NEW-VIEW codec and rules live in codec.ts and validate.ts, which import this file; they are
+/*
+ * The NEW-VIEW layout and rules live in codec.ts and validate.ts, which import this file; they are
  * handed to the EVIDENCE functions rather than imported back, so the modules form no cycle.
  */
-export interface NewViewCodec {
-  size(message: NewView): number;
-  write(writer: Writer, message: NewView): void;
-  read(reader: Reader): NewView;
-}
 
-const U8 = 1;
-const U32 = 4;
-const U64 = 8;
 const PUBLIC_KEY_BYTES = 32;
 /** INIT-MIGRATION proofs in a MIGRATION-REQUEST: 2f+1, never more than one per replica. */
 export const MIGRATION_PROOFS_MAX = REPLICAS_MAX;
@@ -64,7 +70,6 @@ export const MIGRATION_SET_MAX = FAULTS_MAX;
 export const MEMBERS_MAX = REPLICAS_MAX;
 
 const TRIGGERS = ["timer", "onDemand"] as const;
-const SPECIAL_KINDS = ["migration", "join", "leave"] as const;
 
 // ---------------------------------------------------------------- checks
 
@@ -243,438 +248,142 @@ export function validateMigrationMessage(message: FlatMigrationMessage): Verdict
   }
 }
 
-// ---------------------------------------------------------------- sizes
+// ---------------------------------------------------------------- layouts
 
-const short = (bytes: Uint8Array): number => U8 + bytes.length;
-const text = (value: string): number => U8 + new TextEncoder().encode(value).length;
-const ids = (values: readonly number[], width: number): number => U8 + values.length * width;
-const pairsSize = (pairs: readonly MigrationPair[]): number => U8 + pairs.length * (U8 + U32 + U32);
-
-function initSize(message: InitMigration): number {
-  return U64 + U64 + ids(message.sources, U8) + ids(message.targets, U32) + U8 + U8 + short(message.auth);
-}
-
-function migrationRequestSize(message: MigrationRequest): number {
-  let size = U64 + U64 + ids(message.sources, U8) + ids(message.targets, U32) + U8 + U8;
-  for (const proof of message.proofs) size += initSize(proof);
-  return size;
-}
-
-function joinRequestSize(message: JoinRequest): number {
-  return U64 + U32 + short(message.publicKey) + text(message.address) + short(message.signature);
-}
-
-function leaveRequestSize(message: LeaveRequest): number {
-  return U32 + U64 + U8 + short(message.signature);
-}
-
-/** Bytes after a batch's requests: a kind byte (0 for a plain batch) and the special entry. */
-export function specialSize(special: OrderedSpecial | undefined): number {
-  if (special === undefined) return U8;
-  switch (special.kind) {
-    case "migration":
-      return U8 + migrationRequestSize(special.request);
-    case "join":
-      return U8 + joinRequestSize(special.request) + U64;
-    case "leave":
-      return U8 + leaveRequestSize(special.request);
-    default:
-      return unreachable(special, "special kind");
-  }
-}
-
-export function migrationBodySize(message: FlatMigrationMessage): number {
-  switch (message.type) {
-    case "JoinRequest":
-      return joinRequestSize(message);
-    case "JoinApproved":
-      return U64 + U64 + U32 + U8;
-    case "LeaveRequest":
-      return leaveRequestSize(message);
-    case "InitMigration":
-      return initSize(message);
-    case "MigrateNow":
-      return (
-        U64 + U64 + short(message.checkpointDigest) + pairsSize(message.pairs) + U8 + short(message.signature)
-      );
-    case "NewMembership": {
-      let size = U64 + U64 + pairsSize(message.pairs) + U8;
-      for (const member of message.members) size += U8 + U32 + text(member.address);
-      return size + U8 + short(message.signature);
-    }
-    case "KeyExchange":
-      return U32 + U8 + U64 + U32 + U64 + short(message.keyAgreementPublicKey) + short(message.signature);
-    case "MigrationDone":
-      return U64 + U32 + U8;
-    case "OnDemandMigration":
-      return ids(message.replicaIds, U8) + U64 + U8 + short(message.signature);
-    default:
-      return unreachable(message, "migration message type");
-  }
-}
-
-// ---------------------------------------------------------------- writing
-
-function writeText(writer: Writer, value: string): void {
-  writer.shortBytes(new TextEncoder().encode(value));
-}
-
-function writeIds(writer: Writer, values: readonly number[], width: 1 | 4): void {
-  writer.u8(values.length);
-  for (const value of values) {
-    if (width === 1) writer.u8(value);
-    else writer.u32(value);
-  }
-}
-
-function writePairs(writer: Writer, pairs: readonly MigrationPair[]): void {
-  writer.u8(pairs.length);
-  for (const pair of pairs) {
-    writer.u8(pair.replicaId);
-    writer.u32(pair.sourceNodeId);
-    writer.u32(pair.targetNodeId);
-  }
-}
-
-function writeInitFields(writer: Writer, message: Omit<InitMigration, "type" | "auth" | "replicaId">): void {
-  writer.u64(message.view);
-  writer.u64(message.migrationNumber);
-  writeIds(writer, message.sources, 1);
-  writeIds(writer, message.targets, 4);
-  // An unknown trigger (only an unchecked encoding can hold one) becomes a byte no decoder accepts.
-  const trigger = TRIGGERS.indexOf(message.trigger);
-  writer.u8(trigger < 0 ? 0xff : trigger);
-}
-
-function writeInit(writer: Writer, message: InitMigration): void {
-  writeInitFields(writer, message);
-  writer.u8(message.replicaId);
-  writer.shortBytes(message.auth);
-}
-
-function writeJoinRequest(writer: Writer, message: JoinRequest): void {
-  writer.u64(message.counter);
-  writer.u32(message.nodeId);
-  writer.shortBytes(message.publicKey);
-  writeText(writer, message.address);
-  writer.shortBytes(message.signature);
-}
-
-function writeLeaveRequest(writer: Writer, message: LeaveRequest): void {
-  writer.u32(message.nodeId);
-  writer.u64(message.counter);
-  writer.u8(message.cmId);
-  writer.shortBytes(message.signature);
-}
-
-export function writeSpecial(writer: Writer, special: OrderedSpecial | undefined): void {
-  if (special === undefined) {
-    writer.u8(0);
-    return;
-  }
-  writer.u8(SPECIAL_KINDS.indexOf(special.kind) + 1);
-  switch (special.kind) {
-    case "migration": {
-      const request = special.request;
-      writeInitFields(writer, request);
-      writer.u8(request.proofs.length);
-      for (const proof of request.proofs) writeInit(writer, proof);
-      return;
-    }
-    case "join":
-      writeJoinRequest(writer, special.request);
-      writer.u64(special.joinTimeMs);
-      return;
-    case "leave":
-      writeLeaveRequest(writer, special.request);
-      return;
-    default:
-      unreachable(special, "special kind");
-  }
-}
-
-export function writeMigrationBody(writer: Writer, message: FlatMigrationMessage): void {
-  switch (message.type) {
-    case "JoinRequest":
-      writeJoinRequest(writer, message);
-      return;
-    case "JoinApproved":
-      writer.u64(message.counter);
-      writer.u64(message.seq);
-      writer.u32(message.nodeId);
-      writer.u8(message.replicaId);
-      return;
-    case "LeaveRequest":
-      writeLeaveRequest(writer, message);
-      return;
-    case "InitMigration":
-      writeInit(writer, message);
-      return;
-    case "MigrateNow":
-      writer.u64(message.view);
-      writer.u64(message.seq);
-      writer.shortBytes(message.checkpointDigest);
-      writePairs(writer, message.pairs);
-      writer.u8(message.replicaId);
-      writer.shortBytes(message.signature);
-      return;
-    case "NewMembership":
-      writer.u64(message.view);
-      writer.u64(message.seq);
-      writePairs(writer, message.pairs);
-      writer.u8(message.members.length);
-      for (const member of message.members) {
-        writer.u8(member.replicaId);
-        writer.u32(member.nodeId);
-        writeText(writer, member.address);
-      }
-      writer.u8(message.replicaId);
-      writer.shortBytes(message.signature);
-      return;
-    case "KeyExchange":
-      writer.u32(message.nodeId);
-      writer.u8(message.replicaId === null ? NO_REPLICA : message.replicaId);
-      writer.u64(message.counter);
-      writer.u32(message.peerNodeId);
-      writer.u64(message.peerCounter);
-      writer.shortBytes(message.keyAgreementPublicKey);
-      writer.shortBytes(message.signature);
-      return;
-    case "MigrationDone":
-      writer.u64(message.seq);
-      writer.u32(message.nodeId);
-      writer.u8(message.replicaId);
-      return;
-    case "OnDemandMigration":
-      writeIds(writer, message.replicaIds, 1);
-      writer.u64(message.counter);
-      writer.u8(message.cmId);
-      writer.shortBytes(message.signature);
-      return;
-    default:
-      unreachable(message, "migration message type");
-  }
+/** A set with a u8 count, refused above `countMax`. */
+function smallList<T>(element: FieldCodec<T>, countMax: number): FieldCodec<readonly T[]> {
+  return list(element, { countBytes: 1, countMax, reason: "countTooLarge" });
 }
 
 /** KEY-EXCHANGE from a standby has no replica id; 255 is never a replica id (REPLICAS_MAX < 255). */
 const NO_REPLICA = 255;
 
-// ---------------------------------------------------------------- reading
+const replicaIds = smallList(u8, MIGRATION_SET_MAX);
+const nodeIds = smallList(u32, MIGRATION_SET_MAX);
+const address = asciiText("addressInvalid");
+const pairs = smallList(
+  struct<MigrationPair>({ replicaId: u8, sourceNodeId: u32, targetNodeId: u32 }),
+  MIGRATION_SET_MAX,
+);
 
-function readText(reader: Reader): string {
-  const bytes = reader.shortBytes();
-  let value = "";
-  for (const byte of bytes) {
-    if (byte < 0x20 || byte > 0x7e) throw new DecodeFailure("addressInvalid");
-    value += String.fromCharCode(byte);
-  }
-  return value;
-}
+/** What an INIT-MIGRATION and the MIGRATION-REQUEST built from 2f+1 of them share. */
+const initFields = {
+  view: u64,
+  migrationNumber: u64,
+  sources: replicaIds,
+  targets: nodeIds,
+  trigger: enumByte(TRIGGERS, "unknownKind"),
+};
 
-function readIds(reader: Reader, width: 1 | 4): number[] {
-  const count = reader.u8();
-  if (count > MIGRATION_SET_MAX) throw new DecodeFailure("countTooLarge");
-  const values: number[] = [];
-  for (let index = 0; index < count; index++) values.push(width === 1 ? reader.u8() : reader.u32());
-  return values;
-}
+const initMigration = struct<InitMigration>({
+  type: constant("InitMigration"),
+  ...initFields,
+  replicaId: u8,
+  auth: shortBytes,
+});
 
-function readPairs(reader: Reader): MigrationPair[] {
-  const count = reader.u8();
-  if (count > MIGRATION_SET_MAX) throw new DecodeFailure("countTooLarge");
-  const pairs: MigrationPair[] = [];
-  for (let index = 0; index < count; index++) {
-    const replicaId = reader.u8();
-    const sourceNodeId = reader.u32();
-    pairs.push({ replicaId, sourceNodeId, targetNodeId: reader.u32() });
-  }
-  return pairs;
-}
+const migrationRequest = struct<MigrationRequest>({
+  type: constant("MigrationRequest"),
+  ...initFields,
+  proofs: smallList(initMigration, MIGRATION_PROOFS_MAX),
+});
 
-function readTrigger(reader: Reader): InitMigration["trigger"] {
-  const trigger = TRIGGERS[reader.u8()];
-  if (trigger === undefined) throw new DecodeFailure("unknownKind");
-  return trigger;
-}
+const joinRequest = struct<JoinRequest>({
+  type: constant("JoinRequest"),
+  counter: u64,
+  nodeId: u32,
+  publicKey: shortBytes,
+  address,
+  signature: shortBytes,
+});
 
-function readInit(reader: Reader): InitMigration {
-  const view = reader.u64();
-  const migrationNumber = reader.u64();
-  const sources = readIds(reader, 1);
-  const targets = readIds(reader, 4);
-  const trigger = readTrigger(reader);
-  const replicaId = reader.u8();
-  const auth = reader.shortBytes();
-  return { type: "InitMigration", view, migrationNumber, sources, targets, trigger, replicaId, auth };
-}
+const leaveRequest = struct<LeaveRequest>({
+  type: constant("LeaveRequest"),
+  nodeId: u32,
+  counter: u64,
+  cmId: u8,
+  signature: shortBytes,
+});
 
-function readJoinRequest(reader: Reader): JoinRequest {
-  const counter = reader.u64();
-  const nodeId = reader.u32();
-  const publicKey = reader.shortBytes();
-  const address = readText(reader);
-  return { type: "JoinRequest", counter, nodeId, publicKey, address, signature: reader.shortBytes() };
-}
+/**
+ * The bytes after a batch's requests: a kind byte (0 for a plain batch, then 1 migration, 2 join,
+ * 3 leave in this order) and the special entry.
+ */
+export const special = optionalVariant<OrderedSpecial>(
+  {
+    migration: struct({ kind: constant("migration"), request: migrationRequest }),
+    join: struct({ kind: constant("join"), request: joinRequest, joinTimeMs: u64 }),
+    leave: struct({ kind: constant("leave"), request: leaveRequest }),
+  },
+  "unknownKind",
+);
 
-function readLeaveRequest(reader: Reader): LeaveRequest {
-  const nodeId = reader.u32();
-  const counter = reader.u64();
-  const cmId = reader.u8();
-  return { type: "LeaveRequest", nodeId, counter, cmId, signature: reader.shortBytes() };
-}
-
-export function readSpecial(reader: Reader): OrderedSpecial | undefined {
-  const kindByte = reader.u8();
-  if (kindByte === 0) return undefined;
-  const kind = SPECIAL_KINDS[kindByte - 1];
-  switch (kind) {
-    case "migration": {
-      const view = reader.u64();
-      const migrationNumber = reader.u64();
-      const sources = readIds(reader, 1);
-      const targets = readIds(reader, 4);
-      const trigger = readTrigger(reader);
-      const proofCount = reader.u8();
-      if (proofCount > MIGRATION_PROOFS_MAX) throw new DecodeFailure("countTooLarge");
-      const proofs: InitMigration[] = [];
-      for (let index = 0; index < proofCount; index++) proofs.push(readInit(reader));
-      const request: MigrationRequest = {
-        type: "MigrationRequest",
-        view,
-        migrationNumber,
-        sources,
-        targets,
-        trigger,
-        proofs,
-      };
-      return { kind, request };
-    }
-    case "join": {
-      const request = readJoinRequest(reader);
-      return { kind, request, joinTimeMs: reader.u64() };
-    }
-    case "leave":
-      return { kind, request: readLeaveRequest(reader) };
-    default:
-      throw new DecodeFailure("unknownKind");
-  }
-}
-
-export function readMigrationBody(reader: Reader, type: FlatMigrationMessage["type"]): FlatMigrationMessage {
-  switch (type) {
-    case "JoinRequest":
-      return readJoinRequest(reader);
-    case "JoinApproved": {
-      const counter = reader.u64();
-      const seq = reader.u64();
-      const nodeId = reader.u32();
-      return { type, counter, seq, nodeId, replicaId: reader.u8() } satisfies JoinApproved;
-    }
-    case "LeaveRequest":
-      return readLeaveRequest(reader);
-    case "InitMigration":
-      return readInit(reader);
-    case "MigrateNow": {
-      const view = reader.u64();
-      const seq = reader.u64();
-      const checkpointDigest = reader.shortBytes();
-      const pairs = readPairs(reader);
-      const replicaId = reader.u8();
-      const signature = reader.shortBytes();
-      return { type, view, seq, checkpointDigest, pairs, replicaId, signature } satisfies MigrateNow;
-    }
-    case "NewMembership":
-      return readNewMembership(reader);
-    case "KeyExchange": {
-      const nodeId = reader.u32();
-      const replicaByte = reader.u8();
-      const counter = reader.u64();
-      const peerNodeId = reader.u32();
-      const peerCounter = reader.u64();
-      const keyAgreementPublicKey = reader.shortBytes();
-      const signature = reader.shortBytes();
-      const replicaId = replicaByte === NO_REPLICA ? null : replicaByte;
-      return {
-        type,
-        nodeId,
-        replicaId,
-        counter,
-        peerNodeId,
-        peerCounter,
-        keyAgreementPublicKey,
-        signature,
-      } satisfies KeyExchange;
-    }
-    case "MigrationDone": {
-      const seq = reader.u64();
-      const nodeId = reader.u32();
-      return { type, seq, nodeId, replicaId: reader.u8() } satisfies MigrationDone;
-    }
-    case "OnDemandMigration": {
-      const replicaIds = readIds(reader, 1);
-      const counter = reader.u64();
-      const cmId = reader.u8();
-      return { type, replicaIds, counter, cmId, signature: reader.shortBytes() } satisfies OnDemandMigration;
-    }
-    default:
-      return unreachable(type, "migration message type");
-  }
-}
-
-function readNewMembership(reader: Reader): NewMembership {
-  const view = reader.u64();
-  const seq = reader.u64();
-  const pairs = readPairs(reader);
-  const memberCount = reader.u8();
-  if (memberCount > MEMBERS_MAX) throw new DecodeFailure("countTooLarge");
-  const members: MemberAddress[] = [];
-  for (let index = 0; index < memberCount; index++) {
-    const replicaId = reader.u8();
-    const nodeId = reader.u32();
-    members.push({ replicaId, nodeId, address: readText(reader) });
-  }
-  const replicaId = reader.u8();
-  return { type: "NewMembership", view, seq, pairs, members, replicaId, signature: reader.shortBytes() };
-}
-
-export const MIGRATION_TYPES = [
-  "JoinRequest",
-  "JoinApproved",
-  "LeaveRequest",
-  "InitMigration",
-  "MigrateNow",
-  "NewMembership",
-  "KeyExchange",
-  "MigrationDone",
-  "OnDemandMigration",
-] as const satisfies readonly FlatMigrationMessage["type"][];
-
-/** A fixed-shape migration type (EVIDENCE is dispatched on its own, see NewViewCodec). */
-export function isMigrationType(type: string): type is FlatMigrationMessage["type"] {
-  return (MIGRATION_TYPES as readonly string[]).includes(type);
-}
+/** Layouts of the migration messages of fixed shape, by type; codec.ts adds them to its table. */
+export const MIGRATION_LAYOUTS: {
+  readonly [K in FlatMigrationMessage["type"]]: FieldCodec<Extract<FlatMigrationMessage, { type: K }>>;
+} = {
+  JoinRequest: joinRequest,
+  JoinApproved: struct<JoinApproved>({
+    type: constant("JoinApproved"),
+    counter: u64,
+    seq: u64,
+    nodeId: u32,
+    replicaId: u8,
+  }),
+  LeaveRequest: leaveRequest,
+  InitMigration: initMigration,
+  MigrateNow: struct<MigrateNow>({
+    type: constant("MigrateNow"),
+    view: u64,
+    seq: u64,
+    checkpointDigest: shortBytes,
+    pairs,
+    replicaId: u8,
+    signature: shortBytes,
+  }),
+  NewMembership: struct<NewMembership>({
+    type: constant("NewMembership"),
+    view: u64,
+    seq: u64,
+    pairs,
+    members: smallList(struct<MemberAddress>({ replicaId: u8, nodeId: u32, address }), MEMBERS_MAX),
+    replicaId: u8,
+    signature: shortBytes,
+  }),
+  KeyExchange: struct<KeyExchange>({
+    type: constant("KeyExchange"),
+    nodeId: u32,
+    replicaId: nullableU8(NO_REPLICA),
+    counter: u64,
+    peerNodeId: u32,
+    peerCounter: u64,
+    keyAgreementPublicKey: shortBytes,
+    signature: shortBytes,
+  }),
+  MigrationDone: struct<MigrationDone>({
+    type: constant("MigrationDone"),
+    seq: u64,
+    nodeId: u32,
+    replicaId: u8,
+  }),
+  OnDemandMigration: struct<OnDemandMigration>({
+    type: constant("OnDemandMigration"),
+    replicaIds,
+    counter: u64,
+    cmId: u8,
+    signature: shortBytes,
+  }),
+};
 
 // ---------------------------------------------------------------- EVIDENCE (section 3.4)
 
 /**
  * EVIDENCE: the offender's node id (u32), the accuser's replica id (u8), then the nested NEW-VIEW
- * as codec.ts writes it. Its size needs no bound of its own: the NEW-VIEW's bounds apply, and the
+ * as codec.ts lays it out. Its size needs no bound of its own: the NEW-VIEW's bounds apply, and the
  * whole body must fit one frame like any message (a replica checks that before it broadcasts).
  */
-export function evidenceSize(message: Evidence, newView: NewViewCodec): number {
-  return U32 + U8 + newView.size(message.newView);
-}
-
-export function writeEvidence(writer: Writer, message: Evidence, newView: NewViewCodec): void {
-  writer.u32(message.offenderNodeId);
-  writer.u8(message.replicaId);
-  newView.write(writer, message.newView);
-}
-
-export function readEvidence(reader: Reader, newView: NewViewCodec): Evidence {
-  const offenderNodeId = reader.u32();
-  const replicaId = reader.u8();
-  return { type: "Evidence", newView: newView.read(reader), offenderNodeId, replicaId };
+export function evidenceLayout(newView: FieldCodec<NewView>): FieldCodec<Evidence> {
+  return struct<Evidence>({ type: constant("Evidence"), offenderNodeId: u32, replicaId: u8, newView });
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * Binary codec for every message in bft/messages.ts.
  *
- * Layout: version u8, type tag u8, then the fields in declaration order. Views, seqs and
+ * Layout: version u8, type tag u8, then the fields in the order the message's layout below lists
+ * them (bft/wire/fields.ts derives the size, the encoder and the decoder from that one list; the
+ * migration messages' layouts are in codec-migration.ts). Views, seqs and
  * timestamps are u64 (two big-endian u32; anything >= 2^53 is rejected on decode), client ids,
  * chunk indexes and sizes u32, replica ids u8, array counts u16. Digests, signatures and
  * authenticators carry a u8 length; operations, results and chunk bytes a u32 length. Requests
@@ -13,7 +15,7 @@
  * Decoded byte fields (digests, operations, authenticators, chunks...) are subarrays of the input,
  * not copies: the caller must not mutate the input bytes after decoding.
  */
-import { assert, unreachable } from "../assert.js";
+import { assert } from "../assert.js";
 import {
   MESSAGE_BYTES_MAX,
   OPERATION_BYTES_MAX,
@@ -23,12 +25,16 @@ import {
 } from "../limits.js";
 import type {
   Batch,
+  Checkpoint,
   CheckpointClaim,
+  Commit,
   FetchState,
   Message,
   MessageType,
   NewView,
   PrePrepare,
+  Prepare,
+  Reply,
   Request,
   StateChunk,
   Status,
@@ -46,20 +52,9 @@ import {
   VIEW_CHANGE_BATCHES_MAX,
   VIEW_CHANGE_ENTRIES_MAX,
 } from "./bounds.js";
-import {
-  evidenceSize,
-  isMigrationType,
-  migrationBodySize,
-  type NewViewCodec,
-  readEvidence,
-  readMigrationBody,
-  readSpecial,
-  specialSize,
-  writeEvidence,
-  writeMigrationBody,
-  writeSpecial,
-} from "./codec-migration.js";
+import { evidenceLayout, MIGRATION_LAYOUTS, special } from "./codec-migration.js";
 import { DecodeFailure, Reader, Writer } from "./cursor.js";
+import { constant, type FieldCodec, list, longBytes, shortBytes, struct, u8, u32, u64 } from "./fields.js";
 import type { DecodeReason } from "./reasons.js";
 import { validateMessage, validateViewChangeFields } from "./validate.js";
 
@@ -98,80 +93,138 @@ const TYPES_BY_TAG: ReadonlyMap<number, MessageType> = new Map(
 assert(TYPES_BY_TAG.size === Object.keys(MESSAGE_TAGS).length, "message tags are distinct");
 assert(!TYPES_BY_TAG.has(VIEW_CHANGE_SIGNING_TAG), "signing tag is not a message tag");
 
-// ---------------------------------------------------------------- sizes
+// ---------------------------------------------------------------- layouts
 
-const U8 = 1;
-const U16 = 2;
-const U32 = 4;
-const U64 = 8;
-const short = (bytes: Uint8Array): number => U8 + bytes.length;
-const long = (bytes: Uint8Array): number => U32 + bytes.length;
+const EMPTY = new Uint8Array(0);
 
-function requestSize(request: Request): number {
-  return REQUEST_FIXED_BYTES + request.operation.length + request.auth.length;
+const request = struct<Request>({
+  type: constant("Request"),
+  clientId: u32,
+  timestamp: u64,
+  operation: longBytes(OPERATION_BYTES_MAX, "operationTooLarge"),
+  auth: shortBytes,
+});
+// Pair the layout with the bound that sizes a batch (bounds.ts) before anything is encoded.
+assert(
+  request.size({ type: "Request", clientId: 0, timestamp: 0, operation: EMPTY, auth: EMPTY }) ===
+    REQUEST_FIXED_BYTES,
+  "the request layout's fixed part is REQUEST_FIXED_BYTES",
+);
+
+/** An array with a u16 count, refused above `countMax` (the bounds in bounds.ts). */
+function countedList<T>(element: FieldCodec<T>, countMax: number): FieldCodec<readonly T[]> {
+  return list(element, { countBytes: 2, countMax, reason: "countTooLarge" });
 }
 
-function requestsSize(requests: readonly Request[]): number {
-  let size = U16;
-  for (const request of requests) size += requestSize(request);
-  return size;
-}
+const requests = list(request, { countBytes: 2, countMax: REQUEST_BATCH_MAX, reason: "batchTooLarge" });
 
-function prePrepareSize(message: PrePrepare): number {
-  return U64 + U64 + short(message.digest) + requestsSize(message.requests) + specialSize(message.special);
-}
+const prePrepare = struct<PrePrepare>({
+  type: constant("PrePrepare"),
+  view: u64,
+  seq: u64,
+  digest: shortBytes,
+  requests,
+  special,
+});
 
-function viewChangeFieldsSize(message: Omit<ViewChange, "signature">): number {
-  let size = U64 + U64 + U16 + U16 + U16 + U16 + U8;
-  for (const claim of message.checkpoints) size += U64 + short(claim.stateDigest);
-  for (const entry of message.prepared) size += U64 + U64 + short(entry.digest);
-  for (const entry of message.prePrepared) size += U64 + U64 + short(entry.digest);
-  for (const batch of message.batches)
-    size += short(batch.digest) + requestsSize(batch.requests) + specialSize(batch.special);
-  return size;
-}
+/** PREPARE and COMMIT share their fields. */
+const voteFields = { view: u64, seq: u64, digest: shortBytes, replicaId: u8 };
 
-function newViewSize(message: NewView): number {
-  let size = U64 + U16 + U16 + U8;
-  for (const viewChange of message.viewChanges)
-    size += viewChangeFieldsSize(viewChange) + short(viewChange.signature);
-  for (const prePrepare of message.prePrepares) size += prePrepareSize(prePrepare);
-  return size + short(message.signature);
-}
+const viewChangeEntries = countedList(
+  struct<ViewChangeEntry>({ seq: u64, view: u64, digest: shortBytes }),
+  VIEW_CHANGE_ENTRIES_MAX,
+);
 
-function bodySize(message: Message): number {
-  switch (message.type) {
-    case "Request":
-      return requestSize(message);
-    case "Reply":
-      return U64 + U64 + U32 + U8 + long(message.result);
-    case "PrePrepare":
-      return prePrepareSize(message);
-    case "Prepare":
-    case "Commit":
-      return U64 + U64 + short(message.digest) + U8;
-    case "Checkpoint":
-      return U64 + short(message.stateDigest) + U8;
-    case "ViewChange":
-      return viewChangeFieldsSize(message) + short(message.signature);
-    case "NewView":
-      return newViewSize(message);
-    case "Status":
-      return U64 + U64 + U64 + U8;
-    case "FetchState":
-      return U64 + short(message.stateDigest) + U32 + U8;
-    case "StateChunk":
-      return U64 + short(message.stateDigest) + U32 + U32 + U32 + long(message.bytes) + U8;
-    case "Evidence":
-      return evidenceSize(message, NEW_VIEW_CODEC);
-    default:
-      return migrationBodySize(message);
-  }
+/** Every VIEW-CHANGE field but the signature: what the signature covers. */
+const viewChangeFields = {
+  newView: u64,
+  stableSeq: u64,
+  checkpoints: countedList(
+    struct<CheckpointClaim>({ seq: u64, stateDigest: shortBytes }),
+    CHECKPOINT_CLAIMS_MAX,
+  ),
+  prepared: viewChangeEntries,
+  prePrepared: viewChangeEntries,
+  batches: countedList(struct<Batch>({ digest: shortBytes, requests, special }), VIEW_CHANGE_BATCHES_MAX),
+  replicaId: u8,
+};
+
+const viewChangeSigned = struct<Omit<ViewChange, "type" | "signature">>(viewChangeFields);
+
+const viewChange = struct<ViewChange>({
+  type: constant("ViewChange"),
+  ...viewChangeFields,
+  signature: shortBytes,
+});
+
+const newView = struct<NewView>({
+  type: constant("NewView"),
+  view: u64,
+  viewChanges: countedList(viewChange, NEW_VIEW_VIEW_CHANGES_MAX),
+  prePrepares: countedList(prePrepare, NEW_VIEW_PRE_PREPARES_MAX),
+  replicaId: u8,
+  signature: shortBytes,
+});
+
+/** The body layout of every message, by type: the one place a layout is stated. */
+const LAYOUTS: { readonly [K in MessageType]: FieldCodec<Extract<Message, { type: K }>> } = {
+  Request: request,
+  Reply: struct<Reply>({
+    type: constant("Reply"),
+    view: u64,
+    timestamp: u64,
+    clientId: u32,
+    replicaId: u8,
+    result: longBytes(RESULT_BYTES_MAX, "resultTooLarge"),
+  }),
+  PrePrepare: prePrepare,
+  Prepare: struct<Prepare>({ type: constant("Prepare"), ...voteFields }),
+  Commit: struct<Commit>({ type: constant("Commit"), ...voteFields }),
+  Checkpoint: struct<Checkpoint>({
+    type: constant("Checkpoint"),
+    seq: u64,
+    stateDigest: shortBytes,
+    replicaId: u8,
+  }),
+  ViewChange: viewChange,
+  NewView: newView,
+  Status: struct<Status>({
+    type: constant("Status"),
+    view: u64,
+    lastExecutedSeq: u64,
+    stableSeq: u64,
+    replicaId: u8,
+  }),
+  FetchState: struct<FetchState>({
+    type: constant("FetchState"),
+    seq: u64,
+    stateDigest: shortBytes,
+    chunkIndex: u32,
+    replicaId: u8,
+  }),
+  StateChunk: struct<StateChunk>({
+    type: constant("StateChunk"),
+    seq: u64,
+    stateDigest: shortBytes,
+    chunkIndex: u32,
+    chunkCount: u32,
+    totalBytes: u32,
+    bytes: longBytes(STATE_CHUNK_BYTES_MAX, "chunkTooLarge"),
+    replicaId: u8,
+  }),
+  Evidence: evidenceLayout(newView),
+  ...MIGRATION_LAYOUTS,
+};
+
+assert(Object.keys(LAYOUTS).length === TYPES_BY_TAG.size, "every tagged type has a layout");
+
+function layoutOf(type: MessageType): FieldCodec<Message> {
+  return LAYOUTS[type] as FieldCodec<Message>;
 }
 
 /** Exact byte length of encodeMessage(message). */
 export function encodedSize(message: Message): number {
-  return MESSAGE_HEADER_BYTES + bodySize(message);
+  return MESSAGE_HEADER_BYTES + layoutOf(message.type).size(message);
 }
 
 /** True when `message` can travel in one frame; cores that build large messages check this first. */
@@ -179,147 +232,7 @@ export function fitsInFrame(message: Message): boolean {
   return encodedSize(message) <= MESSAGE_BODY_BYTES_MAX;
 }
 
-// ---------------------------------------------------------------- writing
-
-function writeRequest(writer: Writer, request: Request): void {
-  writer.u32(request.clientId);
-  writer.u64(request.timestamp);
-  writer.longBytes(request.operation);
-  writer.shortBytes(request.auth);
-}
-
-function writeRequests(writer: Writer, requests: readonly Request[]): void {
-  writer.u16(requests.length);
-  for (const request of requests) writeRequest(writer, request);
-}
-
-function writePrePrepare(writer: Writer, message: PrePrepare): void {
-  writer.u64(message.view);
-  writer.u64(message.seq);
-  writer.shortBytes(message.digest);
-  writeRequests(writer, message.requests);
-  writeSpecial(writer, message.special);
-}
-
-function writeEntries(writer: Writer, entries: readonly ViewChangeEntry[]): void {
-  writer.u16(entries.length);
-  for (const entry of entries) {
-    writer.u64(entry.seq);
-    writer.u64(entry.view);
-    writer.shortBytes(entry.digest);
-  }
-}
-
-function writeViewChangeFields(writer: Writer, message: Omit<ViewChange, "signature">): void {
-  writer.u64(message.newView);
-  writer.u64(message.stableSeq);
-  writer.u16(message.checkpoints.length);
-  for (const claim of message.checkpoints) {
-    writer.u64(claim.seq);
-    writer.shortBytes(claim.stateDigest);
-  }
-  writeEntries(writer, message.prepared);
-  writeEntries(writer, message.prePrepared);
-  writer.u16(message.batches.length);
-  for (const batch of message.batches) {
-    writer.shortBytes(batch.digest);
-    writeRequests(writer, batch.requests);
-    writeSpecial(writer, batch.special);
-  }
-  writer.u8(message.replicaId);
-}
-
-function writeNewView(writer: Writer, message: NewView): void {
-  writer.u64(message.view);
-  writer.u16(message.viewChanges.length);
-  for (const viewChange of message.viewChanges) {
-    writeViewChangeFields(writer, viewChange);
-    writer.shortBytes(viewChange.signature);
-  }
-  writer.u16(message.prePrepares.length);
-  for (const prePrepare of message.prePrepares) writePrePrepare(writer, prePrepare);
-  writer.u8(message.replicaId);
-  writer.shortBytes(message.signature);
-}
-
-function writeBody(writer: Writer, message: Message): void {
-  switch (message.type) {
-    case "Request":
-      writeRequest(writer, message);
-      return;
-    case "Reply":
-      writer.u64(message.view);
-      writer.u64(message.timestamp);
-      writer.u32(message.clientId);
-      writer.u8(message.replicaId);
-      writer.longBytes(message.result);
-      return;
-    case "PrePrepare":
-      writePrePrepare(writer, message);
-      return;
-    case "Prepare":
-    case "Commit":
-      writer.u64(message.view);
-      writer.u64(message.seq);
-      writer.shortBytes(message.digest);
-      writer.u8(message.replicaId);
-      return;
-    case "Checkpoint":
-      writer.u64(message.seq);
-      writer.shortBytes(message.stateDigest);
-      writer.u8(message.replicaId);
-      return;
-    case "ViewChange":
-      writeViewChangeFields(writer, message);
-      writer.shortBytes(message.signature);
-      return;
-    case "NewView":
-      writeNewView(writer, message);
-      return;
-    case "Status":
-    case "FetchState":
-    case "StateChunk":
-      writeStateBody(writer, message);
-      return;
-    case "Evidence":
-      writeEvidence(writer, message, NEW_VIEW_CODEC);
-      return;
-    default:
-      writeMigrationBody(writer, message);
-  }
-}
-
-function writeStateBody(writer: Writer, message: Status | FetchState | StateChunk): void {
-  switch (message.type) {
-    case "Status":
-      writer.u64(message.view);
-      writer.u64(message.lastExecutedSeq);
-      writer.u64(message.stableSeq);
-      writer.u8(message.replicaId);
-      return;
-    case "FetchState":
-      writer.u64(message.seq);
-      writer.shortBytes(message.stateDigest);
-      writer.u32(message.chunkIndex);
-      writer.u8(message.replicaId);
-      return;
-    case "StateChunk":
-      writeStateChunk(writer, message);
-      return;
-    default:
-      unreachable(message, "message type");
-  }
-}
-
-function writeStateChunk(writer: Writer, message: StateChunk): void {
-  writer.u64(message.seq);
-  writer.shortBytes(message.stateDigest);
-  writer.u32(message.chunkIndex);
-  writer.u32(message.chunkCount);
-  writer.u32(message.totalBytes);
-  writer.longBytes(message.bytes);
-  writer.u8(message.replicaId);
-}
+// ---------------------------------------------------------------- encoding
 
 /**
  * Writes the encoding of `message` into `target` at `offset`, which must have room for
@@ -347,7 +260,7 @@ export function encodeMessageUncheckedInto(
   const writer = new Writer(target, offset);
   writer.u8(CODEC_VERSION);
   writer.u8(MESSAGE_TAGS[message.type]);
-  writeBody(writer, message);
+  layoutOf(message.type).write(writer, message);
   assert(writer.offset === offset + size, "encoded size matches the computed size");
   return writer.offset;
 }
@@ -376,165 +289,17 @@ export function encodeMessageUnchecked(message: Message): Uint8Array {
 export function viewChangeSigningBytes(message: Omit<ViewChange, "signature">): Uint8Array {
   const verdict = validateViewChangeFields(message);
   assert(verdict === undefined, `signing a malformed ViewChange: ${verdict}`);
-  const size = MESSAGE_HEADER_BYTES + viewChangeFieldsSize(message);
+  const size = MESSAGE_HEADER_BYTES + viewChangeSigned.size(message);
   const bytes = new Uint8Array(size);
   const writer = new Writer(bytes, 0);
   writer.u8(CODEC_VERSION);
   writer.u8(VIEW_CHANGE_SIGNING_TAG);
-  writeViewChangeFields(writer, message);
+  viewChangeSigned.write(writer, message);
   assert(writer.offset === size, "signing bytes size matches the computed size");
   return bytes;
 }
 
-// ---------------------------------------------------------------- reading
-
-/** EVIDENCE nests a whole NEW-VIEW; codec-migration.ts gets this file's NEW-VIEW codec handed in. */
-const NEW_VIEW_CODEC: NewViewCodec = {
-  size: (message) => newViewSize(message),
-  write: (writer, message) => writeNewView(writer, message),
-  read: (reader) => readNewView(reader),
-};
-
-function readRequest(reader: Reader): Request {
-  const clientId = reader.u32();
-  const timestamp = reader.u64();
-  const operation = reader.longBytes(OPERATION_BYTES_MAX, "operationTooLarge");
-  const auth = reader.shortBytes();
-  return { type: "Request", clientId, timestamp, operation, auth };
-}
-
-function readRequests(reader: Reader, countMax: number): Request[] {
-  const count = reader.count(countMax, "batchTooLarge");
-  const requests: Request[] = [];
-  for (let index = 0; index < count; index++) requests.push(readRequest(reader));
-  return requests;
-}
-
-function readPrePrepare(reader: Reader): PrePrepare {
-  const view = reader.u64();
-  const seq = reader.u64();
-  const digest = reader.shortBytes();
-  const requests = readRequests(reader, REQUEST_BATCH_MAX);
-  const special = readSpecial(reader);
-  if (special === undefined) return { type: "PrePrepare", view, seq, digest, requests };
-  return { type: "PrePrepare", view, seq, digest, requests, special };
-}
-
-function readEntries(reader: Reader): ViewChangeEntry[] {
-  const count = reader.count(VIEW_CHANGE_ENTRIES_MAX, "countTooLarge");
-  const entries: ViewChangeEntry[] = [];
-  for (let index = 0; index < count; index++) {
-    const seq = reader.u64();
-    const view = reader.u64();
-    entries.push({ seq, view, digest: reader.shortBytes() });
-  }
-  return entries;
-}
-
-function readViewChange(reader: Reader): ViewChange {
-  const newView = reader.u64();
-  const stableSeq = reader.u64();
-  const claimCount = reader.count(CHECKPOINT_CLAIMS_MAX, "countTooLarge");
-  const checkpoints: CheckpointClaim[] = [];
-  for (let index = 0; index < claimCount; index++) {
-    checkpoints.push({ seq: reader.u64(), stateDigest: reader.shortBytes() });
-  }
-  const prepared = readEntries(reader);
-  const prePrepared = readEntries(reader);
-  const batchCount = reader.count(VIEW_CHANGE_BATCHES_MAX, "countTooLarge");
-  const batches: Batch[] = [];
-  for (let index = 0; index < batchCount; index++) {
-    const digest = reader.shortBytes();
-    const requests = readRequests(reader, REQUEST_BATCH_MAX);
-    const special = readSpecial(reader);
-    batches.push(special === undefined ? { digest, requests } : { digest, requests, special });
-  }
-  const replicaId = reader.u8();
-  const signature = reader.shortBytes();
-  return {
-    type: "ViewChange",
-    newView,
-    stableSeq,
-    checkpoints,
-    prepared,
-    prePrepared,
-    batches,
-    replicaId,
-    signature,
-  };
-}
-
-function readNewView(reader: Reader): NewView {
-  const view = reader.u64();
-  const viewChangeCount = reader.count(NEW_VIEW_VIEW_CHANGES_MAX, "countTooLarge");
-  const viewChanges: ViewChange[] = [];
-  for (let index = 0; index < viewChangeCount; index++) viewChanges.push(readViewChange(reader));
-  const prePrepareCount = reader.count(NEW_VIEW_PRE_PREPARES_MAX, "countTooLarge");
-  const prePrepares: PrePrepare[] = [];
-  for (let index = 0; index < prePrepareCount; index++) prePrepares.push(readPrePrepare(reader));
-  const replicaId = reader.u8();
-  return { type: "NewView", view, viewChanges, prePrepares, replicaId, signature: reader.shortBytes() };
-}
-
-function readStateChunk(reader: Reader): StateChunk {
-  const seq = reader.u64();
-  const stateDigest = reader.shortBytes();
-  const chunkIndex = reader.u32();
-  const chunkCount = reader.u32();
-  const totalBytes = reader.u32();
-  const bytes = reader.longBytes(STATE_CHUNK_BYTES_MAX, "chunkTooLarge");
-  const replicaId = reader.u8();
-  return { type: "StateChunk", seq, stateDigest, chunkIndex, chunkCount, totalBytes, bytes, replicaId };
-}
-
-function readBody(reader: Reader, type: MessageType): Message {
-  switch (type) {
-    case "Request":
-      return readRequest(reader);
-    case "Reply": {
-      const view = reader.u64();
-      const timestamp = reader.u64();
-      const clientId = reader.u32();
-      const replicaId = reader.u8();
-      const result = reader.longBytes(RESULT_BYTES_MAX, "resultTooLarge");
-      return { type: "Reply", view, timestamp, clientId, replicaId, result };
-    }
-    case "PrePrepare":
-      return readPrePrepare(reader);
-    case "Prepare":
-    case "Commit":
-      return {
-        type,
-        view: reader.u64(),
-        seq: reader.u64(),
-        digest: reader.shortBytes(),
-        replicaId: reader.u8(),
-      };
-    case "Checkpoint":
-      return { type, seq: reader.u64(), stateDigest: reader.shortBytes(), replicaId: reader.u8() };
-    case "ViewChange":
-      return readViewChange(reader);
-    case "NewView":
-      return readNewView(reader);
-    case "Status": {
-      const view = reader.u64();
-      const lastExecutedSeq = reader.u64();
-      return { type, view, lastExecutedSeq, stableSeq: reader.u64(), replicaId: reader.u8() };
-    }
-    case "FetchState": {
-      const seq = reader.u64();
-      const stateDigest = reader.shortBytes();
-      return { type, seq, stateDigest, chunkIndex: reader.u32(), replicaId: reader.u8() };
-    }
-    case "StateChunk":
-      return readStateChunk(reader);
-    case "Evidence":
-      return readEvidence(reader, NEW_VIEW_CODEC);
-    default:
-      if (isMigrationType(type)) return readMigrationBody(reader, type);
-      return unreachable(type, "message type");
-  }
-}
+// ---------------------------------------------------------------- decoding
 
 /** Decodes bytes[offset, end) as exactly one message. Never throws on any input. */
 export function decodeMessageRange(bytes: Uint8Array, offset: number, end: number): DecodeResult {
@@ -545,7 +310,7 @@ export function decodeMessageRange(bytes: Uint8Array, offset: number, end: numbe
     if (reader.u8() !== CODEC_VERSION) return { ok: false, reason: "unknownVersion" };
     const type = TYPES_BY_TAG.get(reader.u8());
     if (type === undefined) return { ok: false, reason: "unknownType" };
-    const message = readBody(reader, type);
+    const message = layoutOf(type).read(reader);
     if (reader.remaining !== 0) return { ok: false, reason: "trailingBytes" };
     const verdict = validateMessage(message);
     if (verdict !== undefined) return { ok: false, reason: verdict };

@@ -11,7 +11,15 @@
 import { assert } from "../assert.js";
 import { bytesEqual } from "../bytes.js";
 import { OPERATION_BYTES_MAX, RETRY_COUNT_MAX } from "../limits.js";
-import type { MemberAddress, Message, NewMembership, Principal, Request } from "../messages.js";
+import type {
+  MemberAddress,
+  MembershipCertificate,
+  Message,
+  NewMembership,
+  Principal,
+  Request,
+} from "../messages.js";
+import { membershipCertificateValid, type Verify } from "../migration/membership-certificate.js";
 
 export interface ClientConfig {
   readonly clientId: number;
@@ -24,6 +32,11 @@ export interface ClientConfig {
 export interface ClientDeps {
   /** One MAC per replica over the request digest (bft/wire). */
   authenticateRequest(request: Omit<Request, "auth">): Uint8Array;
+  /**
+   * With migration: the CM's public keys (those replicas check LEAVE-REQUEST and ON-DEMAND with)
+   * and Ed25519 verification, for MEMBERSHIP-CERTIFICATE. Absent: certificates are dropped.
+   */
+  readonly membershipCertificates?: { readonly cmPublicKeys: readonly Uint8Array[]; readonly verify: Verify };
 }
 
 export type ClientTimerId = "retransmit";
@@ -65,6 +78,8 @@ export interface ClientMetrics {
   abandoned: number;
   repliesDropped: number;
   membershipsApplied: number;
+  /** Memberships applied from a MEMBERSHIP-CERTIFICATE (also counted in membershipsApplied). */
+  certificatesApplied: number;
 }
 
 interface Outstanding {
@@ -105,6 +120,7 @@ export class Client {
     abandoned: 0,
     repliesDropped: 0,
     membershipsApplied: 0,
+    certificatesApplied: 0,
   };
   /** Seq of the last migration applied; NEW-MEMBERSHIPs at or below it are stale. */
   private membershipSeq = 0;
@@ -184,6 +200,7 @@ export class Client {
     if (input.from.kind === "replica" && input.message.type === "NewMembership") {
       return this.onNewMembership(input.from.id, input.message);
     }
+    if (input.message.type === "MembershipCertificate") return this.onCertificate(input.message);
     if (input.from.kind !== "replica" || input.message.type !== "Reply") {
       this.metrics.repliesDropped += 1;
       return [];
@@ -245,13 +262,34 @@ export class Client {
     let matching = 0;
     for (const vote of this.membershipVotes.values()) if (vote.key === key) matching += 1;
     if (matching < this.config.f + 1) return [];
-    this.membershipSeq = message.seq;
+    if (message.view > this.view) this.view = message.view;
+    return this.applyMembership(message.seq, message.members);
+  }
+
+  /**
+   * A MEMBERSHIP-CERTIFICATE (docs/migration.md, "Membership certificates"): the CM's signature is
+   * the whole trust, so it needs none of our (possibly stale) MAC keys and the relaying sender does
+   * not matter. Applied when newer than the membership we hold.
+   */
+  private onCertificate(message: MembershipCertificate): ClientEffect[] {
+    const check = this.deps.membershipCertificates;
+    if (
+      check === undefined ||
+      message.seq <= this.membershipSeq ||
+      !membershipCertificateValid(message, this.n, check.cmPublicKeys, check.verify)
+    ) {
+      this.metrics.repliesDropped += 1;
+      return [];
+    }
+    this.metrics.certificatesApplied += 1;
+    return this.applyMembership(message.seq, message.members);
+  }
+
+  private applyMembership(seq: number, members: readonly MemberAddress[]): ClientEffect[] {
+    this.membershipSeq = seq;
     this.membershipVotes.clear();
     this.metrics.membershipsApplied += 1;
-    if (message.view > this.view) this.view = message.view;
-    const effects: ClientEffect[] = [
-      { kind: "membershipChanged", seq: message.seq, members: message.members },
-    ];
+    const effects: ClientEffect[] = [{ kind: "membershipChanged", seq, members }];
     const outstanding = this.outstanding;
     if (outstanding !== undefined) {
       // Resend soon, re-authenticated (the retransmission timer fires after the host re-keyed its

@@ -17,6 +17,7 @@ import type {
   KeyExchange,
   LeaveRequest,
   MemberAddress,
+  MembershipCertificate,
   MigrateNow,
   MigrationDone,
   MigrationMessage,
@@ -238,6 +239,13 @@ export function validateMigrationMessage(message: FlatMigrationMessage): Verdict
         () => (message.cmId < CM_REPLICAS_MAX && Number.isInteger(message.cmId) ? undefined : "cmIdRange"),
         () => checkSignature(message.signature),
       );
+    case "MembershipCertificate":
+      return checkFirst(
+        () => (isSafe(message.seq) ? undefined : "integerUnsafe"),
+        () => validateMembers(message.members),
+        () => (message.cmId < CM_REPLICAS_MAX && Number.isInteger(message.cmId) ? undefined : "cmIdRange"),
+        () => checkSignature(message.signature),
+      );
     default:
       return unreachable(message, "migration message type");
   }
@@ -249,6 +257,12 @@ const short = (bytes: Uint8Array): number => U8 + bytes.length;
 const text = (value: string): number => U8 + new TextEncoder().encode(value).length;
 const ids = (values: readonly number[], width: number): number => U8 + values.length * width;
 const pairsSize = (pairs: readonly MigrationPair[]): number => U8 + pairs.length * (U8 + U32 + U32);
+
+function membersSize(members: readonly MemberAddress[]): number {
+  let size = U8;
+  for (const member of members) size += U8 + U32 + text(member.address);
+  return size;
+}
 
 function initSize(message: InitMigration): number {
   return U64 + U64 + ids(message.sources, U8) + ids(message.targets, U32) + U8 + U8 + short(message.auth);
@@ -297,11 +311,12 @@ export function migrationBodySize(message: FlatMigrationMessage): number {
       return (
         U64 + U64 + short(message.checkpointDigest) + pairsSize(message.pairs) + U8 + short(message.signature)
       );
-    case "NewMembership": {
-      let size = U64 + U64 + pairsSize(message.pairs) + U8;
-      for (const member of message.members) size += U8 + U32 + text(member.address);
-      return size + U8 + short(message.signature);
-    }
+    case "NewMembership":
+      return (
+        U64 + U64 + pairsSize(message.pairs) + membersSize(message.members) + U8 + short(message.signature)
+      );
+    case "MembershipCertificate":
+      return U64 + membersSize(message.members) + U8 + short(message.signature);
     case "KeyExchange":
       return U32 + U8 + U64 + U32 + U64 + short(message.keyAgreementPublicKey) + short(message.signature);
     case "MigrationDone":
@@ -324,6 +339,15 @@ function writeIds(writer: Writer, values: readonly number[], width: 1 | 4): void
   for (const value of values) {
     if (width === 1) writer.u8(value);
     else writer.u32(value);
+  }
+}
+
+function writeMembers(writer: Writer, members: readonly MemberAddress[]): void {
+  writer.u8(members.length);
+  for (const member of members) {
+    writer.u8(member.replicaId);
+    writer.u32(member.nodeId);
+    writeText(writer, member.address);
   }
 }
 
@@ -422,13 +446,14 @@ export function writeMigrationBody(writer: Writer, message: FlatMigrationMessage
       writer.u64(message.view);
       writer.u64(message.seq);
       writePairs(writer, message.pairs);
-      writer.u8(message.members.length);
-      for (const member of message.members) {
-        writer.u8(member.replicaId);
-        writer.u32(member.nodeId);
-        writeText(writer, member.address);
-      }
+      writeMembers(writer, message.members);
       writer.u8(message.replicaId);
+      writer.shortBytes(message.signature);
+      return;
+    case "MembershipCertificate":
+      writer.u64(message.seq);
+      writeMembers(writer, message.members);
+      writer.u8(message.cmId);
       writer.shortBytes(message.signature);
       return;
     case "KeyExchange":
@@ -585,6 +610,12 @@ export function readMigrationBody(reader: Reader, type: FlatMigrationMessage["ty
     }
     case "NewMembership":
       return readNewMembership(reader);
+    case "MembershipCertificate": {
+      const seq = reader.u64();
+      const members = readMembers(reader);
+      const cmId = reader.u8();
+      return { type, seq, members, cmId, signature: reader.shortBytes() } satisfies MembershipCertificate;
+    }
     case "KeyExchange": {
       const nodeId = reader.u32();
       const replicaByte = reader.u8();
@@ -621,10 +652,7 @@ export function readMigrationBody(reader: Reader, type: FlatMigrationMessage["ty
   }
 }
 
-function readNewMembership(reader: Reader): NewMembership {
-  const view = reader.u64();
-  const seq = reader.u64();
-  const pairs = readPairs(reader);
+function readMembers(reader: Reader): MemberAddress[] {
   const memberCount = reader.u8();
   if (memberCount > MEMBERS_MAX) throw new DecodeFailure("countTooLarge");
   const members: MemberAddress[] = [];
@@ -633,6 +661,14 @@ function readNewMembership(reader: Reader): NewMembership {
     const nodeId = reader.u32();
     members.push({ replicaId, nodeId, address: readText(reader) });
   }
+  return members;
+}
+
+function readNewMembership(reader: Reader): NewMembership {
+  const view = reader.u64();
+  const seq = reader.u64();
+  const pairs = readPairs(reader);
+  const members = readMembers(reader);
   const replicaId = reader.u8();
   return { type: "NewMembership", view, seq, pairs, members, replicaId, signature: reader.shortBytes() };
 }
@@ -647,6 +683,7 @@ export const MIGRATION_TYPES = [
   "KeyExchange",
   "MigrationDone",
   "OnDemandMigration",
+  "MembershipCertificate",
 ] as const satisfies readonly FlatMigrationMessage["type"][];
 
 /** A fixed-shape migration type (EVIDENCE is dispatched on its own, see NewViewCodec). */

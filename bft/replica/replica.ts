@@ -111,6 +111,7 @@ const MIGRATION_MESSAGE_TYPES: ReadonlySet<string> = new Set<MigrationMessage["t
   "MigrationDone",
   "OnDemandMigration",
   "Evidence",
+  "MembershipCertificate",
 ]);
 
 function isMigrationMessage(message: Message): message is MigrationMessage {

@@ -403,11 +403,15 @@ export class StandbyNode {
   /**
    * A MEMBERSHIP-CERTIFICATE newer than our membership (docs/migration.md, "Membership
    * certificates"): needs none of the nodes we think run the ids, so a standby that missed every
-   * NEW-MEMBERSHIP of a round in which all of them moved relearns the membership from it.
+   * NEW-MEMBERSHIP of a round in which all of them moved relearns the membership from it. One
+   * that names this node is left alone: we are a target of that round, learn it from the
+   * MIGRATE-NOWs (checked against the sources' nodes) and get the membership with the state
+   * (applying it first lost the promotion in migration CI seeds 3, 22, 24 and 64).
    */
   private onCertificate(message: MembershipCertificate): StandbyNodeEffect[] {
     if (
       message.seq <= this.membershipSeq ||
+      message.members.some((member) => member.nodeId === this.nodeId) ||
       !membershipCertificateValid(message, this.members.length, this.config.cmPublicKeys, this.deps.verify)
     ) {
       this.metrics.membershipDropped++;

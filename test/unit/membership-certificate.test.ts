@@ -151,6 +151,15 @@ describe("standby and replicas with MEMBERSHIP-CERTIFICATE", () => {
     expect(standby.metrics.membershipDropped).toBe(3);
   });
 
+  it("a standby leaves alone a certificate naming itself (it is that round's target)", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    const nodeId = cluster.standbyIds[0]!;
+    const standby = cluster.makeStandby(nodeId);
+    const message = certificate(cluster.cmCoprocessor, 40, [0, 1, 2, nodeId]);
+    expect(standby.step({ kind: "message", from: CM, message }, 0)).toEqual([]);
+    expect(standby.metrics.certificatesApplied).toBe(0);
+  });
+
   it("a replica keeps a valid, newer certificate and relays it to the standbys", () => {
     const cluster = new MigrationCluster({ f: 1 }).start();
     cluster.registerStandbys();

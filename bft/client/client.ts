@@ -21,6 +21,9 @@ import type {
 } from "../messages.js";
 import { membershipCertificateValid, type Verify } from "../migration/membership-certificate.js";
 
+/** Unanswered retransmissions after which a held MEMBERSHIP-CERTIFICATE is applied. */
+export const CERTIFICATE_RETRIES = 2;
+
 export interface ClientConfig {
   readonly clientId: number;
   readonly f: number;
@@ -127,6 +130,8 @@ export class Client {
   /** Latest NEW-MEMBERSHIP key per replica id of the current membership: at most 3f+1. */
   private readonly membershipVotes = new Map<number, { key: string; message: NewMembership }>();
   private readonly n: number;
+  /** The newest valid MEMBERSHIP-CERTIFICATE not applied yet (see applyCertificate). */
+  private certificate: MembershipCertificate | null = null;
   /** Last view a reply named; the client sends to its primary. */
   private view = 0;
   private lastTimestamp = 0;
@@ -275,14 +280,30 @@ export class Client {
     const check = this.deps.membershipCertificates;
     if (
       check === undefined ||
-      message.seq <= this.membershipSeq ||
+      message.seq <= Math.max(this.membershipSeq, this.certificate?.seq ?? 0) ||
       !membershipCertificateValid(message, this.n, check.cmPublicKeys, check.verify)
     ) {
       this.metrics.repliesDropped += 1;
       return [];
     }
+    this.certificate = message;
+    const outstanding = this.outstanding;
+    if (outstanding === undefined || outstanding.retryCount < CERTIFICATE_RETRIES) return [];
+    return this.applyCertificate();
+  }
+
+  /**
+   * The held certificate, once the outstanding request went unanswered CERTIFICATE_RETRIES times:
+   * the fallback for a client the NEW-MEMBERSHIP notices cannot reach. Applied at once it moved
+   * clients to a round's targets as soon as the CM heard of the round, before f+1 replicas
+   * announced it, and cost liveness in migration CI seeds 37, 107 and 141.
+   */
+  private applyCertificate(): ClientEffect[] {
+    const certificate = this.certificate;
+    this.certificate = null;
+    if (certificate === null || certificate.seq <= this.membershipSeq) return [];
     this.metrics.certificatesApplied += 1;
-    return this.applyMembership(message.seq, message.members);
+    return this.applyMembership(certificate.seq, certificate.members);
   }
 
   private applyMembership(seq: number, members: readonly MemberAddress[]): ClientEffect[] {
@@ -314,6 +335,8 @@ export class Client {
         { kind: "abandoned", clientId: this.config.clientId, timestamp: outstanding.request.timestamp },
       ];
     }
+    if (outstanding.retryCount >= CERTIFICATE_RETRIES && (this.certificate?.seq ?? 0) > this.membershipSeq)
+      return this.applyCertificate();
     this.metrics.retransmissions += 1;
     if (outstanding.membershipChanged) {
       // The host has re-keyed its wire since (membershipChanged effect): the old authenticator's

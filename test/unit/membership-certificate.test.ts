@@ -7,7 +7,7 @@
  * keep and relay only valid, newer certificates.
  */
 import { describe, expect, it } from "vitest";
-import { Client, defaultClientConfig } from "../../bft/client/index.js";
+import { CERTIFICATE_RETRIES, Client, defaultClientConfig } from "../../bft/client/index.js";
 import {
   createFakeCoprocessorStore,
   FakeCoprocessor,
@@ -54,20 +54,41 @@ describe("client and MEMBERSHIP-CERTIFICATE", () => {
       membershipCertificates: { cmPublicKeys: [cm.publicKey()], verify: verifySignature },
     });
   const from: Principal = { kind: "replica", id: 2 };
-
-  it("applies a valid certificate from any sender, with no NEW-MEMBERSHIP quorum", () => {
+  const timer = { kind: "timer", timer: "retransmit" } as const;
+  /** A client whose request went unanswered CERTIFICATE_RETRIES times (it is locked out). */
+  const stuckClient = () => {
     const client = newClient();
+    client.submit(new Uint8Array([1]), 0);
+    for (let retry = 0; retry < CERTIFICATE_RETRIES; retry++) client.step(timer, 0);
+    return client;
+  };
+
+  it("applies a valid certificate from any sender, with no NEW-MEMBERSHIP quorum, once stuck", () => {
+    const client = stuckClient();
     const message = certificate(cm, 40, [10, 11, 12, 13]);
     const effects = client.step({ kind: "message", from, message }, 0);
-    expect(effects).toEqual([{ kind: "membershipChanged", seq: 40, members: message.members }]);
+    expect(effects).toEqual([
+      { kind: "membershipChanged", seq: 40, members: message.members },
+      { kind: "setTimer", timer: "retransmit", afterMs: 0 },
+    ]);
     expect(client.metrics.certificatesApplied).toBe(1);
   });
 
-  it("re-sends the outstanding request after applying it", () => {
+  it("holds a certificate while NEW-MEMBERSHIP may still come, and applies it when the request is stuck", () => {
     const client = newClient();
     client.submit(new Uint8Array([1]), 0);
-    const effects = client.step({ kind: "message", from, message: certificate(cm, 40, [10, 11, 12, 13]) }, 0);
-    expect(effects).toContainEqual({ kind: "setTimer", timer: "retransmit", afterMs: 0 });
+    const message = certificate(cm, 40, [10, 11, 12, 13]);
+    expect(client.step({ kind: "message", from, message }, 0)).toEqual([]);
+    for (let retry = 1; retry < CERTIFICATE_RETRIES; retry++)
+      expect(client.step(timer, 0)).not.toContainEqual(
+        expect.objectContaining({ kind: "membershipChanged" }),
+      );
+    expect(client.step(timer, 0)).toContainEqual({
+      kind: "membershipChanged",
+      seq: 40,
+      members: message.members,
+    });
+    expect(client.metrics.certificatesApplied).toBe(1);
   });
 
   it.each([
@@ -77,13 +98,13 @@ describe("client and MEMBERSHIP-CERTIFICATE", () => {
     ["a certificate naming one node twice", () => certificate(cm, 40, [10, 11, 12, 12])],
     ["a valid signature over other contents", () => ({ ...certificate(cm, 40, [10, 11, 12, 13]), seq: 41 })],
   ])("rejects %s", (_name, make) => {
-    const client = newClient();
+    const client = stuckClient();
     expect(client.step({ kind: "message", from, message: make() }, 0)).toEqual([]);
     expect(client.metrics.membershipsApplied).toBe(0);
   });
 
   it("rejects a certificate not newer than its membership", () => {
-    const client = newClient();
+    const client = stuckClient();
     client.step({ kind: "message", from, message: certificate(cm, 40, [10, 11, 12, 13]) }, 0);
     expect(client.step({ kind: "message", from, message: certificate(cm, 40, [20, 11, 12, 13]) }, 0)).toEqual(
       [],
@@ -93,7 +114,7 @@ describe("client and MEMBERSHIP-CERTIFICATE", () => {
     );
     expect(
       client.step({ kind: "message", from, message: certificate(cm, 41, [20, 11, 12, 13]) }, 0),
-    ).toHaveLength(1);
+    ).toHaveLength(2);
     expect(client.metrics.membershipsApplied).toBe(2);
   });
 
@@ -101,6 +122,8 @@ describe("client and MEMBERSHIP-CERTIFICATE", () => {
     const client = new Client(defaultClientConfig(5, 1), {
       authenticateRequest: () => new Uint8Array(16 * N),
     });
+    client.submit(new Uint8Array([1]), 0);
+    for (let retry = 0; retry < CERTIFICATE_RETRIES; retry++) client.step(timer, 0);
     expect(client.step({ kind: "message", from, message: certificate(cm, 40, [10, 11, 12, 13]) }, 0)).toEqual(
       [],
     );

@@ -23,11 +23,7 @@ const options = new Command()
   .option("--sizes <list>", "kv state sizes in MB", "1,5,10,50")
   .option("--bandwidth-mbit <n>", "link bandwidth", "100")
   .option("--rounds <n>", "rounds measured per size", "3")
-  .option(
-    "--throughput-rounds <n>",
-    "rounds for the wall-time throughput run",
-    "300",
-  )
+  .option("--throughput-rounds <n>", "rounds for the wall-time throughput run", "300")
   .parse(process.argv)
   .opts<{ sizes: string; bandwidthMbit: string; rounds: string; throughputRounds: string }>();
 

@@ -360,6 +360,26 @@ export interface NewMembership {
 }
 
 /**
+ * The CM's signed statement of the membership after a migration round it applied (the round
+ * whose MIGRATION-REQUEST executed at `seq`): who runs each logical replica id, with addresses.
+ * A client, standby or replica that missed NEW-MEMBERSHIP notices, and so holds MAC keys for
+ * nodes that no longer run any id, needs no old key to trust it: the CM is trusted and its public
+ * keys are provisioned everywhere. Replicas relay it as they got it; `seq` orders certificates
+ * (it grows with every round, as the migration number l does; MIGRATE-NOW does not carry l, so
+ * the CM names rounds by n). The wire admits it without a frame MAC check (see wire.ts).
+ */
+export interface MembershipCertificate {
+  readonly type: "MembershipCertificate";
+  /** n of the round's MIGRATION-REQUEST. */
+  readonly seq: number;
+  /** All 3f+1 members after the round, by ascending replicaId. */
+  readonly members: readonly MemberAddress[];
+  readonly cmId: number;
+  /** Ed25519 over membershipCertificateSignedBytes(...) by CM replica `cmId`. */
+  readonly signature: Uint8Array;
+}
+
+/**
  * Section 3.1 / section 2 ("key exchange messages are protected by digital signatures"): a node
  * that needs MAC keys (a registered standby, a replica that booted or saw a new member) sends each
  * peer node a fresh X25519 key-agreement key; the peer answers with its own fresh key, and both
@@ -446,5 +466,6 @@ export type MigrationMessage =
   | KeyExchange
   | MigrationDone
   | OnDemandMigration
-  | Evidence;
+  | Evidence
+  | MembershipCertificate;
 export type MigrationMessageType = MigrationMessage["type"];

@@ -11,7 +11,18 @@
 import { assert } from "../assert.js";
 import { bytesEqual } from "../bytes.js";
 import { OPERATION_BYTES_MAX, RETRY_COUNT_MAX } from "../limits.js";
-import type { MemberAddress, Message, NewMembership, Principal, Request } from "../messages.js";
+import type {
+  MemberAddress,
+  MembershipCertificate,
+  Message,
+  NewMembership,
+  Principal,
+  Request,
+} from "../messages.js";
+import { membershipCertificateValid, type Verify } from "../migration/membership-certificate.js";
+
+/** Unanswered retransmissions after which a held MEMBERSHIP-CERTIFICATE is applied. */
+export const CERTIFICATE_RETRIES = 2;
 
 export interface ClientConfig {
   readonly clientId: number;
@@ -24,6 +35,11 @@ export interface ClientConfig {
 export interface ClientDeps {
   /** One MAC per replica over the request digest (bft/wire). */
   authenticateRequest(request: Omit<Request, "auth">): Uint8Array;
+  /**
+   * With migration: the CM's public keys (those replicas check LEAVE-REQUEST and ON-DEMAND with)
+   * and Ed25519 verification, for MEMBERSHIP-CERTIFICATE. Absent: certificates are dropped.
+   */
+  readonly membershipCertificates?: { readonly cmPublicKeys: readonly Uint8Array[]; readonly verify: Verify };
 }
 
 export type ClientTimerId = "retransmit";
@@ -65,6 +81,8 @@ export interface ClientMetrics {
   abandoned: number;
   repliesDropped: number;
   membershipsApplied: number;
+  /** Memberships applied from a MEMBERSHIP-CERTIFICATE (also counted in membershipsApplied). */
+  certificatesApplied: number;
 }
 
 interface Outstanding {
@@ -105,12 +123,15 @@ export class Client {
     abandoned: 0,
     repliesDropped: 0,
     membershipsApplied: 0,
+    certificatesApplied: 0,
   };
   /** Seq of the last migration applied; NEW-MEMBERSHIPs at or below it are stale. */
   private membershipSeq = 0;
   /** Latest NEW-MEMBERSHIP key per replica id of the current membership: at most 3f+1. */
   private readonly membershipVotes = new Map<number, { key: string; message: NewMembership }>();
   private readonly n: number;
+  /** The newest valid MEMBERSHIP-CERTIFICATE not applied yet (see applyCertificate). */
+  private certificate: MembershipCertificate | null = null;
   /** Last view a reply named; the client sends to its primary. */
   private view = 0;
   private lastTimestamp = 0;
@@ -184,6 +205,7 @@ export class Client {
     if (input.from.kind === "replica" && input.message.type === "NewMembership") {
       return this.onNewMembership(input.from.id, input.message);
     }
+    if (input.message.type === "MembershipCertificate") return this.onCertificate(input.message);
     if (input.from.kind !== "replica" || input.message.type !== "Reply") {
       this.metrics.repliesDropped += 1;
       return [];
@@ -245,13 +267,50 @@ export class Client {
     let matching = 0;
     for (const vote of this.membershipVotes.values()) if (vote.key === key) matching += 1;
     if (matching < this.config.f + 1) return [];
-    this.membershipSeq = message.seq;
+    if (message.view > this.view) this.view = message.view;
+    return this.applyMembership(message.seq, message.members);
+  }
+
+  /**
+   * A MEMBERSHIP-CERTIFICATE (docs/migration.md, "Membership certificates"): the CM's signature is
+   * the whole trust, so it needs none of our (possibly stale) MAC keys and the relaying sender does
+   * not matter. Applied when newer than the membership we hold.
+   */
+  private onCertificate(message: MembershipCertificate): ClientEffect[] {
+    const check = this.deps.membershipCertificates;
+    if (
+      check === undefined ||
+      message.seq <= Math.max(this.membershipSeq, this.certificate?.seq ?? 0) ||
+      !membershipCertificateValid(message, this.n, check.cmPublicKeys, check.verify)
+    ) {
+      this.metrics.repliesDropped += 1;
+      return [];
+    }
+    this.certificate = message;
+    const outstanding = this.outstanding;
+    if (outstanding === undefined || outstanding.retryCount < CERTIFICATE_RETRIES) return [];
+    return this.applyCertificate();
+  }
+
+  /**
+   * The held certificate, once the outstanding request went unanswered CERTIFICATE_RETRIES times:
+   * the fallback for a client the NEW-MEMBERSHIP notices cannot reach. Applied at once it moved
+   * clients to a round's targets as soon as the CM heard of the round, before f+1 replicas
+   * announced it, and cost liveness in migration CI seeds 37, 107 and 141.
+   */
+  private applyCertificate(): ClientEffect[] {
+    const certificate = this.certificate;
+    this.certificate = null;
+    if (certificate === null || certificate.seq <= this.membershipSeq) return [];
+    this.metrics.certificatesApplied += 1;
+    return this.applyMembership(certificate.seq, certificate.members);
+  }
+
+  private applyMembership(seq: number, members: readonly MemberAddress[]): ClientEffect[] {
+    this.membershipSeq = seq;
     this.membershipVotes.clear();
     this.metrics.membershipsApplied += 1;
-    if (message.view > this.view) this.view = message.view;
-    const effects: ClientEffect[] = [
-      { kind: "membershipChanged", seq: message.seq, members: message.members },
-    ];
+    const effects: ClientEffect[] = [{ kind: "membershipChanged", seq, members }];
     const outstanding = this.outstanding;
     if (outstanding !== undefined) {
       // Resend soon, re-authenticated (the retransmission timer fires after the host re-keyed its
@@ -276,6 +335,8 @@ export class Client {
         { kind: "abandoned", clientId: this.config.clientId, timestamp: outstanding.request.timestamp },
       ];
     }
+    if (outstanding.retryCount >= CERTIFICATE_RETRIES && (this.certificate?.seq ?? 0) > this.membershipSeq)
+      return this.applyCertificate();
     this.metrics.retransmissions += 1;
     if (outstanding.membershipChanged) {
       // The host has re-keyed its wire since (membershipChanged effect): the old authenticator's

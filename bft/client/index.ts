@@ -1,4 +1,5 @@
 export {
+  CERTIFICATE_RETRIES,
   Client,
   type ClientConfig,
   type ClientDeps,

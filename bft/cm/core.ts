@@ -105,9 +105,12 @@ export function createCmState(config: CmConfig, nodes: readonly InitialNode[]): 
       onDemandRequestedAtMs: null,
     });
   }
+  const members = new Array<number>(replicaCount).fill(0);
+  for (const node of nodes) if (node.replicaId !== undefined) members[node.replicaId] = node.nodeId;
   return {
     config,
     nodes: entries,
+    members,
     votes: new Map(),
     lastMigrationSeq: -1,
     nextProbeId: 1,
@@ -547,4 +550,10 @@ function applyMigration(state: CmState, message: MigrateNow, nowMs: number, effe
     target.nextProbeAtMs = nowMs + state.config.probeIntervalMs;
   });
   effects.push({ kind: "migrationApplied", view: message.view, seq: message.seq, pairs: message.pairs });
+  for (const pair of message.pairs) state.members[pair.replicaId] = pair.targetNodeId;
+  effects.push({
+    kind: "membershipCertified",
+    seq: message.seq,
+    members: state.members.map((nodeId, replicaId) => ({ replicaId, nodeId })),
+  });
 }

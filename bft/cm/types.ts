@@ -73,6 +73,11 @@ export interface CmState {
   readonly nodes: Map<number, NodeEntry>;
   /** Latest MIGRATE-NOW per replica id: at most 3f+1 entries. */
   readonly votes: Map<number, MigrateNowVote>;
+  /**
+   * Node running each logical replica id (index = replica id), as the rounds the CM applied left
+   * it: what a MEMBERSHIP-CERTIFICATE states.
+   */
+  readonly members: number[];
   /** Highest MIGRATION-REQUEST sequence number acted on; older MIGRATE-NOWs are stale. */
   lastMigrationSeq: number;
   nextProbeId: number;
@@ -158,4 +163,15 @@ export type CmEffect =
       readonly view: number;
       readonly seq: number;
       readonly pairs: readonly MigrationPair[];
+    }
+  /**
+   * Sign and send MEMBERSHIP-CERTIFICATE(seq, members) to the replicas and standbys: the
+   * membership after the round at `seq` (P applied to the previous one, whatever the CM could do
+   * with the targets: f+1 matching MIGRATE-NOWs are the replicas' ordered decision). Follows
+   * `migrationApplied`.
+   */
+  | {
+      readonly kind: "membershipCertified";
+      readonly seq: number;
+      readonly members: readonly { readonly replicaId: number; readonly nodeId: number }[];
     };

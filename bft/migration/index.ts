@@ -11,6 +11,7 @@ export type {
   KeyExchange,
   LeaveRequest,
   MemberAddress,
+  MembershipCertificate,
   MigrateNow,
   MigrationDone,
   MigrationMessage,
@@ -72,6 +73,7 @@ export {
   REQUESTS_PER_ROUND_MIN_MAX,
   STANDBYS_MAX,
 } from "./limits.js";
+export { membershipCertificateValid } from "./membership-certificate.js";
 export {
   compareTargetPreference,
   type OnDemandSelection,
@@ -89,6 +91,7 @@ export {
   keyExchangeKeyInfo,
   keyExchangeSignedBytes,
   leaveRequestSignedBytes,
+  membershipCertificateSignedBytes,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
   newViewSignedBytes,

@@ -11,6 +11,7 @@ import type {
   JoinRequest,
   KeyExchange,
   LeaveRequest,
+  MembershipCertificate,
   MigrateNow,
   MigrationPair,
   MigrationRequest,
@@ -113,6 +114,15 @@ export function newMembershipSignedBytes(message: Omit<NewMembership, "type" | "
     .u64(message.members.length);
   for (const member of message.members) writer.u64(member.replicaId).u64(member.nodeId).text(member.address);
   return writer.u64(message.replicaId).finish();
+}
+
+/** What the CM signs in a MEMBERSHIP-CERTIFICATE: every field but the signature. */
+export function membershipCertificateSignedBytes(
+  message: Omit<MembershipCertificate, "type" | "signature">,
+): Uint8Array {
+  const writer = new SignedBytesWriter("membership-certificate").u64(message.seq).u64(message.members.length);
+  for (const member of message.members) writer.u64(member.replicaId).u64(member.nodeId).text(member.address);
+  return writer.u64(message.cmId).finish();
 }
 
 export function keyExchangeSignedBytes(message: Omit<KeyExchange, "type" | "signature">): Uint8Array {

@@ -44,6 +44,7 @@ export const DROP_REASONS = [
   "initMismatch",
   "badSignature",
   "staleOnDemand",
+  "staleCertificate",
   "staleMigrationDone",
   "badEvidence",
   "staleEvidence",

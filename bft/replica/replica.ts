@@ -31,6 +31,7 @@ import type {
   JoinRequest,
   LeaveRequest,
   MemberAddress,
+  MembershipCertificate,
   Message,
   MigrateNow,
   MigrationDone,
@@ -57,6 +58,7 @@ import {
   KeyExchangeTable,
   type KeyPeer,
   makeJoinApproved,
+  membershipCertificateValid,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
   newViewSignedBytes,
@@ -109,6 +111,7 @@ const MIGRATION_MESSAGE_TYPES: ReadonlySet<string> = new Set<MigrationMessage["t
   "MigrationDone",
   "OnDemandMigration",
   "Evidence",
+  "MembershipCertificate",
 ]);
 
 function isMigrationMessage(message: Message): message is MigrationMessage {
@@ -304,6 +307,15 @@ export class Replica {
   private readonly notifiedClients = new Set<number>();
   /** When we last re-sent the membership notice to a client (renotifyClient): at most CLIENTS_MAX. */
   private readonly noticeResentAtMs = new Map<number, number>();
+  /**
+   * The newest CM-signed membership we hold (docs/migration.md, "Membership certificates"),
+   * relayed to clients and standbys that may have missed NEW-MEMBERSHIP notices.
+   */
+  private certificate: MembershipCertificate | null = null;
+  /** Clients that sent us a request directly since `certificate` arrived: at most CLIENTS_MAX. */
+  private readonly certificateHeard = new Set<number>();
+  /** STATUS ticks since `certificate` arrived; it is pushed again on ticks 1, 2, 4, 8, ... */
+  private certificateTicks = 0;
   /** Session keys with the other nodes (KEY-EXCHANGE); null when the host uses derived keys only. */
   private keyExchange: KeyExchangeTable | null = null;
 
@@ -637,7 +649,10 @@ export class Replica {
       return void this.drop("unknownReplica", from, "Request");
     }
     this.metrics.requestsReceived++;
-    if (from.kind === "client") this.renotifyClient(request.clientId);
+    if (from.kind === "client") {
+      this.renotifyClient(request.clientId);
+      if (this.certificateHeard.size < CLIENTS_MAX) this.certificateHeard.add(request.clientId);
+    }
     const entry = this.clientTable.get(request.clientId);
     if (entry !== undefined && request.timestamp < entry.timestamp) {
       return void this.drop("staleRequest", from, "Request");
@@ -1663,6 +1678,10 @@ export class Replica {
     };
     this.emit({ kind: "broadcast", message: status });
     this.setTimer("status", this.config.statusIntervalMs);
+    if (this.certificate !== null) {
+      this.certificateTicks += 1;
+      if ((this.certificateTicks & (this.certificateTicks - 1)) === 0) this.pushCertificate();
+    }
     // Stalled: no execution over a whole interval while a certified checkpoint ahead was already
     // known at the previous tick, so retransmission had one interval to bring the log.
     const target = this.certifiedCheckpointAhead();
@@ -1820,6 +1839,9 @@ export class Replica {
       case "Evidence":
         if (!this.checkReplicaSender(from, message)) return;
         this.considerEvidence(from, message);
+        return;
+      case "MembershipCertificate":
+        this.onMembershipCertificate(from, message);
         return;
       case "JoinApproved":
       case "MigrateNow":
@@ -2178,12 +2200,59 @@ export class Replica {
    */
   private renotifyClient(clientId: number): void {
     const notice = this.membershipNotice;
-    if (notice === null) return;
+    const certificate = this.certificate;
+    if (notice === null && certificate === null) return;
     const lastMs = this.noticeResentAtMs.get(clientId);
     if (lastMs !== undefined && this.nowMsLast - lastMs < this.config.statusIntervalMs) return;
     if (lastMs === undefined && this.noticeResentAtMs.size >= CLIENTS_MAX) return;
     this.noticeResentAtMs.set(clientId, this.nowMsLast);
-    this.emit({ kind: "send", to: { kind: "client", id: clientId }, message: notice });
+    // The certificate too: a client that missed several rounds cannot authenticate f+1 of our
+    // notices for the latest one (its keys for the ids moved earlier are stale).
+    const to = { kind: "client", id: clientId } as const;
+    if (notice !== null) this.emit({ kind: "send", to, message: notice });
+    if (certificate !== null) this.emit({ kind: "send", to, message: certificate });
+  }
+
+  /**
+   * A MEMBERSHIP-CERTIFICATE from the CM or relayed by a peer: kept if the CM signed it and it is
+   * newer than ours, then pushed to the clients and standbys (pushCertificate). The sender is not
+   * authenticated (the wire skips the frame MAC for this type) and is trusted for nothing.
+   */
+  private onMembershipCertificate(from: Principal, message: MembershipCertificate): void {
+    const settings = this.migrationSettings!;
+    if (
+      !membershipCertificateValid(
+        message,
+        this.replicaCount,
+        settings.cmPublicKeys,
+        this.deps.migration!.verify,
+      )
+    )
+      return void this.drop("badSignature", from, message.type);
+    if (this.certificate !== null && message.seq <= this.certificate.seq)
+      return void this.drop("staleCertificate", from, message.type);
+    this.certificate = message;
+    this.certificateHeard.clear();
+    this.certificateTicks = 0;
+    this.pushCertificate();
+  }
+
+  /**
+   * Sends the certificate to every registered standby and to every known client that has not sent
+   * us a request directly since it arrived (those get it from renotifyClient). A client or standby
+   * whose membership is stale cannot reach us, so this push is its only way back; repeated on
+   * STATUS ticks 1, 2, 4, 8, ... after the certificate, so a node cut off for a while still gets it
+   * and the cost stays logarithmic in time.
+   */
+  private pushCertificate(): void {
+    const certificate = this.certificate;
+    if (certificate === null) return;
+    for (const clientId of this.clientTable.clientIds()) {
+      if (!this.certificateHeard.has(clientId))
+        this.emit({ kind: "send", to: { kind: "client", id: clientId }, message: certificate });
+    }
+    for (const standby of this.middleware!.registry.standbys())
+      this.emit({ kind: "send", to: { kind: "node", id: standby.nodeId }, message: certificate });
   }
 
   /** Lazy notification (3.3): a client whose request executed after the MIGRATION-REQUEST. */

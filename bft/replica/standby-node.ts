@@ -29,6 +29,7 @@ import type { KeyAgreement } from "../coprocessor/index.js";
 import type {
   JoinApproved,
   MemberAddress,
+  MembershipCertificate,
   Message,
   MigrateNow,
   NewMembership,
@@ -37,6 +38,7 @@ import type {
 import {
   type KeyExchangeEffect,
   KeyExchangeTable,
+  membershipCertificateValid,
   migrateNowSignedBytes,
   newMembershipSignedBytes,
   type RosterEntry,
@@ -58,6 +60,8 @@ export interface StandbyNodeConfig {
   readonly roster: readonly RosterEntry[];
   /** The membership the node starts with, by ascending replica id. */
   readonly members: readonly MemberAddress[];
+  /** The CM replicas' public keys, for MEMBERSHIP-CERTIFICATE. */
+  readonly cmPublicKeys: readonly Uint8Array[];
   /** A state source silent this long is replaced by the next one. */
   readonly fetchTimeoutMs: number;
 }
@@ -113,6 +117,8 @@ export type StandbyNodeEffect =
 export interface StandbyNodeMetrics {
   migrateNowDropped: number;
   membershipDropped: number;
+  /** Memberships applied from a MEMBERSHIP-CERTIFICATE. */
+  certificatesApplied: number;
   chunksIgnored: number;
   badCopies: number;
   fetchRotations: number;
@@ -130,6 +136,7 @@ export class StandbyNode {
   readonly metrics: StandbyNodeMetrics = {
     migrateNowDropped: 0,
     membershipDropped: 0,
+    certificatesApplied: 0,
     chunksIgnored: 0,
     badCopies: 0,
     fetchRotations: 0,
@@ -253,6 +260,8 @@ export class StandbyNode {
   }
 
   private onMessage(from: Principal, message: Message, nowMs: number): StandbyNodeEffect[] {
+    // From the CM or relayed by any replica: the CM's signature is all that is trusted.
+    if (message.type === "MembershipCertificate") return this.onCertificate(message);
     if (from.kind !== "replica" || from.id >= this.members.length) return [];
     switch (message.type) {
       case "JoinApproved":
@@ -391,6 +400,35 @@ export class StandbyNode {
     return appDigest !== undefined && bytesEqual(appDigest, parts.appDigest);
   }
 
+  /**
+   * A MEMBERSHIP-CERTIFICATE newer than our membership (docs/migration.md, "Membership
+   * certificates"): needs none of the nodes we think run the ids, so a standby that missed every
+   * NEW-MEMBERSHIP of a round in which all of them moved relearns the membership from it. One
+   * that names this node is left alone: we are a target of that round, learn it from the
+   * MIGRATE-NOWs (checked against the sources' nodes) and get the membership with the state
+   * (applying it first lost the promotion in migration CI seeds 3, 22, 24 and 64).
+   */
+  private onCertificate(message: MembershipCertificate): StandbyNodeEffect[] {
+    if (
+      message.seq <= this.membershipSeq ||
+      message.members.some((member) => member.nodeId === this.nodeId) ||
+      !membershipCertificateValid(message, this.members.length, this.config.cmPublicKeys, this.deps.verify)
+    ) {
+      this.metrics.membershipDropped++;
+      return [];
+    }
+    this.metrics.certificatesApplied++;
+    return this.applyMembership(message.seq, message.members);
+  }
+
+  private applyMembership(seq: number, members: readonly MemberAddress[]): StandbyNodeEffect[] {
+    this.membershipSeq = seq;
+    this.members = members.map((member) => ({ ...member }));
+    this.memberships.fill(undefined);
+    // New members' nodes need keys before this node can fetch state from them.
+    return [{ kind: "membershipChanged", members: this.members }, ...this.maintainKeys()];
+  }
+
   /** Section 3.3: f+1 matching NEW-MEMBERSHIPs from current members move replica ids to new nodes. */
   private onNewMembership(from: number, message: NewMembership): StandbyNodeEffect[] {
     const { type: _type, signature, ...fields } = message;
@@ -409,11 +447,7 @@ export class StandbyNode {
       (vote) => vote !== undefined && membershipKey(vote) === key,
     ).length;
     if (matching < weakQuorumOf(this.f)) return [];
-    this.membershipSeq = message.seq;
-    this.members = message.members.map((member) => ({ ...member }));
-    this.memberships.fill(undefined);
-    // New members' nodes need keys before this node can fetch state from them.
-    return [{ kind: "membershipChanged", members: this.members }, ...this.maintainKeys()];
+    return this.applyMembership(message.seq, message.members);
   }
 }
 

@@ -47,6 +47,7 @@ import {
 import { STATE_CHUNK_BYTES_MAX } from "../limits.js";
 import type {
   MemberAddress,
+  MembershipCertificate,
   Message,
   OnDemandMigration,
   PrePrepare,
@@ -56,6 +57,7 @@ import type {
 import {
   JOIN_TIME_SKEW_MS_DEFAULT,
   leaveRequestSignedBytes,
+  membershipCertificateSignedBytes,
   migrateNowSignedBytes,
   newViewSignedBytes,
   onDemandMigrationSignedBytes,
@@ -813,6 +815,7 @@ export class MigrationSimulation {
         },
         roster: this.roster,
         members: this.membersOf(hosts),
+        cmPublicKeys: [this.cmCoprocessor.publicKey()],
         fetchTimeoutMs: this.config.fetchTimeoutMs,
       },
       {
@@ -1302,6 +1305,9 @@ export class MigrationSimulation {
             this.cmWire.setMember(pair.replicaId, pair.targetNodeId, this.publicKeyOf(pair.targetNodeId));
           if (process.env.SIM_PUBLISH_MEMBERSHIP) this.publishMembership(effect.pairs);
           break;
+        case "membershipCertified":
+          this.sendCertificate(effect.seq, effect.members);
+          break;
         case "adminNotification":
           if (effect.reason === "sourceNotComplying") this.cutOffs += 1;
           this.log(`CM admin notification: n${effect.nodeId} ${effect.reason}`);
@@ -1405,6 +1411,33 @@ export class MigrationSimulation {
     this.cmBroadcast(message);
   }
 
+  /**
+   * The CM signs the membership after a round it applied and sends it over NIC3 to the node
+   * running each id (as the certificate names it) and to every standby; replicas relay it to
+   * clients (docs/migration.md, "Membership certificates").
+   */
+  private sendCertificate(seq: number, members: readonly { replicaId: number; nodeId: number }[]): void {
+    const fields = {
+      seq,
+      members: members.map((member) => ({ ...member, address: nodeAddress(member.nodeId) })),
+      cmId: CM_ID,
+    };
+    const message: MembershipCertificate = {
+      type: "MembershipCertificate",
+      ...fields,
+      signature: this.cmCoprocessor.sign(membershipCertificateSignedBytes(fields)),
+    };
+    for (const member of members) {
+      const to: Principal = { kind: "replica", id: member.replicaId };
+      this.cmTransport.send({ kind: "node", id: member.nodeId }, this.cmWire.seal(message, to));
+    }
+    for (const node of this.nodes) {
+      if (node.role.kind !== "standby") continue;
+      const to: Principal = { kind: "node", id: node.id };
+      this.cmTransport.send(to, this.cmWire.seal(message, to));
+    }
+  }
+
   private cmBroadcast(message: Message): void {
     for (let id = 0; id < this.n; id += 1) {
       const to: Principal = { kind: "replica", id };
@@ -1446,6 +1479,7 @@ export class MigrationSimulation {
     const wire = this.createWire(principal, principal, this.hostOf);
     const core = new Client(defaultClientConfig(id, this.f), {
       authenticateRequest: (request) => wire.authenticateRequest(request),
+      membershipCertificates: { cmPublicKeys: [this.cmCoprocessor.publicKey()], verify: verifySignature },
     });
     const client: ClientNode = {
       id,

@@ -18,6 +18,7 @@ import type {
   KeyExchange,
   LeaveRequest,
   MemberAddress,
+  MembershipCertificate,
   MigrateNow,
   MigrationDone,
   MigrationMessage,
@@ -243,6 +244,13 @@ export function validateMigrationMessage(message: FlatMigrationMessage): Verdict
         () => (message.cmId < CM_REPLICAS_MAX && Number.isInteger(message.cmId) ? undefined : "cmIdRange"),
         () => checkSignature(message.signature),
       );
+    case "MembershipCertificate":
+      return checkFirst(
+        () => (isSafe(message.seq) ? undefined : "integerUnsafe"),
+        () => validateMembers(message.members),
+        () => (message.cmId < CM_REPLICAS_MAX && Number.isInteger(message.cmId) ? undefined : "cmIdRange"),
+        () => checkSignature(message.signature),
+      );
     default:
       return unreachable(message, "migration message type");
   }
@@ -319,6 +327,8 @@ export const special = optionalVariant<OrderedSpecial>(
 );
 
 /** Layouts of the migration messages of fixed shape, by type; codec.ts adds them to its table. */
+const members = smallList(struct<MemberAddress>({ replicaId: u8, nodeId: u32, address }), MEMBERS_MAX);
+
 export const MIGRATION_LAYOUTS: {
   readonly [K in FlatMigrationMessage["type"]]: FieldCodec<Extract<FlatMigrationMessage, { type: K }>>;
 } = {
@@ -346,8 +356,15 @@ export const MIGRATION_LAYOUTS: {
     view: u64,
     seq: u64,
     pairs,
-    members: smallList(struct<MemberAddress>({ replicaId: u8, nodeId: u32, address }), MEMBERS_MAX),
+    members,
     replicaId: u8,
+    signature: shortBytes,
+  }),
+  MembershipCertificate: struct<MembershipCertificate>({
+    type: constant("MembershipCertificate"),
+    seq: u64,
+    members,
+    cmId: u8,
     signature: shortBytes,
   }),
   KeyExchange: struct<KeyExchange>({

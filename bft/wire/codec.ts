@@ -83,6 +83,7 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = {
   MigrationDone: 19,
   OnDemandMigration: 20,
   Evidence: 21,
+  MembershipCertificate: 22,
 };
 /** Tag of the bytes a VIEW-CHANGE signature covers; never a message on the wire. */
 const VIEW_CHANGE_SIGNING_TAG = 0x87;

@@ -172,6 +172,17 @@ export function sampleMessages(): Record<MessageType, Message> {
       replicaId: 0,
       signature: filledBytes(SIGNATURE_BYTES, 6),
     },
+    MembershipCertificate: {
+      type: "MembershipCertificate",
+      seq: 130,
+      members: [0, 1, 2, 3].map((replicaId) => ({
+        replicaId,
+        nodeId: replicaId === 3 ? 17 : replicaId,
+        address: `10.1.0.${replicaId}:7000`,
+      })),
+      cmId: 0,
+      signature: filledBytes(SIGNATURE_BYTES, 8),
+    },
     KeyExchange: {
       type: "KeyExchange",
       nodeId: 17,

@@ -109,6 +109,7 @@ export function validateMessage(message: Message): Verdict {
     case "KeyExchange":
     case "MigrationDone":
     case "OnDemandMigration":
+    case "MembershipCertificate":
       return validateMigrationMessage(message);
     case "Evidence":
       return validateEvidence(message, validateNewView);

@@ -132,7 +132,20 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
   // Section 3.4: a replica holding proof that a primary lied forwards it to every replica. The
   // proof is the primary's own signature; the frame MAC only names the accuser.
   Evidence: AMONG_REPLICAS,
+  // The CM's signed membership (docs/migration.md, "Membership certificates"): from the CM to
+  // replicas and standbys, relayed by replicas to clients and standbys.
+  MembershipCertificate: { from: ["cm", "replica"], to: ["replica", "client", "node"] },
 };
+
+/**
+ * Types whose frame MAC the receiver does not check. MEMBERSHIP-CERTIFICATE is for receivers whose
+ * membership is stale: they key a replica principal by the node that ran the id when they last
+ * learned the membership, so no MAC from the current node would verify, and the frame's sender is
+ * not what they trust anyway: the receiving core checks the CM's signature over the content and
+ * attributes nothing to the sender. (A derived-key MAC would add no origin guarantee either: every
+ * holder of the cluster secret can compute it.) The sender still MACs the frame as usual.
+ */
+const SIGNATURE_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["MembershipCertificate"]);
 
 /**
  * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
@@ -348,6 +361,7 @@ export class Wire {
       if (this.self.id >= header.macCount) return "macMissing";
       slot = this.self.id;
     }
+    if (SIGNATURE_ONLY_TYPES.has(type)) return undefined;
     const input = frame.subarray(0, bodyEnd);
     const key = this.frameKey(header.from, type);
     if (key === undefined) return "sessionKeyMissing";

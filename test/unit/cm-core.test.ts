@@ -129,6 +129,11 @@ describe("CM on MIGRATE-NOW", () => {
       { kind: "roleChanged", nodeId: 3, from: "active", to: "retiring" },
       { kind: "roleChanged", nodeId: 10, from: "standby", to: "active" },
       { kind: "migrationApplied", view: 0, seq: 64, pairs: migrateNow(0).pairs },
+      {
+        kind: "membershipCertified",
+        seq: 64,
+        members: [0, 1, 2, 10].map((nodeId, replicaId) => ({ replicaId, nodeId })),
+      },
     ]);
     expect(state.nodes.get(10)).toMatchObject({ role: "active", replicaId: 3 });
     // The remaining replicas' copies are now stale and change nothing.

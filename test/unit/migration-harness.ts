@@ -190,6 +190,7 @@ export class MigrationCluster {
         },
         roster: this.roster,
         members: members.map((member) => ({ ...member, address: `10.1.0.${member.nodeId}:7000` })),
+        cmPublicKeys: [this.cmCoprocessor.publicKey()],
         fetchTimeoutMs: 300,
       },
       {

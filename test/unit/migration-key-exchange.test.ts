@@ -389,6 +389,7 @@ describe("key exchange in the cores", () => {
         },
         roster,
         members,
+        cmPublicKeys: [],
         fetchTimeoutMs: 300,
       },
       {

@@ -85,6 +85,26 @@ export function ed25519RawPublicKey(key: KeyObject): Uint8Array {
 }
 
 /**
+ * Public keys verifySignature has used, by raw key: building a KeyObject costs more than the
+ * verification itself (node:crypto parses the DER each time), and the keys a process checks are
+ * few (its roster's nodes and CM replicas). Bounded: emptied when full, so a peer sending ever new
+ * keys costs time, never memory.
+ */
+const publicKeyCache = new Map<string, KeyObject>();
+const PUBLIC_KEY_CACHE_ENTRIES_MAX = 1024;
+
+function cachedPublicKey(publicKey: Uint8Array): KeyObject {
+  const name = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString("hex");
+  let key = publicKeyCache.get(name);
+  if (key === undefined) {
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_ENTRIES_MAX) publicKeyCache.clear();
+    key = ed25519PublicKeyFromRaw(publicKey);
+    publicKeyCache.set(name, key);
+  }
+  return key;
+}
+
+/**
  * Ed25519 verification under a raw public key. Never throws on what a peer sent: a key or
  * signature of the wrong length, or a key that is not a curve point, is simply `false`.
  */
@@ -92,7 +112,7 @@ export function verifySignature(publicKey: Uint8Array, bytes: Uint8Array, signat
   if (publicKey.length !== PUBLIC_KEY_BYTES) return false;
   if (signature.length !== COPROCESSOR_SIGNATURE_BYTES) return false;
   try {
-    return cryptoVerify(null, bytes, ed25519PublicKeyFromRaw(publicKey), signature);
+    return cryptoVerify(null, bytes, cachedPublicKey(publicKey), signature);
   } catch {
     return false;
   }

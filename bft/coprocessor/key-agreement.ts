@@ -44,6 +44,8 @@ const X25519_PKCS8_PREFIX = Uint8Array.from([
 const X25519_SPKI_PREFIX = Uint8Array.from([
   0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00,
 ]);
+/** Key-agreement private keys kept parsed per source (one per exchange in flight, a few per peer). */
+const PRIVATE_KEY_CACHE_ENTRIES_MAX = 256;
 const SESSION_SALT = new TextEncoder().encode("migrate-bft/session-mac/v1");
 
 function privateKeyFromRaw(raw: Uint8Array): KeyObject {
@@ -71,11 +73,20 @@ function rawPublicKeyOf(privateKey: KeyObject): Uint8Array {
  * generator in the simulator (any 32 bytes are a valid X25519 private key; RFC 7748 clamps them).
  */
 export function createX25519KeyAgreement(randomBytes: (length: number) => Uint8Array): KeyAgreement {
+  // The KeyObjects of the private keys this source made, by raw key, for deriveKey: parsing the
+  // PKCS#8 again costs more than the curve math. Bounded: emptied when full (a miss re-parses).
+  const privateKeys = new Map<string, KeyObject>();
+  const privateKeyObject = (raw: Uint8Array): KeyObject =>
+    privateKeys.get(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex")) ??
+    privateKeyFromRaw(raw);
   return {
     generateKeyPair(): KeyAgreementKeyPair {
       const privateKey = Uint8Array.from(randomBytes(KEY_AGREEMENT_PRIVATE_KEY_BYTES));
       assert(privateKey.length === KEY_AGREEMENT_PRIVATE_KEY_BYTES, "random source gave 32 bytes");
-      return { privateKey, publicKey: rawPublicKeyOf(privateKeyFromRaw(privateKey)) };
+      const keyObject = privateKeyFromRaw(privateKey);
+      if (privateKeys.size >= PRIVATE_KEY_CACHE_ENTRIES_MAX) privateKeys.clear();
+      privateKeys.set(Buffer.from(privateKey).toString("hex"), keyObject);
+      return { privateKey, publicKey: rawPublicKeyOf(keyObject) };
     },
     deriveKey(privateKey, peerPublicKey, info): Uint8Array | null {
       assert(privateKey.length === KEY_AGREEMENT_PRIVATE_KEY_BYTES, "own private key is 32 bytes");
@@ -84,7 +95,7 @@ export function createX25519KeyAgreement(randomBytes: (length: number) => Uint8A
       try {
         secret = new Uint8Array(
           diffieHellman({
-            privateKey: privateKeyFromRaw(privateKey),
+            privateKey: privateKeyObject(privateKey),
             publicKey: publicKeyFromRaw(peerPublicKey),
           }),
         );

@@ -23,12 +23,7 @@
 import { createHash, createPrivateKey, type KeyObject } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { assert } from "../assert.js";
-import {
-  type HistoryApp,
-  hexOf,
-  type MigrationHistoryInfo,
-  type OrderedSpecialRecord,
-} from "../checker/index.js";
+import { hexOf, type MigrationHistoryInfo, type OrderedSpecialRecord } from "../checker/index.js";
 import { type ClientDeps, type ClientEffect, defaultClientConfig } from "../client/index.js";
 import { type CmEffect, type CmInput, type CmState, step as cmStep, createCmState } from "../cm/index.js";
 import {
@@ -104,11 +99,11 @@ import {
   type SimulationOptions,
 } from "./options.js";
 import { Prng } from "./prng.js";
-import { HistoryRecorder } from "./recorder.js";
-import { type SimulationResult, simulationResultOf } from "./simulation.js";
+import type { SimulationResult } from "./simulation.js";
 import {
   type ClientNode,
   describeInput,
+  faultPlanOptions,
   principalName,
   type RunOutcome,
   SimulationBase,
@@ -205,7 +200,6 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
   private readonly migration: MigrationRunOptions;
   private readonly nodes: SimNode[] = [];
   private readonly roster: RosterEntry[] = [];
-  private readonly clusterSecret: Uint8Array;
   private readonly byzantinePrng: Prng;
   private readonly faultPrng: Prng;
   private readonly cmCoprocessor: FakeCoprocessor;
@@ -241,22 +235,9 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       this.faultPrng,
       options.faults === "none" && this.migration.fault === "random" ? "none" : this.migration.fault,
     );
-    this.plan = createMigrationFaultPlan(
-      {
-        f: options.f,
-        clientCount: options.clients,
-        durationMs: options.durationMs,
-        faults: options.faults,
-        byzantineKinds: options.byzantineKinds,
-        byzantineCount: options.byzantineCount,
-      },
-      this.migrationFault,
-      planPrng,
-    );
+    this.plan = createMigrationFaultPlan(faultPlanOptions(options), this.migrationFault, planPrng);
     this.config = this.timing();
     const standbyCount = this.migration.standbyCount ?? 2 * options.f;
-    const historyApp: HistoryApp =
-      options.app === "kv" ? { app: "kv", stateBytes: options.kvStateBytes } : { app: "echo" };
     const standbyNodeIds = Array.from({ length: standbyCount }, (_, index) => this.n + index);
     const migrationInfo: MigrationHistoryInfo = {
       standbyNodeIds,
@@ -265,23 +246,15 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       // Nodes 0..3f start running replica id = node id; only they are ever made Byzantine.
       byzantineNodeIds: this.plan.byzantine.map((b) => b.replicaId),
     };
-    this.recorder = new HistoryRecorder({
-      f: options.f,
-      app: historyApp,
-      byzantineReplicas: this.plan.byzantine.map((b) => b.replicaId),
-      livenessBoundMs: options.livenessBoundMs,
-      migration: migrationInfo,
-    });
+    this.recorder = this.createRecorder(migrationInfo);
     this.network = new SimNetwork({
       prng: networkPrng,
       faults: this.plan.linkFaults,
-      schedule: (atMs, delivery) => this.queue.push(atMs, { kind: "deliver", delivery }),
-      nowMs: () => this.nowMs,
+      ...this.networkClock(),
       admits: (from, to) => this.admits(from, to),
       observe: (delivery) => this.observe(delivery),
       bandwidthBitsPerMs: this.migration.bandwidthMbit * 1000,
     });
-    this.clusterSecret = createHash("sha256").update(`migrate-bft/sim/cluster/${options.seed}`).digest();
     this.hostOf = Array.from({ length: this.n }, (_, id) => id);
     this.logicalIncarnation = Array.from({ length: this.n }, () => 0);
     const nodeCount = this.n + standbyCount;
@@ -1404,18 +1377,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
 
   private result(outcome: RunOutcome): MigrationRunResult {
     return {
-      ...simulationResultOf({
-        ...outcome,
-        loadEndMs: this.loadEndMs,
-        options: this.options,
-        plan: this.plan,
-        wallStartMs: this.wallStartMs,
-        recorder: this.recorder,
-        network: this.network,
-        wireRejected: this.wireRejected,
-        crashes: this.crashCount,
-        eventsProcessed: this.eventsProcessed,
-      }),
+      ...this.resultOf(outcome),
       migrationFault: this.migrationFault,
       rounds: this.reports,
       roundsExecuted: this.roundsExecuted,

@@ -7,22 +7,29 @@
  * routed). The order of queue pushes and PRNG draws is part of the behaviour: same seed, same
  * history, so this file keeps exactly the order both simulators had.
  */
+import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { type Application, createApp } from "../apps/index.js";
 import { assert } from "../assert.js";
-import { type CheckReport, checkHistory, type History } from "../checker/index.js";
+import {
+  type CheckReport,
+  checkHistory,
+  type History,
+  type HistoryApp,
+  type MigrationHistoryInfo,
+} from "../checker/index.js";
 import { Client, type ClientDeps, type ClientEffect, defaultClientConfig } from "../client/index.js";
 import type { Principal } from "../messages.js";
 import type { ReplicaInput } from "../replica/index.js";
 import type { Transport } from "../transport/transport.js";
 import type { OpenResult, Wire } from "../wire/index.js";
 import { EventQueue } from "./event-queue.js";
-import type { FaultPlan } from "./fault-plan.js";
-import type { Delivery, SimNetwork } from "./network.js";
+import type { FaultPlan, FaultPlanOptions } from "./fault-plan.js";
+import { type Delivery, DROP_REASONS, type SimNetwork } from "./network.js";
 import type { SimulationOptions } from "./options.js";
 import type { Prng } from "./prng.js";
-import type { HistoryRecorder } from "./recorder.js";
-import type { SimulationFailure } from "./simulation.js";
+import { HistoryRecorder, historyDigest } from "./recorder.js";
+import type { SimulationFailure, SimulationResult } from "./simulation.js";
 import { createOperationSource, type OperationSource } from "./workload.js";
 
 /** Events both simulators schedule and handle the same way (or through a hook). */
@@ -83,6 +90,8 @@ export abstract class SimulationBase<OwnEvent extends { readonly kind: string }>
   protected readonly wireRejected = new Map<string, number>();
   protected readonly partitionIslands = new Map<number, number>();
   protected readonly n: number;
+  /** The seed's secret every principal's MAC keys and the replicas' signing keys derive from. */
+  protected readonly clusterSecret: Uint8Array;
   /** When clients stop submitting; a migration run may end the load early. */
   protected loadEndMs: number;
   protected nowMs = 0;
@@ -95,6 +104,47 @@ export abstract class SimulationBase<OwnEvent extends { readonly kind: string }>
   constructor(protected readonly options: SimulationOptions) {
     this.n = 3 * options.f + 1;
     this.loadEndMs = options.durationMs;
+    this.clusterSecret = createHash("sha256").update(`migrate-bft/sim/cluster/${options.seed}`).digest();
+  }
+
+  /** The recorder for the plan's Byzantine replicas; `migration` adds the header's migration section. */
+  protected createRecorder(migration?: MigrationHistoryInfo): HistoryRecorder {
+    const options = this.options;
+    const app: HistoryApp =
+      options.app === "kv" ? { app: "kv", stateBytes: options.kvStateBytes } : { app: "echo" };
+    return new HistoryRecorder({
+      f: options.f,
+      app,
+      byzantineReplicas: this.plan.byzantine.map((b) => b.replicaId),
+      livenessBoundMs: options.livenessBoundMs,
+      ...(migration === undefined ? {} : { migration }),
+    });
+  }
+
+  /** The network's hooks into the event queue and the simulated clock. */
+  protected networkClock(): {
+    readonly schedule: (atMs: number, delivery: Delivery) => void;
+    readonly nowMs: () => number;
+  } {
+    return {
+      schedule: (atMs, delivery) => this.queue.push(atMs, { kind: "deliver", delivery }),
+      nowMs: () => this.nowMs,
+    };
+  }
+
+  protected resultOf(outcome: RunOutcome): SimulationResult {
+    return simulationResultOf({
+      ...outcome,
+      loadEndMs: this.loadEndMs,
+      options: this.options,
+      plan: this.plan,
+      wallStartMs: this.wallStartMs,
+      recorder: this.recorder,
+      network: this.network,
+      wireRejected: this.wireRejected,
+      crashes: this.crashCount,
+      eventsProcessed: this.eventsProcessed,
+    });
   }
 
   /** Boots the system, runs the event loop to the end, and judges the recorded history. */
@@ -363,6 +413,67 @@ export abstract class SimulationBase<OwnEvent extends { readonly kind: string }>
     const onLog = this.options.onLog;
     if (onLog !== undefined) onLog(`[${(this.nowMs / 1000).toFixed(3).padStart(9)}s] ${line}`);
   }
+}
+
+/** The fault plan's options, from the run's options. */
+export function faultPlanOptions(options: SimulationOptions): FaultPlanOptions {
+  return {
+    f: options.f,
+    clientCount: options.clients,
+    durationMs: options.durationMs,
+    faults: options.faults,
+    byzantineKinds: options.byzantineKinds,
+    byzantineCount: options.byzantineCount,
+  };
+}
+
+/** What a finished run is summarized from; SimulationBase.resultOf builds it. */
+export interface SimulationResultParts {
+  readonly failure: SimulationFailure | undefined;
+  readonly report: CheckReport;
+  readonly history: History;
+  readonly endMs: number;
+  /** When clients stopped submitting (throughput is measured up to there). */
+  readonly loadEndMs: number;
+  readonly options: SimulationOptions;
+  readonly plan: FaultPlan;
+  readonly wallStartMs: number;
+  readonly recorder: HistoryRecorder;
+  readonly network: SimNetwork;
+  readonly wireRejected: ReadonlyMap<string, number>;
+  readonly crashes: number;
+  readonly eventsProcessed: number;
+}
+
+export function simulationResultOf(parts: SimulationResultParts): SimulationResult {
+  const stats = parts.network.stats;
+  const dropped: Record<string, number> = {};
+  for (const reason of DROP_REASONS) if (stats.dropped[reason] > 0) dropped[reason] = stats.dropped[reason];
+  for (const [reason, count] of [...parts.wireRejected.entries()].sort()) dropped[reason] = count;
+  const loadMs = Math.min(parts.loadEndMs, parts.endMs);
+  const recorder = parts.recorder;
+  return {
+    ok: parts.failure === undefined,
+    seed: parts.options.seed,
+    options: parts.options,
+    plan: parts.plan,
+    failure: parts.failure,
+    report: parts.report,
+    simulatedMs: parts.endMs,
+    wallMs: performance.now() - parts.wallStartMs,
+    requestsCompleted: recorder.requestsCompleted,
+    requestsAbandoned: recorder.requestsAbandoned,
+    throughputPerSecond: loadMs > 0 ? (recorder.requestsCompleted * 1000) / loadMs : 0,
+    viewMax: recorder.viewMax,
+    stateTransfers: recorder.stateTransfers,
+    crashes: parts.crashes,
+    framesSent: stats.sent,
+    framesDelivered: stats.delivered,
+    dropped,
+    eventsProcessed: parts.eventsProcessed,
+    historyDigest: historyDigest(parts.history),
+    history: parts.history,
+  };
 }
 
 export function principalName(principal: Principal): string {

@@ -12,10 +12,8 @@
  * Clients submit until durationMs, then the run drains until every request completed or the
  * liveness deadline passed. The checker (bft/checker) then judges the recorded history.
  */
-import { createHash } from "node:crypto";
-import { performance } from "node:perf_hooks";
 import { assert } from "../assert.js";
-import type { CheckReport, History, HistoryApp } from "../checker/index.js";
+import type { CheckReport, History } from "../checker/index.js";
 import type { ClientDeps } from "../client/index.js";
 import type { Message, Principal, Request } from "../messages.js";
 import {
@@ -46,11 +44,10 @@ import {
   sendHonest,
 } from "./byzantine.js";
 import { createFaultPlan, type FaultPlan } from "./fault-plan.js";
-import { DROP_REASONS, SimNetwork } from "./network.js";
+import { SimNetwork } from "./network.js";
 import { resolveOptions, type SimulationOptions } from "./options.js";
 import { Prng } from "./prng.js";
-import { HistoryRecorder, historyDigest } from "./recorder.js";
-import { type ClientNode, principalName, type RunOutcome, SimulationBase } from "./simulation-base.js";
+import { type ClientNode, faultPlanOptions, principalName, SimulationBase } from "./simulation-base.js";
 
 export interface SimulationFailure {
   /** violation: the checker rejected the history. exception: a core or the simulator threw. */
@@ -121,9 +118,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
   readonly plan: FaultPlan;
   private readonly replicas: ReplicaNode[] = [];
   private readonly signingKeys: SigningKeyPair[] = [];
-  private readonly clusterSecret: Uint8Array;
   private readonly byzantinePrng: Prng;
-  private readonly historyApp: HistoryApp;
 
   constructor(options: SimulationOptions) {
     super(options);
@@ -132,32 +127,13 @@ export class Simulation extends SimulationBase<OwnEvent> {
     const networkPrng = root.fork();
     this.byzantinePrng = root.fork();
     const clientPrng = root.fork();
-    this.plan = createFaultPlan(
-      {
-        f: options.f,
-        clientCount: options.clients,
-        durationMs: options.durationMs,
-        faults: options.faults,
-        byzantineKinds: options.byzantineKinds,
-        byzantineCount: options.byzantineCount,
-      },
-      planPrng,
-    );
-    this.historyApp =
-      options.app === "kv" ? { app: "kv", stateBytes: options.kvStateBytes } : { app: "echo" };
-    this.recorder = new HistoryRecorder({
-      f: options.f,
-      app: this.historyApp,
-      byzantineReplicas: this.plan.byzantine.map((b) => b.replicaId),
-      livenessBoundMs: options.livenessBoundMs,
-    });
+    this.plan = createFaultPlan(faultPlanOptions(options), planPrng);
+    this.recorder = this.createRecorder();
     this.network = new SimNetwork({
       prng: networkPrng,
       faults: this.plan.linkFaults,
-      schedule: (atMs, delivery) => this.queue.push(atMs, { kind: "deliver", delivery }),
-      nowMs: () => this.nowMs,
+      ...this.networkClock(),
     });
-    this.clusterSecret = createHash("sha256").update(`migrate-bft/sim/cluster/${options.seed}`).digest();
     for (let id = 0; id < this.n; id += 1)
       this.signingKeys.push(deriveSigningKeyPair(this.clusterSecret, id));
     for (let id = 0; id < this.n; id += 1) this.replicas.push(this.createReplicaNode(id));
@@ -171,7 +147,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
       this.scheduleClients(this.byzantinePrng);
       for (const node of this.replicas) this.bootReplica(node);
     });
-    return this.result(outcome);
+    return this.resultOf(outcome);
   }
 
   protected dispatchOwn(event: OwnEvent): void {
@@ -428,68 +404,4 @@ export class Simulation extends SimulationBase<OwnEvent> {
     assert(node !== undefined, `replica ${id} exists`);
     return node;
   }
-
-  private result(outcome: RunOutcome): SimulationResult {
-    return simulationResultOf({
-      ...outcome,
-      loadEndMs: this.loadEndMs,
-      options: this.options,
-      plan: this.plan,
-      wallStartMs: this.wallStartMs,
-      recorder: this.recorder,
-      network: this.network,
-      wireRejected: this.wireRejected,
-      crashes: this.crashCount,
-      eventsProcessed: this.eventsProcessed,
-    });
-  }
-}
-
-/** What a finished run is summarized from; both simulators (plain PBFT and migration) use it. */
-export interface SimulationResultParts {
-  readonly failure: SimulationFailure | undefined;
-  readonly report: CheckReport;
-  readonly history: History;
-  readonly endMs: number;
-  /** When clients stopped submitting (throughput is measured up to there). */
-  readonly loadEndMs: number;
-  readonly options: SimulationOptions;
-  readonly plan: FaultPlan;
-  readonly wallStartMs: number;
-  readonly recorder: HistoryRecorder;
-  readonly network: SimNetwork;
-  readonly wireRejected: ReadonlyMap<string, number>;
-  readonly crashes: number;
-  readonly eventsProcessed: number;
-}
-
-export function simulationResultOf(parts: SimulationResultParts): SimulationResult {
-  const stats = parts.network.stats;
-  const dropped: Record<string, number> = {};
-  for (const reason of DROP_REASONS) if (stats.dropped[reason] > 0) dropped[reason] = stats.dropped[reason];
-  for (const [reason, count] of [...parts.wireRejected.entries()].sort()) dropped[reason] = count;
-  const loadMs = Math.min(parts.loadEndMs, parts.endMs);
-  const recorder = parts.recorder;
-  return {
-    ok: parts.failure === undefined,
-    seed: parts.options.seed,
-    options: parts.options,
-    plan: parts.plan,
-    failure: parts.failure,
-    report: parts.report,
-    simulatedMs: parts.endMs,
-    wallMs: performance.now() - parts.wallStartMs,
-    requestsCompleted: recorder.requestsCompleted,
-    requestsAbandoned: recorder.requestsAbandoned,
-    throughputPerSecond: loadMs > 0 ? (recorder.requestsCompleted * 1000) / loadMs : 0,
-    viewMax: recorder.viewMax,
-    stateTransfers: recorder.stateTransfers,
-    crashes: parts.crashes,
-    framesSent: stats.sent,
-    framesDelivered: stats.delivered,
-    dropped,
-    eventsProcessed: parts.eventsProcessed,
-    historyDigest: historyDigest(parts.history),
-    history: parts.history,
-  };
 }

@@ -43,7 +43,6 @@ import type {
   OnDemandMigration,
   PrePrepare,
   Principal,
-  Request,
 } from "../messages.js";
 import {
   JOIN_TIME_SKEW_MS_DEFAULT,
@@ -55,7 +54,6 @@ import {
   type RosterEntry,
 } from "../migration/index.js";
 import {
-  batchDigestOfRequests,
   type CoreDeps,
   defaultReplicaConfig,
   type Effect,
@@ -107,6 +105,8 @@ import {
   principalName,
   type RunOutcome,
   SimulationBase,
+  sendAsReplica,
+  tickByzantine,
 } from "./simulation-base.js";
 
 /** What a run with migration reports beyond SimulationResult. */
@@ -713,9 +713,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
   private onByzantineTick(nodeId: number, epoch: number): void {
     const node = this.node(nodeId);
     if (!node.up || node.epoch !== epoch || node.byzantine === undefined) return;
-    node.byzantine.tick(node.context);
-    const tickIntervalMs = node.byzantine.tickIntervalMs;
-    assert(tickIntervalMs !== undefined && tickIntervalMs > 0, "ticking behaviours have an interval");
+    const tickIntervalMs = tickByzantine(node.byzantine, node.context);
     this.queue.push(this.nowMs + tickIntervalMs, { kind: "byzantineTick", nodeId, epoch });
   }
 
@@ -868,8 +866,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
 
   private replicaSend(node: SimNode, message: Message, to: Destination): void {
     if (node.byzantine === undefined) this.recordSpecials(node, message);
-    if (node.byzantine !== undefined) node.byzantine.send(message, to, node.context);
-    else sendHonest(message, to, node.context);
+    sendAsReplica(node.byzantine, message, to, node.context);
   }
 
   /** Special entries a correct replica proposes or relays (the checker's registry model input). */
@@ -913,14 +910,12 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     const role = node.role;
     const wire = node.wire;
     return {
-      replicaId: role.kind === "replica" || role.kind === "retired" ? role.replicaId : 0,
-      n: this.n,
-      clientCount: this.options.clients,
-      prng: this.byzantinePrng,
-      wire,
-      sendFrame: (to, frame) => this.route(node.transport, wire, to, frame),
-      batchDigest: (requests: readonly Request[]) =>
-        batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
+      ...this.byzantineContextOf({
+        replicaId: role.kind === "replica" || role.kind === "retired" ? role.replicaId : 0,
+        prng: this.byzantinePrng,
+        wire,
+        sendFrame: (to, frame) => this.route(node.transport, wire, to, frame),
+      }),
       signNewView: ({ type: _type, ...fields }) => node.coprocessor.sign(newViewSignedBytes(fields)),
     };
   }

@@ -19,10 +19,11 @@ import {
   type MigrationHistoryInfo,
 } from "../checker/index.js";
 import { Client, type ClientDeps, type ClientEffect, defaultClientConfig } from "../client/index.js";
-import type { Principal } from "../messages.js";
-import type { ReplicaInput } from "../replica/index.js";
+import type { Message, Principal, Request } from "../messages.js";
+import { batchDigestOfRequests, type ReplicaInput } from "../replica/index.js";
 import type { Transport } from "../transport/transport.js";
-import type { OpenResult, Wire } from "../wire/index.js";
+import { type Destination, type OpenResult, sha256, type Wire } from "../wire/index.js";
+import { type ByzantineBehaviour, type ByzantineContext, sendHonest } from "./byzantine.js";
 import { EventQueue } from "./event-queue.js";
 import type { FaultPlan, FaultPlanOptions } from "./fault-plan.js";
 import { type Delivery, DROP_REASONS, type SimNetwork } from "./network.js";
@@ -405,6 +406,26 @@ export abstract class SimulationBase<OwnEvent extends { readonly kind: string }>
 
   // ---- helpers --------------------------------------------------------------------------------
 
+  /** What a replica's Byzantine behaviour (or honest sending) works with, sending through `sendFrame`. */
+  protected byzantineContextOf(parts: {
+    readonly replicaId: number;
+    readonly prng: Prng;
+    readonly wire: Wire;
+    readonly sendFrame: (to: Principal, frame: Uint8Array) => void;
+  }): ByzantineContext {
+    const wire = parts.wire;
+    return {
+      replicaId: parts.replicaId,
+      n: this.n,
+      clientCount: this.options.clients,
+      prng: parts.prng,
+      wire,
+      sendFrame: parts.sendFrame,
+      batchDigest: (requests: readonly Request[]) =>
+        batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
+    };
+  }
+
   protected createApplication(): Application {
     return createApp({ app: this.options.app, busyWaitMs: 0, stateBytes: this.options.kvStateBytes });
   }
@@ -413,6 +434,25 @@ export abstract class SimulationBase<OwnEvent extends { readonly kind: string }>
     const onLog = this.options.onLog;
     if (onLog !== undefined) onLog(`[${(this.nowMs / 1000).toFixed(3).padStart(9)}s] ${line}`);
   }
+}
+
+/** Sends as a replica: through its Byzantine behaviour if it has one, honestly otherwise. */
+export function sendAsReplica(
+  byzantine: ByzantineBehaviour | undefined,
+  message: Message,
+  to: Destination,
+  context: ByzantineContext,
+): void {
+  if (byzantine !== undefined) byzantine.send(message, to, context);
+  else sendHonest(message, to, context);
+}
+
+/** Runs one tick of a ticking Byzantine behaviour; returns the delay to its next tick. */
+export function tickByzantine(byzantine: ByzantineBehaviour, context: ByzantineContext): number {
+  byzantine.tick(context);
+  const tickIntervalMs = byzantine.tickIntervalMs;
+  assert(tickIntervalMs !== undefined && tickIntervalMs > 0, "ticking behaviours have an interval");
+  return tickIntervalMs;
 }
 
 /** The fault plan's options, from the run's options. */

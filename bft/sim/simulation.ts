@@ -15,9 +15,8 @@
 import { assert } from "../assert.js";
 import type { CheckReport, History } from "../checker/index.js";
 import type { ClientDeps } from "../client/index.js";
-import type { Message, Principal, Request } from "../messages.js";
+import type { Message, Principal } from "../messages.js";
 import {
-  batchDigestOfRequests,
   type CoreDeps,
   defaultReplicaConfig,
   type Effect,
@@ -37,17 +36,19 @@ import {
   sha256,
   Wire,
 } from "../wire/index.js";
-import {
-  type ByzantineBehaviour,
-  type ByzantineContext,
-  createByzantineBehaviour,
-  sendHonest,
-} from "./byzantine.js";
+import { type ByzantineBehaviour, type ByzantineContext, createByzantineBehaviour } from "./byzantine.js";
 import { createFaultPlan, type FaultPlan } from "./fault-plan.js";
 import { SimNetwork } from "./network.js";
 import { resolveOptions, type SimulationOptions } from "./options.js";
 import { Prng } from "./prng.js";
-import { type ClientNode, faultPlanOptions, principalName, SimulationBase } from "./simulation-base.js";
+import {
+  type ClientNode,
+  faultPlanOptions,
+  principalName,
+  SimulationBase,
+  sendAsReplica,
+  tickByzantine,
+} from "./simulation-base.js";
 
 export interface SimulationFailure {
   /** violation: the checker rejected the history. exception: a core or the simulator threw. */
@@ -285,9 +286,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
   private onByzantineTick(replicaId: number, incarnation: number): void {
     const node = this.replicaNode(replicaId);
     if (!node.up || node.incarnation !== incarnation || node.byzantine === undefined) return;
-    node.byzantine.tick(node.context);
-    const tickIntervalMs = node.byzantine.tickIntervalMs;
-    assert(tickIntervalMs !== undefined && tickIntervalMs > 0, "ticking behaviours have an interval");
+    const tickIntervalMs = tickByzantine(node.byzantine, node.context);
     this.queue.push(this.nowMs + tickIntervalMs, { kind: "byzantineTick", replicaId, incarnation });
   }
 
@@ -340,21 +339,12 @@ export class Simulation extends SimulationBase<OwnEvent> {
   }
 
   private replicaSend(node: ReplicaNode, message: Message, to: Destination): void {
-    if (node.byzantine !== undefined) node.byzantine.send(message, to, node.context);
-    else sendHonest(message, to, node.context);
+    sendAsReplica(node.byzantine, message, to, node.context);
   }
 
   private byzantineContext(replicaId: number, wire: Wire, transport: Transport): ByzantineContext {
-    return {
-      replicaId,
-      n: this.n,
-      clientCount: this.options.clients,
-      prng: this.byzantinePrng,
-      wire,
-      sendFrame: (to, frame) => transport.send(to, frame),
-      batchDigest: (requests: readonly Request[]) =>
-        batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
-    };
+    const sendFrame = (to: Principal, frame: Uint8Array) => transport.send(to, frame);
+    return this.byzantineContextOf({ replicaId, prng: this.byzantinePrng, wire, sendFrame });
   }
 
   // ---- clients --------------------------------------------------------------------------------

@@ -22,18 +22,9 @@
  */
 import { createHash, createPrivateKey, type KeyObject } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { type Application, createApp } from "../apps/index.js";
 import { assert } from "../assert.js";
-import {
-  type CheckReport,
-  checkHistory,
-  type History,
-  type HistoryApp,
-  hexOf,
-  type MigrationHistoryInfo,
-  type OrderedSpecialRecord,
-} from "../checker/index.js";
-import { Client, type ClientEffect, defaultClientConfig } from "../client/index.js";
+import { hexOf, type MigrationHistoryInfo, type OrderedSpecialRecord } from "../checker/index.js";
+import { type ClientDeps, type ClientEffect, defaultClientConfig } from "../client/index.js";
 import { type CmEffect, type CmInput, type CmState, step as cmStep, createCmState } from "../cm/index.js";
 import {
   createFakeCoprocessorStore,
@@ -52,7 +43,6 @@ import type {
   OnDemandMigration,
   PrePrepare,
   Principal,
-  Request,
 } from "../messages.js";
 import {
   JOIN_TIME_SKEW_MS_DEFAULT,
@@ -64,7 +54,6 @@ import {
   type RosterEntry,
 } from "../migration/index.js";
 import {
-  batchDigestOfRequests,
   type CoreDeps,
   defaultReplicaConfig,
   type Effect,
@@ -82,6 +71,7 @@ import {
   type Destination,
   fitsInFrame,
   MAC_KEY_BYTES,
+  type OpenResult,
   SessionKeyStore,
   sha256,
   Wire,
@@ -92,7 +82,6 @@ import {
   createByzantineBehaviour,
   sendHonest,
 } from "./byzantine.js";
-import { EventQueue } from "./event-queue.js";
 import type { FaultPlan } from "./fault-plan.js";
 import {
   chooseMigrationFault,
@@ -108,9 +97,17 @@ import {
   type SimulationOptions,
 } from "./options.js";
 import { Prng } from "./prng.js";
-import { HistoryRecorder } from "./recorder.js";
-import { type SimulationFailure, type SimulationResult, simulationResultOf } from "./simulation.js";
-import { createOperationSource, type OperationSource } from "./workload.js";
+import type { SimulationResult } from "./simulation.js";
+import {
+  type ClientNode,
+  describeInput,
+  faultPlanOptions,
+  principalName,
+  type RunOutcome,
+  SimulationBase,
+  sendAsReplica,
+  tickByzantine,
+} from "./simulation-base.js";
 
 /** What a run with migration reports beyond SimulationResult. */
 export interface MigrationRunResult extends SimulationResult {
@@ -122,8 +119,7 @@ export interface MigrationRunResult extends SimulationResult {
   readonly cutOffs: number;
 }
 
-type SimEvent =
-  | { readonly kind: "deliver"; readonly delivery: Delivery }
+type OwnEvent =
   | {
       readonly kind: "nodeTimer";
       readonly nodeId: number;
@@ -132,16 +128,8 @@ type SimEvent =
       readonly generation: number;
     }
   | { readonly kind: "byzantineTick"; readonly nodeId: number; readonly epoch: number }
-  | { readonly kind: "clientTimer"; readonly clientId: number; readonly generation: number }
-  | { readonly kind: "clientSubmit"; readonly clientId: number }
-  | { readonly kind: "crash"; readonly replicaId: number }
-  | { readonly kind: "restart"; readonly replicaId: number }
   | { readonly kind: "nodeCrash"; readonly nodeId: number; readonly downMs: number }
   | { readonly kind: "nodeRestart"; readonly nodeId: number; readonly epoch: number }
-  | { readonly kind: "partitionStart"; readonly index: number }
-  | { readonly kind: "partitionEnd"; readonly index: number }
-  | { readonly kind: "heal" }
-  | { readonly kind: "progress" }
   | { readonly kind: "cmTick" }
   | { readonly kind: "cmInput"; readonly input: CmInput }
   | { readonly kind: "sanitizeDone"; readonly nodeId: number; readonly epoch: number }
@@ -186,16 +174,6 @@ interface SimNode {
   fetchStarted: boolean;
 }
 
-interface ClientNode {
-  readonly id: number;
-  readonly principal: Principal;
-  readonly transport: Transport;
-  readonly wire: Wire;
-  readonly core: Client;
-  readonly operations: OperationSource;
-  timerGeneration: number;
-}
-
 interface RoundTrack {
   readonly report: Omit<MigrationRoundReport, "transferBytes" | "latencyMs" | "atMs" | "wallMs">;
   readonly executedAtMs: number;
@@ -203,7 +181,6 @@ interface RoundTrack {
   transferBytes: number;
 }
 
-const EVENT_QUEUE_CAPACITY_MAX = 4_000_000;
 const CM_ID = 0;
 const CM_TICK_MS = 100;
 const PROBE_RESULT_MS = 2;
@@ -217,17 +194,12 @@ export function runMigrationSimulation(
   return new MigrationSimulation(resolveOptions(partial)).run();
 }
 
-export class MigrationSimulation {
+export class MigrationSimulation extends SimulationBase<OwnEvent> {
   readonly plan: FaultPlan;
   readonly migrationFault: MigrationFaultPlan;
   private readonly migration: MigrationRunOptions;
-  private readonly queue = new EventQueue<SimEvent>(EVENT_QUEUE_CAPACITY_MAX);
-  private readonly network: SimNetwork;
-  private readonly recorder: HistoryRecorder;
   private readonly nodes: SimNode[] = [];
-  private readonly clients: ClientNode[] = [];
   private readonly roster: RosterEntry[] = [];
-  private readonly clusterSecret: Uint8Array;
   private readonly byzantinePrng: Prng;
   private readonly faultPrng: Prng;
   private readonly cmCoprocessor: FakeCoprocessor;
@@ -235,9 +207,6 @@ export class MigrationSimulation {
   private readonly cmWire: Wire;
   private readonly cmTransport: Transport;
   private cmOnDemandCounter = 0;
-  private readonly wireRejected = new Map<string, number>();
-  private readonly partitionIslands = new Map<number, number>();
-  private readonly n: number;
   private readonly f: number;
   /** Logical id -> node running it (the simulator's truth, updated at promotion). */
   private readonly hostOf: number[];
@@ -250,20 +219,12 @@ export class MigrationSimulation {
   private targetCrashesDone = 0;
   private sanitizations = 0;
   private cutOffs = 0;
-  private loadEndMs: number;
-  private nowMs = 0;
-  private activity: string | undefined;
-  private healed = false;
-  private crashCount = 0;
-  private eventsProcessed = 0;
-  private wallStartMs = 0;
 
-  constructor(private readonly options: SimulationOptions) {
+  constructor(options: SimulationOptions) {
+    super(options);
     assert(options.migration !== undefined, "a migration run has migration options");
     this.migration = options.migration;
     this.f = options.f;
-    this.n = 3 * options.f + 1;
-    this.loadEndMs = options.durationMs;
     const root = new Prng(options.seed);
     const planPrng = root.fork();
     const networkPrng = root.fork();
@@ -274,22 +235,9 @@ export class MigrationSimulation {
       this.faultPrng,
       options.faults === "none" && this.migration.fault === "random" ? "none" : this.migration.fault,
     );
-    this.plan = createMigrationFaultPlan(
-      {
-        f: options.f,
-        clientCount: options.clients,
-        durationMs: options.durationMs,
-        faults: options.faults,
-        byzantineKinds: options.byzantineKinds,
-        byzantineCount: options.byzantineCount,
-      },
-      this.migrationFault,
-      planPrng,
-    );
+    this.plan = createMigrationFaultPlan(faultPlanOptions(options), this.migrationFault, planPrng);
     this.config = this.timing();
     const standbyCount = this.migration.standbyCount ?? 2 * options.f;
-    const historyApp: HistoryApp =
-      options.app === "kv" ? { app: "kv", stateBytes: options.kvStateBytes } : { app: "echo" };
     const standbyNodeIds = Array.from({ length: standbyCount }, (_, index) => this.n + index);
     const migrationInfo: MigrationHistoryInfo = {
       standbyNodeIds,
@@ -298,23 +246,15 @@ export class MigrationSimulation {
       // Nodes 0..3f start running replica id = node id; only they are ever made Byzantine.
       byzantineNodeIds: this.plan.byzantine.map((b) => b.replicaId),
     };
-    this.recorder = new HistoryRecorder({
-      f: options.f,
-      app: historyApp,
-      byzantineReplicas: this.plan.byzantine.map((b) => b.replicaId),
-      livenessBoundMs: options.livenessBoundMs,
-      migration: migrationInfo,
-    });
+    this.recorder = this.createRecorder(migrationInfo);
     this.network = new SimNetwork({
       prng: networkPrng,
       faults: this.plan.linkFaults,
-      schedule: (atMs, delivery) => this.queue.push(atMs, { kind: "deliver", delivery }),
-      nowMs: () => this.nowMs,
+      ...this.networkClock(),
       admits: (from, to) => this.admits(from, to),
       observe: (delivery) => this.observe(delivery),
       bandwidthBitsPerMs: this.migration.bandwidthMbit * 1000,
     });
-    this.clusterSecret = createHash("sha256").update(`migrate-bft/sim/cluster/${options.seed}`).digest();
     this.hostOf = Array.from({ length: this.n }, (_, id) => id);
     this.logicalIncarnation = Array.from({ length: this.n }, () => 0);
     const nodeCount = this.n + standbyCount;
@@ -376,89 +316,30 @@ export class MigrationSimulation {
   }
 
   run(): MigrationRunResult {
-    this.wallStartMs = performance.now();
-    const deadlineMs = Math.max(this.options.durationMs, this.plan.healAtMs) + this.options.livenessBoundMs;
-    let failure: SimulationFailure | undefined;
-    try {
-      this.schedulePlan();
+    const outcome = this.runToEnd(() => {
+      this.scheduleFaults();
+      this.log(describeMigrationFault(this.migrationFault));
+      this.queue.push(CM_TICK_MS, { kind: "cmTick" });
+      this.scheduleClients(this.byzantinePrng);
       for (const node of this.nodes) if (node.id < this.n) this.bootReplica(node, node.id, false);
       this.feedCm({ kind: "start" });
-      this.loop(deadlineMs);
-    } catch (error) {
-      failure = exceptionFailure(error, this.nowMs, this.activity ?? "in the simulator");
-    }
-    const endMs = failure === undefined ? Math.min(this.nowMs, deadlineMs) : this.nowMs;
-    const healedAtMs = failure === undefined && this.healed ? this.plan.healAtMs : null;
-    const history = this.recorder.history(healedAtMs, endMs);
-    const report = checkHistory(history, { createApp: () => this.createApplication() });
-    if (failure === undefined && !report.ok) {
-      const counts = Object.entries(report.violationCounts).filter(([, count]) => count > 0);
-      const total = counts.reduce((sum, [, count]) => sum + count, 0);
-      const which = counts.map(([check, count]) => `${check}=${count}`).join(" ");
-      failure = { kind: "violation", message: `${total} checker violation(s): ${which}`, atMs: endMs };
-    }
-    return this.result(failure, report, history, endMs);
+    });
+    return this.result(outcome);
   }
 
-  private loop(deadlineMs: number): void {
-    for (;;) {
-      const nextMs = this.queue.peekTimeMs();
-      if (nextMs === undefined) break;
-      if (nextMs > deadlineMs) {
-        this.nowMs = deadlineMs;
-        break;
-      }
-      const next = this.queue.pop();
-      assert(next !== undefined, "a peeked event pops");
-      assert(next.timeMs >= this.nowMs, "simulated time never goes backwards");
-      this.nowMs = next.timeMs;
-      this.eventsProcessed += 1;
-      this.activity = undefined;
-      this.dispatch(next.event);
-      if (this.nowMs >= this.loadEndMs && this.healed && this.clientsIdle()) break;
-    }
-  }
-
-  private dispatch(event: SimEvent): void {
+  protected dispatchOwn(event: OwnEvent): void {
     switch (event.kind) {
-      case "deliver":
-        this.network.deliver(event.delivery);
-        return;
       case "nodeTimer":
         this.onNodeTimer(event);
         return;
       case "byzantineTick":
         this.onByzantineTick(event.nodeId, event.epoch);
         return;
-      case "clientTimer":
-        this.onClientTimer(event.clientId, event.generation);
-        return;
-      case "clientSubmit":
-        this.submit(this.client(event.clientId));
-        return;
-      case "crash":
-        this.planCrash(event.replicaId);
-        return;
-      case "restart":
-        this.planRestart(event.replicaId);
-        return;
       case "nodeCrash":
         this.targetCrash(this.node(event.nodeId), event.downMs);
         return;
       case "nodeRestart":
         this.restartCrashedTarget(this.node(event.nodeId), event.epoch);
-        return;
-      case "partitionStart":
-        this.startPartition(event.index);
-        return;
-      case "partitionEnd":
-        this.endPartition(event.index);
-        return;
-      case "heal":
-        this.heal();
-        return;
-      case "progress":
-        this.progress();
         return;
       case "cmTick":
         this.feedCm({ kind: "tick" });
@@ -478,27 +359,6 @@ export class MigrationSimulation {
 
   // ---- schedule, faults -----------------------------------------------------------------------
 
-  private schedulePlan(): void {
-    const plan = this.plan;
-    const byzantine = plan.byzantine.map((b) => `r${b.replicaId}=${b.kind}`).join(" ");
-    this.log(`plan: byzantine ${byzantine.length > 0 ? byzantine : "none"}, heal at ${plan.healAtMs}ms`);
-    this.log(describeMigrationFault(this.migrationFault));
-    for (const crash of plan.crashes) {
-      this.queue.push(crash.crashAtMs, { kind: "crash", replicaId: crash.replicaId });
-      this.queue.push(crash.restartAtMs, { kind: "restart", replicaId: crash.replicaId });
-    }
-    plan.partitions.forEach((partition, index) => {
-      this.queue.push(partition.startMs, { kind: "partitionStart", index });
-      this.queue.push(partition.endMs, { kind: "partitionEnd", index });
-    });
-    this.queue.push(plan.healAtMs, { kind: "heal" });
-    this.queue.push(CM_TICK_MS, { kind: "cmTick" });
-    for (const client of this.clients)
-      this.queue.push(this.byzantinePrng.int(0, 10), { kind: "clientSubmit", clientId: client.id });
-    if (this.options.onProgress !== undefined)
-      this.queue.push(this.options.progressIntervalMs, { kind: "progress" });
-  }
-
   /** Logical ids whose replica is faulty now: a Byzantine or crashed host, or a Byzantine source not yet cut off. */
   private faultyCount(): number {
     let count = 0;
@@ -511,7 +371,7 @@ export class MigrationSimulation {
     return count;
   }
 
-  private planCrash(replicaId: number): void {
+  protected onPlannedCrash(replicaId: number): void {
     if (this.healed) return;
     const node = this.node(this.hostOf[replicaId] as number);
     if (!node.up || node.role.kind !== "replica" || node.role.replicaId !== replicaId) return;
@@ -527,7 +387,7 @@ export class MigrationSimulation {
     this.log(`r${replicaId}@n${node.id} crashed (memory lost)`);
   }
 
-  private planRestart(replicaId: number): void {
+  protected onPlannedRestart(replicaId: number): void {
     for (const node of this.nodes)
       if (node.planCrashed && this.planHosts(node, replicaId)) this.restartPlanned(node);
   }
@@ -590,7 +450,7 @@ export class MigrationSimulation {
     this.stepStandby(node, role.core, { kind: "rekey", counter: node.coprocessor.incrementCounter() });
   }
 
-  private startPartition(index: number): void {
+  protected startPartition(index: number): void {
     const partition = this.plan.partitions[index];
     assert(partition !== undefined, "partition index from the plan");
     if (this.healed) return;
@@ -617,35 +477,8 @@ export class MigrationSimulation {
     this.log(`partition ${index} starts: ${members.map(principalName).join(",")} cut off`);
   }
 
-  private endPartition(index: number): void {
-    const island = this.partitionIslands.get(index);
-    if (island === undefined) return;
-    this.network.removeIsland(island);
-    this.partitionIslands.delete(index);
-    this.log(`partition ${index} ends`);
-  }
-
-  private heal(): void {
+  protected restartCrashed(): void {
     for (const node of this.nodes) if (node.planCrashed) this.restartPlanned(node);
-    for (const index of [...this.partitionIslands.keys()]) this.endPartition(index);
-    assert(this.network.islandCount === 0, "no partition survives healing");
-    this.network.setFaults(this.plan.healedLinkFaults);
-    this.healed = true;
-    this.log("network healed: no more drops, duplicates, reordering or partitions; all replicas up");
-  }
-
-  private progress(): void {
-    const onProgress = this.options.onProgress;
-    assert(onProgress !== undefined, "progress events only with a progress callback");
-    onProgress({
-      nowMs: this.nowMs,
-      wallMs: performance.now() - this.wallStartMs,
-      requestsCompleted: this.recorder.requestsCompleted,
-      viewMax: this.recorder.viewMax,
-      stateTransfers: this.recorder.stateTransfers,
-      healed: this.healed,
-    });
-    this.queue.push(this.nowMs + this.options.progressIntervalMs, { kind: "progress" });
   }
 
   // ---- nodes ----------------------------------------------------------------------------------
@@ -848,7 +681,7 @@ export class MigrationSimulation {
     }
   }
 
-  private onNodeTimer(event: Extract<SimEvent, { kind: "nodeTimer" }>): void {
+  private onNodeTimer(event: Extract<OwnEvent, { kind: "nodeTimer" }>): void {
     const node = this.node(event.nodeId);
     if (!node.up || node.epoch !== event.epoch) return;
     if (node.timerGenerations.get(event.timer) !== event.generation) return;
@@ -880,9 +713,7 @@ export class MigrationSimulation {
   private onByzantineTick(nodeId: number, epoch: number): void {
     const node = this.node(nodeId);
     if (!node.up || node.epoch !== epoch || node.byzantine === undefined) return;
-    node.byzantine.tick(node.context);
-    const tickIntervalMs = node.byzantine.tickIntervalMs;
-    assert(tickIntervalMs !== undefined && tickIntervalMs > 0, "ticking behaviours have an interval");
+    const tickIntervalMs = tickByzantine(node.byzantine, node.context);
     this.queue.push(this.nowMs + tickIntervalMs, { kind: "byzantineTick", nodeId, epoch });
   }
 
@@ -1035,8 +866,7 @@ export class MigrationSimulation {
 
   private replicaSend(node: SimNode, message: Message, to: Destination): void {
     if (node.byzantine === undefined) this.recordSpecials(node, message);
-    if (node.byzantine !== undefined) node.byzantine.send(message, to, node.context);
-    else sendHonest(message, to, node.context);
+    sendAsReplica(node.byzantine, message, to, node.context);
   }
 
   /** Special entries a correct replica proposes or relays (the checker's registry model input). */
@@ -1080,14 +910,12 @@ export class MigrationSimulation {
     const role = node.role;
     const wire = node.wire;
     return {
-      replicaId: role.kind === "replica" || role.kind === "retired" ? role.replicaId : 0,
-      n: this.n,
-      clientCount: this.options.clients,
-      prng: this.byzantinePrng,
-      wire,
-      sendFrame: (to, frame) => this.route(node.transport, wire, to, frame),
-      batchDigest: (requests: readonly Request[]) =>
-        batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
+      ...this.byzantineContextOf({
+        replicaId: role.kind === "replica" || role.kind === "retired" ? role.replicaId : 0,
+        prng: this.byzantinePrng,
+        wire,
+        sendFrame: (to, frame) => this.route(node.transport, wire, to, frame),
+      }),
       signNewView: ({ type: _type, ...fields }) => node.coprocessor.sign(newViewSignedBytes(fields)),
     };
   }
@@ -1473,105 +1301,32 @@ export class MigrationSimulation {
 
   // ---- clients --------------------------------------------------------------------------------
 
-  private createClient(id: number, prng: Prng): ClientNode {
-    const principal: Principal = { kind: "client", id };
-    const transport = this.network.attach(principal);
-    const wire = this.createWire(principal, principal, this.hostOf);
-    const core = new Client(defaultClientConfig(id, this.f), {
+  protected clientWire(principal: Principal): Wire {
+    return this.createWire(principal, principal, this.hostOf);
+  }
+
+  protected clientDeps(wire: Wire): ClientDeps {
+    return {
       authenticateRequest: (request) => wire.authenticateRequest(request),
       membershipCertificates: { cmPublicKeys: [this.cmCoprocessor.publicKey()], verify: verifySignature },
-    });
-    const client: ClientNode = {
-      id,
-      principal,
-      transport,
-      wire,
-      core,
-      operations: createOperationSource(this.options.app, prng),
-      timerGeneration: 0,
     };
-    transport.onFrame((frame) => this.onClientFrame(client, frame));
-    return client;
   }
 
-  private submit(client: ClientNode): void {
-    if (this.nowMs >= this.loadEndMs || client.core.busy) return;
-    const operation = client.operations.next();
-    const effects = client.core.submit(operation, this.nowMs);
-    const request = effects.find((e) => e.kind === "send" || e.kind === "broadcast")?.message;
-    assert(request !== undefined, "submitting sends the request");
-    this.recorder.submitted(this.nowMs, client.id, request.timestamp, operation);
-    this.applyClientEffects(client, effects);
-  }
-
-  private onClientFrame(client: ClientNode, frame: Uint8Array): void {
+  protected openClientFrame(client: ClientNode, frame: Uint8Array): OpenResult {
     const opened = client.wire.open(frame);
-    if (!opened.ok) {
-      this.countRejected(opened.reason);
-      return;
-    }
-    this.activity = `in c${client.id} on ${opened.message.type}`;
-    this.applyClientEffects(
-      client,
-      client.core.step({ kind: "message", from: opened.from, message: opened.message }, this.nowMs),
-    );
+    if (opened.ok) this.activity = `in c${client.id} on ${opened.message.type}`;
+    return opened;
   }
 
-  private onClientTimer(clientId: number, generation: number): void {
-    const client = this.client(clientId);
-    if (client.timerGeneration !== generation) return;
-    this.applyClientEffects(client, client.core.step({ kind: "timer", timer: "retransmit" }, this.nowMs));
+  protected sendClientFrame(client: ClientNode, to: Principal, frame: Uint8Array): void {
+    this.route(client.transport, client.wire, to, frame);
   }
 
-  private applyClientEffects(client: ClientNode, effects: readonly ClientEffect[]): void {
-    for (const effect of effects) {
-      switch (effect.kind) {
-        case "send":
-          this.route(client.transport, client.wire, effect.to, client.wire.seal(effect.message, effect.to));
-          break;
-        case "broadcast": {
-          const frame = client.wire.seal(effect.message, "replicas");
-          for (let id = 0; id < this.n; id += 1)
-            this.route(client.transport, client.wire, { kind: "replica", id }, frame);
-          break;
-        }
-        case "setTimer":
-          client.timerGeneration += 1;
-          this.queue.push(this.nowMs + effect.afterMs, {
-            kind: "clientTimer",
-            clientId: client.id,
-            generation: client.timerGeneration,
-          });
-          break;
-        case "cancelTimer":
-          client.timerGeneration += 1;
-          break;
-        case "completed":
-          this.recorder.completed(this.nowMs, effect);
-          this.scheduleNextSubmit(client);
-          break;
-        case "abandoned":
-          this.recorder.abandoned(this.nowMs, effect.clientId, effect.timestamp);
-          this.log(`c${client.id} abandoned request ${effect.timestamp}`);
-          this.scheduleNextSubmit(client);
-          break;
-        case "membershipChanged":
-          this.applyMembership(client.wire, effect.members);
-          break;
-      }
-    }
-  }
-
-  private scheduleNextSubmit(client: ClientNode): void {
-    if (this.nowMs >= this.loadEndMs) return;
-    this.queue.push(this.nowMs + client.operations.thinkMs(this.options.thinkMsMax), {
-      kind: "clientSubmit",
-      clientId: client.id,
-    });
-  }
-
-  private clientsIdle(): boolean {
-    return this.clients.every((client) => !client.core.busy);
+  protected override onClientMembershipChanged(
+    client: ClientNode,
+    effect: Extract<ClientEffect, { kind: "membershipChanged" }>,
+  ): void {
+    this.applyMembership(client.wire, effect.members);
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -1604,11 +1359,7 @@ export class MigrationSimulation {
     return entry.publicKey;
   }
 
-  private createApplication(): Application {
-    return createApp({ app: this.options.app, busyWaitMs: 0, stateBytes: this.options.kvStateBytes });
-  }
-
-  private countRejected(reason: string): void {
+  protected countRejected(reason: string): void {
     const key = reason.includes(":") ? reason : `wire:${reason}`;
     this.wireRejected.set(key, (this.wireRejected.get(key) ?? 0) + 1);
   }
@@ -1619,39 +1370,9 @@ export class MigrationSimulation {
     return node;
   }
 
-  private client(id: number): ClientNode {
-    const client = this.clients[id];
-    assert(client !== undefined, `client ${id} exists`);
-    return client;
-  }
-
-  private log(line: string): void {
-    const onLog = this.options.onLog;
-    if (onLog !== undefined) onLog(`[${(this.nowMs / 1000).toFixed(3).padStart(9)}s] ${line}`);
-  }
-
-  private result(
-    failure: SimulationFailure | undefined,
-    report: CheckReport,
-    history: History,
-    endMs: number,
-  ): MigrationRunResult {
+  private result(outcome: RunOutcome): MigrationRunResult {
     return {
-      ...simulationResultOf({
-        failure,
-        report,
-        history,
-        endMs,
-        loadEndMs: this.loadEndMs,
-        options: this.options,
-        plan: this.plan,
-        wallStartMs: this.wallStartMs,
-        recorder: this.recorder,
-        network: this.network,
-        wireRejected: this.wireRejected,
-        crashes: this.crashCount,
-        eventsProcessed: this.eventsProcessed,
-      }),
+      ...this.resultOf(outcome),
       migrationFault: this.migrationFault,
       rounds: this.reports,
       roundsExecuted: this.roundsExecuted,
@@ -1690,24 +1411,6 @@ function seededBytes(seed: number, nodeId: number): (length: number) => Uint8Arr
 
 function nodeAddress(nodeId: number): string {
   return `10.2.0.${nodeId}:7000`;
-}
-
-function principalName(principal: Principal): string {
-  const prefix = { replica: "r", client: "c", node: "n", cm: "cm" }[principal.kind];
-  return `${prefix}${principal.id}`;
-}
-
-function describeInput(actor: string, input: ReplicaInput): string {
-  if (input.kind === "timer") return `in ${actor} on timer ${input.timer}`;
-  return `in ${actor} on ${input.message.type} from ${principalName(input.from)}`;
-}
-
-function exceptionFailure(error: unknown, atMs: number, where: string): SimulationFailure {
-  if (error instanceof Error) {
-    const message = `${error.name}: ${error.message} (${where})`;
-    return { kind: "exception", message, ...(error.stack ? { stack: error.stack } : {}), atMs };
-  }
-  return { kind: "exception", message: `${String(error)} (${where})`, atMs };
 }
 
 /**

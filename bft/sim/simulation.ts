@@ -12,15 +12,11 @@
  * Clients submit until durationMs, then the run drains until every request completed or the
  * liveness deadline passed. The checker (bft/checker) then judges the recorded history.
  */
-import { createHash } from "node:crypto";
-import { performance } from "node:perf_hooks";
-import { type Application, createApp } from "../apps/index.js";
 import { assert } from "../assert.js";
-import { type CheckReport, checkHistory, type History, type HistoryApp } from "../checker/index.js";
-import { Client, type ClientEffect, defaultClientConfig } from "../client/index.js";
-import type { Message, Principal, Request } from "../messages.js";
+import type { CheckReport, History } from "../checker/index.js";
+import type { ClientDeps } from "../client/index.js";
+import type { Message, Principal } from "../messages.js";
 import {
-  batchDigestOfRequests,
   type CoreDeps,
   defaultReplicaConfig,
   type Effect,
@@ -35,23 +31,24 @@ import {
   createDerivedKeyRing,
   type Destination,
   deriveSigningKeyPair,
+  type OpenResult,
   type SigningKeyPair,
   sha256,
   Wire,
 } from "../wire/index.js";
-import {
-  type ByzantineBehaviour,
-  type ByzantineContext,
-  createByzantineBehaviour,
-  sendHonest,
-} from "./byzantine.js";
-import { EventQueue } from "./event-queue.js";
+import { type ByzantineBehaviour, type ByzantineContext, createByzantineBehaviour } from "./byzantine.js";
 import { createFaultPlan, type FaultPlan } from "./fault-plan.js";
-import { type Delivery, DROP_REASONS, SimNetwork } from "./network.js";
+import { SimNetwork } from "./network.js";
 import { resolveOptions, type SimulationOptions } from "./options.js";
 import { Prng } from "./prng.js";
-import { HistoryRecorder, historyDigest } from "./recorder.js";
-import { createOperationSource, type OperationSource } from "./workload.js";
+import {
+  type ClientNode,
+  faultPlanOptions,
+  principalName,
+  SimulationBase,
+  sendAsReplica,
+  tickByzantine,
+} from "./simulation-base.js";
 
 export interface SimulationFailure {
   /** violation: the checker rejected the history. exception: a core or the simulator threw. */
@@ -90,8 +87,7 @@ export interface SimulationResult {
   readonly history: History;
 }
 
-type SimEvent =
-  | { readonly kind: "deliver"; readonly delivery: Delivery }
+type OwnEvent =
   | {
       readonly kind: "replicaTimer";
       readonly replicaId: number;
@@ -99,15 +95,7 @@ type SimEvent =
       readonly timer: TimerId;
       readonly generation: number;
     }
-  | { readonly kind: "byzantineTick"; readonly replicaId: number; readonly incarnation: number }
-  | { readonly kind: "clientTimer"; readonly clientId: number; readonly generation: number }
-  | { readonly kind: "clientSubmit"; readonly clientId: number }
-  | { readonly kind: "crash"; readonly replicaId: number }
-  | { readonly kind: "restart"; readonly replicaId: number }
-  | { readonly kind: "partitionStart"; readonly index: number }
-  | { readonly kind: "partitionEnd"; readonly index: number }
-  | { readonly kind: "heal" }
-  | { readonly kind: "progress" };
+  | { readonly kind: "byzantineTick"; readonly replicaId: number; readonly incarnation: number };
 
 interface ReplicaNode {
   readonly id: number;
@@ -123,189 +111,68 @@ interface ReplicaNode {
   readonly timerGenerations: Map<TimerId, number>;
 }
 
-interface ClientNode {
-  readonly id: number;
-  readonly principal: Principal;
-  readonly transport: Transport;
-  readonly wire: Wire;
-  readonly core: Client;
-  readonly operations: OperationSource;
-  timerGeneration: number;
-}
-
-/** Pending events at most; far above any sane run, low enough to stop a runaway loop early. */
-const EVENT_QUEUE_CAPACITY_MAX = 4_000_000;
-
 export function runSimulation(partial: Partial<SimulationOptions> & { seed: number }): SimulationResult {
   return new Simulation(resolveOptions(partial)).run();
 }
 
-export class Simulation {
+export class Simulation extends SimulationBase<OwnEvent> {
   readonly plan: FaultPlan;
-  private readonly queue = new EventQueue<SimEvent>(EVENT_QUEUE_CAPACITY_MAX);
-  private readonly network: SimNetwork;
-  private readonly recorder: HistoryRecorder;
   private readonly replicas: ReplicaNode[] = [];
-  private readonly clients: ClientNode[] = [];
   private readonly signingKeys: SigningKeyPair[] = [];
-  private readonly clusterSecret: Uint8Array;
   private readonly byzantinePrng: Prng;
-  private readonly historyApp: HistoryApp;
-  private readonly wireRejected = new Map<string, number>();
-  private readonly partitionIslands = new Map<number, number>();
-  private readonly n: number;
-  private nowMs = 0;
-  /** What the simulator was doing, for the failure report when a core throws. */
-  private activity: { readonly actor: string; readonly input: ReplicaInput | string } | undefined;
-  private healed = false;
-  private crashCount = 0;
-  private eventsProcessed = 0;
-  private wallStartMs = 0;
 
-  constructor(private readonly options: SimulationOptions) {
-    this.n = 3 * options.f + 1;
+  constructor(options: SimulationOptions) {
+    super(options);
     const root = new Prng(options.seed);
     const planPrng = root.fork();
     const networkPrng = root.fork();
     this.byzantinePrng = root.fork();
     const clientPrng = root.fork();
-    this.plan = createFaultPlan(
-      {
-        f: options.f,
-        clientCount: options.clients,
-        durationMs: options.durationMs,
-        faults: options.faults,
-        byzantineKinds: options.byzantineKinds,
-        byzantineCount: options.byzantineCount,
-      },
-      planPrng,
-    );
-    this.historyApp =
-      options.app === "kv" ? { app: "kv", stateBytes: options.kvStateBytes } : { app: "echo" };
-    this.recorder = new HistoryRecorder({
-      f: options.f,
-      app: this.historyApp,
-      byzantineReplicas: this.plan.byzantine.map((b) => b.replicaId),
-      livenessBoundMs: options.livenessBoundMs,
-    });
+    this.plan = createFaultPlan(faultPlanOptions(options), planPrng);
+    this.recorder = this.createRecorder();
     this.network = new SimNetwork({
       prng: networkPrng,
       faults: this.plan.linkFaults,
-      schedule: (atMs, delivery) => this.queue.push(atMs, { kind: "deliver", delivery }),
-      nowMs: () => this.nowMs,
+      ...this.networkClock(),
     });
-    this.clusterSecret = createHash("sha256").update(`migrate-bft/sim/cluster/${options.seed}`).digest();
     for (let id = 0; id < this.n; id += 1)
       this.signingKeys.push(deriveSigningKeyPair(this.clusterSecret, id));
     for (let id = 0; id < this.n; id += 1) this.replicas.push(this.createReplicaNode(id));
     for (let id = 0; id < options.clients; id += 1)
-      this.clients.push(this.createClientNode(id, clientPrng.fork()));
+      this.clients.push(this.createClient(id, clientPrng.fork()));
   }
 
   run(): SimulationResult {
-    this.wallStartMs = performance.now();
-    const deadlineMs = Math.max(this.options.durationMs, this.plan.healAtMs) + this.options.livenessBoundMs;
-    let failure: SimulationFailure | undefined;
-    try {
-      this.schedulePlan();
+    const outcome = this.runToEnd(() => {
+      this.scheduleFaults();
+      this.scheduleClients(this.byzantinePrng);
       for (const node of this.replicas) this.bootReplica(node);
-      this.loop(deadlineMs);
-    } catch (error) {
-      failure = exceptionFailure(error, this.nowMs, describeActivity(this.activity));
-    }
-    const endMs = failure === undefined ? Math.min(this.nowMs, deadlineMs) : this.nowMs;
-    // After an exception the run stopped early: safety is still judged, liveness cannot be.
-    const healedAtMs = failure === undefined && this.healed ? this.plan.healAtMs : null;
-    const history = this.recorder.history(healedAtMs, endMs);
-    const report = checkHistory(history, { createApp: () => this.createApplication() });
-    if (failure === undefined && !report.ok) {
-      const counts = Object.entries(report.violationCounts).filter(([, count]) => count > 0);
-      const total = counts.reduce((sum, [, count]) => sum + count, 0);
-      const which = counts.map(([check, count]) => `${check}=${count}`).join(" ");
-      failure = { kind: "violation", message: `${total} checker violation(s): ${which}`, atMs: endMs };
-    }
-    return this.result(failure, report, history, endMs);
+    });
+    return this.resultOf(outcome);
   }
 
-  private loop(deadlineMs: number): void {
-    for (;;) {
-      const nextMs = this.queue.peekTimeMs();
-      if (nextMs === undefined) break;
-      if (nextMs > deadlineMs) {
-        this.nowMs = deadlineMs;
-        break;
-      }
-      const next = this.queue.pop();
-      assert(next !== undefined, "a peeked event pops");
-      assert(next.timeMs >= this.nowMs, "simulated time never goes backwards");
-      this.nowMs = next.timeMs;
-      this.eventsProcessed += 1;
-      this.activity = undefined;
-      this.dispatch(next.event);
-      if (this.nowMs >= this.options.durationMs && this.healed && this.clientsIdle()) break;
-    }
-  }
-
-  private dispatch(event: SimEvent): void {
+  protected dispatchOwn(event: OwnEvent): void {
     switch (event.kind) {
-      case "deliver":
-        this.network.deliver(event.delivery);
-        return;
       case "replicaTimer":
         this.onReplicaTimer(event);
         return;
       case "byzantineTick":
         this.onByzantineTick(event.replicaId, event.incarnation);
         return;
-      case "clientTimer":
-        this.onClientTimer(event.clientId, event.generation);
-        return;
-      case "clientSubmit":
-        this.submit(this.clientNode(event.clientId));
-        return;
-      case "crash":
-        this.crash(this.replicaNode(event.replicaId));
-        return;
-      case "restart":
-        this.restart(this.replicaNode(event.replicaId));
-        return;
-      case "partitionStart":
-        this.startPartition(event.index);
-        return;
-      case "partitionEnd":
-        this.endPartition(event.index);
-        return;
-      case "heal":
-        this.heal();
-        return;
-      case "progress":
-        this.progress();
-        return;
     }
   }
 
-  // ---- schedule -------------------------------------------------------------------------------
+  // ---- faults ---------------------------------------------------------------------------------
 
-  private schedulePlan(): void {
-    const plan = this.plan;
-    for (const line of describePlanForLog(plan)) this.log(line);
-    for (const crash of plan.crashes) {
-      this.queue.push(crash.crashAtMs, { kind: "crash", replicaId: crash.replicaId });
-      this.queue.push(crash.restartAtMs, { kind: "restart", replicaId: crash.replicaId });
-    }
-    plan.partitions.forEach((partition, index) => {
-      this.queue.push(partition.startMs, { kind: "partitionStart", index });
-      this.queue.push(partition.endMs, { kind: "partitionEnd", index });
-    });
-    this.queue.push(plan.healAtMs, { kind: "heal" });
-    for (const client of this.clients) {
-      this.queue.push(this.byzantinePrng.int(0, 10), { kind: "clientSubmit", clientId: client.id });
-    }
-    if (this.options.onProgress !== undefined)
-      this.queue.push(this.options.progressIntervalMs, { kind: "progress" });
+  protected onPlannedCrash(replicaId: number): void {
+    this.crash(this.replicaNode(replicaId));
   }
 
-  private startPartition(index: number): void {
+  protected onPlannedRestart(replicaId: number): void {
+    this.restart(this.replicaNode(replicaId));
+  }
+
+  protected startPartition(index: number): void {
     const partition = this.plan.partitions[index];
     assert(partition !== undefined, "partition index from the plan");
     if (this.healed) return;
@@ -313,35 +180,8 @@ export class Simulation {
     this.log(`partition ${index} starts: ${partition.members.map(principalName).join(",")} cut off`);
   }
 
-  private endPartition(index: number): void {
-    const island = this.partitionIslands.get(index);
-    if (island === undefined) return;
-    this.network.removeIsland(island);
-    this.partitionIslands.delete(index);
-    this.log(`partition ${index} ends`);
-  }
-
-  private heal(): void {
+  protected restartCrashed(): void {
     for (const node of this.replicas) if (!node.up) this.restart(node);
-    for (const index of [...this.partitionIslands.keys()]) this.endPartition(index);
-    assert(this.network.islandCount === 0, "no partition survives healing");
-    this.network.setFaults(this.plan.healedLinkFaults);
-    this.healed = true;
-    this.log("network healed: no more drops, duplicates, reordering or partitions; all replicas up");
-  }
-
-  private progress(): void {
-    const onProgress = this.options.onProgress;
-    assert(onProgress !== undefined, "progress events only with a progress callback");
-    onProgress({
-      nowMs: this.nowMs,
-      wallMs: performance.now() - this.wallStartMs,
-      requestsCompleted: this.recorder.requestsCompleted,
-      viewMax: this.recorder.viewMax,
-      stateTransfers: this.recorder.stateTransfers,
-      healed: this.healed,
-    });
-    this.queue.push(this.nowMs + this.options.progressIntervalMs, { kind: "progress" });
   }
 
   // ---- replicas -------------------------------------------------------------------------------
@@ -435,7 +275,7 @@ export class Simulation {
     this.stepReplica(node, { kind: "message", from: opened.from, message: opened.message });
   }
 
-  private onReplicaTimer(event: Extract<SimEvent, { kind: "replicaTimer" }>): void {
+  private onReplicaTimer(event: Extract<OwnEvent, { kind: "replicaTimer" }>): void {
     const node = this.replicaNode(event.replicaId);
     if (!node.up || node.incarnation !== event.incarnation) return;
     if (node.timerGenerations.get(event.timer) !== event.generation) return;
@@ -446,9 +286,7 @@ export class Simulation {
   private onByzantineTick(replicaId: number, incarnation: number): void {
     const node = this.replicaNode(replicaId);
     if (!node.up || node.incarnation !== incarnation || node.byzantine === undefined) return;
-    node.byzantine.tick(node.context);
-    const tickIntervalMs = node.byzantine.tickIntervalMs;
-    assert(tickIntervalMs !== undefined && tickIntervalMs > 0, "ticking behaviours have an interval");
+    const tickIntervalMs = tickByzantine(node.byzantine, node.context);
     this.queue.push(this.nowMs + tickIntervalMs, { kind: "byzantineTick", replicaId, incarnation });
   }
 
@@ -501,118 +339,30 @@ export class Simulation {
   }
 
   private replicaSend(node: ReplicaNode, message: Message, to: Destination): void {
-    if (node.byzantine !== undefined) node.byzantine.send(message, to, node.context);
-    else sendHonest(message, to, node.context);
+    sendAsReplica(node.byzantine, message, to, node.context);
   }
 
   private byzantineContext(replicaId: number, wire: Wire, transport: Transport): ByzantineContext {
-    return {
-      replicaId,
-      n: this.n,
-      clientCount: this.options.clients,
-      prng: this.byzantinePrng,
-      wire,
-      sendFrame: (to, frame) => transport.send(to, frame),
-      batchDigest: (requests: readonly Request[]) =>
-        batchDigestOfRequests(requests, { digest: sha256, requestDigest: (r) => wire.requestDigest(r) }),
-    };
+    const sendFrame = (to: Principal, frame: Uint8Array) => transport.send(to, frame);
+    return this.byzantineContextOf({ replicaId, prng: this.byzantinePrng, wire, sendFrame });
   }
 
   // ---- clients --------------------------------------------------------------------------------
 
-  private createClientNode(id: number, prng: Prng): ClientNode {
-    const principal: Principal = { kind: "client", id };
-    const transport = this.network.attach(principal);
-    const wire = this.createWire(principal);
-    const core = new Client(defaultClientConfig(id, this.options.f), {
-      authenticateRequest: (request) => wire.authenticateRequest(request),
-    });
-    const node: ClientNode = {
-      id,
-      principal,
-      transport,
-      wire,
-      core,
-      operations: createOperationSource(this.options.app, prng),
-      timerGeneration: 0,
-    };
-    transport.onFrame((frame) => this.onClientFrame(node, frame));
-    return node;
+  protected clientWire(principal: Principal): Wire {
+    return this.createWire(principal);
   }
 
-  private submit(node: ClientNode): void {
-    if (this.nowMs >= this.options.durationMs || node.core.busy) return;
-    const operation = node.operations.next();
-    const effects = node.core.submit(operation, this.nowMs);
-    const request = effects.find((e) => e.kind === "send" || e.kind === "broadcast")?.message;
-    assert(request !== undefined, "submitting sends the request");
-    this.recorder.submitted(this.nowMs, node.id, request.timestamp, operation);
-    this.applyClientEffects(node, effects);
+  protected clientDeps(wire: Wire): ClientDeps {
+    return { authenticateRequest: (request) => wire.authenticateRequest(request) };
   }
 
-  private onClientFrame(node: ClientNode, frame: Uint8Array): void {
-    const opened = node.wire.open(frame, (from, message) => node.core.wants(from, message));
-    if (!opened.ok) {
-      this.countRejected(opened.reason);
-      return;
-    }
-    this.applyClientEffects(
-      node,
-      node.core.step({ kind: "message", from: opened.from, message: opened.message }, this.nowMs),
-    );
+  protected openClientFrame(client: ClientNode, frame: Uint8Array): OpenResult {
+    return client.wire.open(frame, (from, message) => client.core.wants(from, message));
   }
 
-  private onClientTimer(clientId: number, generation: number): void {
-    const node = this.clientNode(clientId);
-    if (node.timerGeneration !== generation) return;
-    this.applyClientEffects(node, node.core.step({ kind: "timer", timer: "retransmit" }, this.nowMs));
-  }
-
-  private applyClientEffects(node: ClientNode, effects: readonly ClientEffect[]): void {
-    for (const effect of effects) {
-      switch (effect.kind) {
-        case "send":
-          node.transport.send(effect.to, node.wire.seal(effect.message, effect.to));
-          break;
-        case "broadcast": {
-          const frame = node.wire.seal(effect.message, "replicas");
-          for (const replica of this.replicas) node.transport.send(replica.principal, frame);
-          break;
-        }
-        case "setTimer":
-          node.timerGeneration += 1;
-          this.queue.push(this.nowMs + effect.afterMs, {
-            kind: "clientTimer",
-            clientId: node.id,
-            generation: node.timerGeneration,
-          });
-          break;
-        case "cancelTimer":
-          node.timerGeneration += 1;
-          break;
-        case "completed":
-          this.recorder.completed(this.nowMs, effect);
-          this.scheduleNextSubmit(node);
-          break;
-        case "abandoned":
-          this.recorder.abandoned(this.nowMs, effect.clientId, effect.timestamp);
-          this.log(`c${node.id} abandoned request ${effect.timestamp}`);
-          this.scheduleNextSubmit(node);
-          break;
-      }
-    }
-  }
-
-  private scheduleNextSubmit(node: ClientNode): void {
-    if (this.nowMs >= this.options.durationMs) return;
-    this.queue.push(this.nowMs + node.operations.thinkMs(this.options.thinkMsMax), {
-      kind: "clientSubmit",
-      clientId: node.id,
-    });
-  }
-
-  private clientsIdle(): boolean {
-    return this.clients.every((client) => !client.core.busy);
+  protected sendClientFrame(client: ClientNode, to: Principal, frame: Uint8Array): void {
+    client.transport.send(to, frame);
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -633,11 +383,7 @@ export class Simulation {
     return pair;
   }
 
-  private createApplication(): Application {
-    return createApp({ app: this.options.app, busyWaitMs: 0, stateBytes: this.options.kvStateBytes });
-  }
-
-  private countRejected(reason: string): void {
+  protected countRejected(reason: string): void {
     // A frame the core declined before its MAC check was not rejected: nothing was wrong with it.
     const key = reason === "unneeded" ? "skipped:unneeded" : `wire:${reason}`;
     this.wireRejected.set(key, (this.wireRejected.get(key) ?? 0) + 1);
@@ -648,114 +394,4 @@ export class Simulation {
     assert(node !== undefined, `replica ${id} exists`);
     return node;
   }
-
-  private clientNode(id: number): ClientNode {
-    const node = this.clients[id];
-    assert(node !== undefined, `client ${id} exists`);
-    return node;
-  }
-
-  private log(line: string): void {
-    const onLog = this.options.onLog;
-    if (onLog !== undefined) onLog(`[${(this.nowMs / 1000).toFixed(3).padStart(9)}s] ${line}`);
-  }
-
-  private result(
-    failure: SimulationFailure | undefined,
-    report: CheckReport,
-    history: History,
-    endMs: number,
-  ): SimulationResult {
-    return simulationResultOf({
-      failure,
-      report,
-      history,
-      endMs,
-      loadEndMs: this.options.durationMs,
-      options: this.options,
-      plan: this.plan,
-      wallStartMs: this.wallStartMs,
-      recorder: this.recorder,
-      network: this.network,
-      wireRejected: this.wireRejected,
-      crashes: this.crashCount,
-      eventsProcessed: this.eventsProcessed,
-    });
-  }
-}
-
-/** What a finished run is summarized from; both simulators (plain PBFT and migration) use it. */
-export interface SimulationResultParts {
-  readonly failure: SimulationFailure | undefined;
-  readonly report: CheckReport;
-  readonly history: History;
-  readonly endMs: number;
-  /** When clients stopped submitting (throughput is measured up to there). */
-  readonly loadEndMs: number;
-  readonly options: SimulationOptions;
-  readonly plan: FaultPlan;
-  readonly wallStartMs: number;
-  readonly recorder: HistoryRecorder;
-  readonly network: SimNetwork;
-  readonly wireRejected: ReadonlyMap<string, number>;
-  readonly crashes: number;
-  readonly eventsProcessed: number;
-}
-
-export function simulationResultOf(parts: SimulationResultParts): SimulationResult {
-  const stats = parts.network.stats;
-  const dropped: Record<string, number> = {};
-  for (const reason of DROP_REASONS) if (stats.dropped[reason] > 0) dropped[reason] = stats.dropped[reason];
-  for (const [reason, count] of [...parts.wireRejected.entries()].sort()) dropped[reason] = count;
-  const loadMs = Math.min(parts.loadEndMs, parts.endMs);
-  const recorder = parts.recorder;
-  return {
-    ok: parts.failure === undefined,
-    seed: parts.options.seed,
-    options: parts.options,
-    plan: parts.plan,
-    failure: parts.failure,
-    report: parts.report,
-    simulatedMs: parts.endMs,
-    wallMs: performance.now() - parts.wallStartMs,
-    requestsCompleted: recorder.requestsCompleted,
-    requestsAbandoned: recorder.requestsAbandoned,
-    throughputPerSecond: loadMs > 0 ? (recorder.requestsCompleted * 1000) / loadMs : 0,
-    viewMax: recorder.viewMax,
-    stateTransfers: recorder.stateTransfers,
-    crashes: parts.crashes,
-    framesSent: stats.sent,
-    framesDelivered: stats.delivered,
-    dropped,
-    eventsProcessed: parts.eventsProcessed,
-    historyDigest: historyDigest(parts.history),
-    history: parts.history,
-  };
-}
-
-function describePlanForLog(plan: FaultPlan): string[] {
-  const byzantine = plan.byzantine.map((b) => `r${b.replicaId}=${b.kind}`).join(" ");
-  return [`plan: byzantine ${byzantine.length > 0 ? byzantine : "none"}, heal at ${plan.healAtMs}ms`];
-}
-
-function principalName(principal: Principal): string {
-  return principal.kind === "replica" ? `r${principal.id}` : `c${principal.id}`;
-}
-
-function describeActivity(
-  activity: { readonly actor: string; readonly input: ReplicaInput | string } | undefined,
-): string {
-  if (activity === undefined) return "in the simulator";
-  const input = activity.input;
-  if (typeof input === "string") return `in ${activity.actor} ${input}`;
-  if (input.kind === "timer") return `in ${activity.actor} on timer ${input.timer}`;
-  return `in ${activity.actor} on ${input.message.type} from ${principalName(input.from)}`;
-}
-
-function exceptionFailure(error: unknown, atMs: number, where: string): SimulationFailure {
-  if (error instanceof Error) {
-    const message = `${error.name}: ${error.message} (${where})`;
-    return { kind: "exception", message, ...(error.stack ? { stack: error.stack } : {}), atMs };
-  }
-  return { kind: "exception", message: `${String(error)} (${where})`, atMs };
 }

@@ -26,6 +26,11 @@
  */
 import { createPrivateKey, createPublicKey, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
+import {
+  ed25519PublicKeyFromRaw,
+  ed25519RawPublicKey,
+  PKCS8_ED25519_PREFIX,
+} from "../coprocessor/coprocessor.js";
 import { REPLICAS_MAX } from "../limits.js";
 import type { Principal } from "../messages.js";
 
@@ -42,15 +47,6 @@ export const ED25519_PUBLIC_KEY_BYTES = 32;
 
 const MAC_SALT = new TextEncoder().encode("migrate-bft/mac/v1");
 const SIGNING_SALT = new TextEncoder().encode("migrate-bft/ed25519/v1");
-/** PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): SEQUENCE { version 0, id-Ed25519, OCTET STRING { seed } }. */
-const ED25519_PKCS8_PREFIX = Uint8Array.from([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-]);
-/** SubjectPublicKeyInfo wrapping of a raw Ed25519 public key (RFC 8410). */
-const ED25519_SPKI_PREFIX = Uint8Array.from([
-  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-]);
-
 /** Principal kind as one byte, wherever a principal is encoded (frames, key derivation). */
 export const PRINCIPAL_KIND_BYTES = { replica: 0, client: 1, node: 2, cm: 3 } as const;
 export const PRINCIPAL_KIND_COUNT = 4;
@@ -121,9 +117,9 @@ export function deriveSigningKeyPair(clusterSecret: Uint8Array, replicaId: numbe
       ED25519_SEED_BYTES,
     ),
   );
-  const der = new Uint8Array(ED25519_PKCS8_PREFIX.length + ED25519_SEED_BYTES);
-  der.set(ED25519_PKCS8_PREFIX, 0);
-  der.set(seed, ED25519_PKCS8_PREFIX.length);
+  const der = new Uint8Array(PKCS8_ED25519_PREFIX.length + ED25519_SEED_BYTES);
+  der.set(PKCS8_ED25519_PREFIX, 0);
+  der.set(seed, PKCS8_ED25519_PREFIX.length);
   const privateKey = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, publicKeyRaw: rawPublicKey(publicKey) };
@@ -131,18 +127,11 @@ export function deriveSigningKeyPair(clusterSecret: Uint8Array, replicaId: numbe
 
 export function rawPublicKey(publicKey: KeyObject): Uint8Array {
   assert(publicKey.asymmetricKeyType === "ed25519", "public key is Ed25519");
-  const der = publicKey.export({ format: "der", type: "spki" });
-  assert(der.length === ED25519_SPKI_PREFIX.length + ED25519_PUBLIC_KEY_BYTES, "SPKI has the Ed25519 size");
-  return new Uint8Array(der.subarray(ED25519_SPKI_PREFIX.length));
+  return ed25519RawPublicKey(publicKey);
 }
 
-export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
-  assert(raw.length === ED25519_PUBLIC_KEY_BYTES, "raw Ed25519 public key has 32 bytes");
-  const der = new Uint8Array(ED25519_SPKI_PREFIX.length + ED25519_PUBLIC_KEY_BYTES);
-  der.set(ED25519_SPKI_PREFIX, 0);
-  der.set(raw, ED25519_SPKI_PREFIX.length);
-  return createPublicKey({ key: Buffer.from(der), format: "der", type: "spki" });
-}
+/** The coprocessor's conversion: the same keys sign VIEW-CHANGEs and migration messages. */
+export const publicKeyFromRaw = ed25519PublicKeyFromRaw;
 
 /**
  * The node's session MAC keys by peer node id, installed from the cores' `peerKey` effects

@@ -14,19 +14,10 @@ import {
   type History,
   type HistoryEvent,
 } from "../../bft/checker/index.js";
-import { MIGRATION_RUN_DEFAULTS, runMigrationSimulation } from "../../bft/sim/index.js";
+import { runMigrationSimulation } from "../../bft/sim/index.js";
+import { faultFreeMigrationOptions } from "./migration-ci-options.js";
 
-const run = runMigrationSimulation({
-  seed: 2,
-  f: 1,
-  clients: 3,
-  durationMs: 8000,
-  thinkMsMax: 100,
-  app: "kv",
-  kvStateBytes: 4096,
-  faults: "none",
-  migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000, fault: "none" },
-});
+const run = runMigrationSimulation(faultFreeMigrationOptions(2, "none"));
 const history = run.history;
 
 function withEvents(edit: (event: HistoryEvent) => HistoryEvent | null, base: History = history): History {

@@ -29,3 +29,24 @@ export function migrationCiOptions(
     migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000 },
   };
 }
+
+/**
+ * A fault-free whole-system run (f=1, 3 clients, 4 KB kv, a round every simulated second) with one
+ * chosen migration fault: the shape of the fixed runs the checker tests edit into forged histories.
+ */
+export function faultFreeMigrationOptions(
+  seed: number,
+  fault: MigrationRunOptions["fault"],
+): Partial<SimulationOptions> & { seed: number; migration: MigrationRunOptions } {
+  return {
+    seed,
+    f: 1,
+    clients: 3,
+    durationMs: 8000,
+    thinkMsMax: 100,
+    app: "kv",
+    kvStateBytes: 4096,
+    faults: "none",
+    migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000, fault },
+  };
+}

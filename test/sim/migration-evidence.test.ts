@@ -11,8 +11,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { type CheckName, checkHistory, type History, type HistoryEvent } from "../../bft/checker/index.js";
-import { MIGRATION_RUN_DEFAULTS, runMigrationSimulation } from "../../bft/sim/index.js";
-import { migrationCiOptions } from "./migration-ci-options.js";
+import { runMigrationSimulation } from "../../bft/sim/index.js";
+import { faultFreeMigrationOptions, migrationCiOptions } from "./migration-ci-options.js";
 
 type EventOf<K extends HistoryEvent["kind"]> = Extract<HistoryEvent, { kind: K }>;
 
@@ -34,17 +34,7 @@ function violated(forged: History): Set<CheckName> {
   return new Set(checkHistory(forged).violations.map((v) => v.check));
 }
 
-const faultFree = runMigrationSimulation({
-  seed: 2,
-  f: 1,
-  clients: 3,
-  durationMs: 8000,
-  thinkMsMax: 100,
-  app: "kv",
-  kvStateBytes: 4096,
-  faults: "none",
-  migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000, fault: "lyingNewPrimary" },
-});
+const faultFree = runMigrationSimulation(faultFreeMigrationOptions(2, "lyingNewPrimary"));
 const history = faultFree.history;
 
 describe("a lying new primary in whole-system runs", () => {

@@ -149,8 +149,8 @@ const SIGNATURE_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["Me
 
 /**
  * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
- * receiving core checks a coprocessor signature on each (JOIN-REQUEST, KEY-EXCHANGE, MIGRATE-NOW,
- * NEW-MEMBERSHIP), or it must arrive before any key exchange (JOIN-APPROVED, see docs/migration.md).
+ * receiving core checks a coprocessor signature on each (JOIN-REQUEST, JOIN-APPROVED, KEY-EXCHANGE,
+ * MIGRATE-NOW, NEW-MEMBERSHIP); JOIN-REQUEST and JOIN-APPROVED precede any key exchange anyway.
  */
 const DERIVED_KEY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   "JoinRequest",

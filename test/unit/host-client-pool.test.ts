@@ -112,8 +112,6 @@ describe("client pool (gateway) over TCP", () => {
     await expect(startClientPool({ clientIds: [], f: F, keysOf, replicas })).rejects.toThrow(
       "a client pool runs 1..",
     );
-    await expect(startClientPool({ clientIds: [3, 3], f: F, keysOf, replicas })).rejects.toThrow(
-      "distinct",
-    );
+    await expect(startClientPool({ clientIds: [3, 3], f: F, keysOf, replicas })).rejects.toThrow("distinct");
   });
 });

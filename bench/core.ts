@@ -16,7 +16,7 @@
 import { Command } from "commander";
 import { createApp } from "../bft/apps/index.js";
 import { Client, type ClientEffect, defaultClientConfig } from "../bft/client/index.js";
-import { clusterSecretFrom, createWire } from "../bft/host/index.js";
+import { clusterSecretFrom, createWire, dealHostKeys } from "../bft/host/index.js";
 import type { Principal } from "../bft/messages.js";
 import { defaultReplicaConfig, type Effect, Replica } from "../bft/replica/index.js";
 import { sha256 } from "../bft/wire/index.js";
@@ -44,7 +44,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
   const secret = clusterSecretFrom("bench-core");
   const replicas = Array.from({ length: N }, (_, id) => {
     const self: Principal = { kind: "replica", id };
-    const wire = createWire({ clusterSecret: secret, self, f: F });
+    const wire = createWire({ keys: dealHostKeys(secret, self, F), f: F });
     const base = defaultReplicaConfig(F, id);
     // As the replica host runs it: requests leave at the end of each round (endTurn below).
     const config = {
@@ -63,7 +63,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
   });
   const clients = Array.from({ length: clientCount }, (_, index) => {
     const clientId = 1 + index;
-    const wire = createWire({ clusterSecret: secret, self: { kind: "client", id: clientId }, f: F });
+    const wire = createWire({ keys: dealHostKeys(secret, { kind: "client", id: clientId }, F), f: F });
     const core = new Client(defaultClientConfig(clientId, F), {
       authenticateRequest: (request) => wire.authenticateRequest(request),
     });

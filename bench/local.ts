@@ -25,6 +25,8 @@ import { bytesEqual } from "../bft/bytes.js";
 import {
   type ClientSession,
   clusterSecretFrom,
+  dealHostKeys,
+  keyMaterialJson,
   type ReplicaEndpoint,
   type ReplicaProcessConfig,
   startClientHost,
@@ -89,7 +91,8 @@ async function startReplicas(execMs: number): Promise<Cluster> {
     const config: ReplicaProcessConfig = {
       f: F,
       replicaId: endpoint.id,
-      clusterSecret: SECRET,
+      // This launcher deals keys: each replica process gets its own, never the cluster secret.
+      keys: keyMaterialJson(dealHostKeys(clusterSecretFrom(SECRET), { kind: "replica", id: endpoint.id }, F)),
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
       core: {
@@ -161,18 +164,24 @@ async function measure(
   return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
 }
 
+function clientKeys(clientId: number) {
+  return dealHostKeys(clusterSecretFrom(SECRET), { kind: "client", id: clientId }, F);
+}
+
 async function startClients(
   endpoints: ReplicaEndpoint[],
   clientCount: number,
   firstClientId: number,
 ): Promise<{ clients: readonly ClientSession[]; close(): Promise<void> }> {
   const clientIds = Array.from({ length: clientCount }, (_, index) => firstClientId + index);
-  const common = { f: F, clusterSecret: clusterSecretFrom(SECRET), replicas: endpoints };
+  const common = { f: F, replicas: endpoints };
   if (options.connectionPerClient === true) {
-    const hosts = await Promise.all(clientIds.map((clientId) => startClientHost({ ...common, clientId })));
+    const hosts = await Promise.all(
+      clientIds.map((clientId) => startClientHost({ ...common, clientId, keys: clientKeys(clientId) })),
+    );
     return { clients: hosts, close: async () => void (await Promise.all(hosts.map((host) => host.close()))) };
   }
-  const pool = await startClientPool({ ...common, clientIds });
+  const pool = await startClientPool({ ...common, clientIds, keysOf: clientKeys });
   return { clients: pool.clients, close: () => pool.close() };
 }
 
@@ -181,7 +190,7 @@ async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
   const probe = await startClientHost({
     clientId: 1_000_000,
     f: F,
-    clusterSecret: clusterSecretFrom(SECRET),
+    keys: clientKeys(1_000_000),
     replicas: endpoints,
     client: { retransmitTimeoutMs: 200 },
   });

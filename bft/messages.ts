@@ -231,6 +231,9 @@ export interface JoinRequest {
  * Section 3.1: ⟨JOIN-APPROVED, l, n_r⟩σ_i, sent by replica i to the standby when it executes the
  * JOIN-REQUEST at sequence number n_r. The standby needs 2f+1 with the same l and n_r from
  * distinct replicas. `nodeId` names the standby approved, so a misdelivered approval is ignored.
+ * Signed by the coprocessor of the node running replica i: the standby holds no session key with
+ * the replicas yet, and a MAC under a key derived from the cluster secret proves nothing about
+ * which replica approved (every holder of the secret can compute it).
  */
 export interface JoinApproved {
   readonly type: "JoinApproved";
@@ -241,6 +244,8 @@ export interface JoinApproved {
   readonly nodeId: number;
   /** i */
   readonly replicaId: number;
+  /** σ_i: Ed25519 over joinApprovedSignedBytes(...). */
+  readonly signature: Uint8Array;
 }
 
 /**

@@ -9,7 +9,15 @@
  */
 import { randomBytes } from "node:crypto";
 import type { HistoryEvent } from "../bft/checker/index.js";
-import { HISTORY_DIRECTORY, parseReplicaHistory, type ReplicaProcessConfig } from "../bft/host/index.js";
+import {
+  clusterSecretFrom,
+  dealHostKeys,
+  HISTORY_DIRECTORY,
+  keyMaterialJson,
+  parseReplicaHistory,
+  type ReplicaProcessConfig,
+} from "../bft/host/index.js";
+import type { KeyMaterial } from "../bft/wire/index.js";
 import { testbedErrors } from "./errors.js";
 import type { Testbed } from "./testbed.js";
 import { WAIT_POLL_MS } from "./wait.js";
@@ -31,7 +39,10 @@ export interface ClusterOptions {
   readonly app: ReplicaProcessConfig["app"];
   /** Overrides of the replica core's defaults, e.g. a short viewChangeTimeoutMs. */
   readonly core?: ReplicaProcessConfig["core"];
-  /** Defaults to a fresh random secret. */
+  /**
+   * The secret this controller deals every principal's keys from (it stays here: each replica
+   * gets only its own keys). Defaults to a fresh random secret.
+   */
   readonly clusterSecret?: string;
   readonly peerPort?: number;
   readonly clientPort?: number;
@@ -53,8 +64,8 @@ export interface ClusterReplica {
 
 export interface StartedCluster {
   readonly f: number;
-  /** Pass through bft/host clusterSecretFrom() to get the clients' key material. */
-  readonly clusterSecret: string;
+  /** A client's keys with this cluster's replicas, dealt by the controller. */
+  clientKeys(clientId: number): KeyMaterial;
   readonly replicas: readonly ClusterReplica[];
   /** Each replica's history file as checker events (replicaStarted, executed, ...), in file order. */
   history(replicaId: number): Promise<HistoryEvent[]>;
@@ -76,7 +87,7 @@ export async function startCluster(testbed: Testbed, options: ClusterOptions): P
   const active = testbed.nodes().filter((plan) => plan.initialRole === "active");
   if (!Number.isInteger(f) || f < 1 || active.length < n)
     throw testbedErrors.badConfig("f", `${f} needs ${n} active nodes; the testbed has ${active.length}`);
-  const clusterSecret = options.clusterSecret ?? randomBytes(16).toString("hex");
+  const clusterSecret = clusterSecretFrom(options.clusterSecret ?? randomBytes(16).toString("hex"));
   const runTag = randomBytes(4).toString("hex");
   const replicas: ClusterReplica[] = active.slice(0, n).map((plan, id) => ({
     id,
@@ -88,7 +99,7 @@ export async function startCluster(testbed: Testbed, options: ClusterOptions): P
   const endpoints = replicas.map(({ id, peer, client }) => ({ id, peer, client }));
   const cluster: StartedCluster = {
     f,
-    clusterSecret,
+    clientKeys: (clientId) => dealHostKeys(clusterSecret, { kind: "client", id: clientId }, f),
     replicas,
     history: (replicaId) => readHistory(testbed, replicas[replicaId]),
     stop: async () => {
@@ -101,7 +112,7 @@ export async function startCluster(testbed: Testbed, options: ClusterOptions): P
         const config: ReplicaProcessConfig = {
           f,
           replicaId: replica.id,
-          clusterSecret,
+          keys: keyMaterialJson(dealHostKeys(clusterSecret, { kind: "replica", id: replica.id }, f)),
           app: options.app,
           replicas: endpoints,
           ...(options.core === undefined ? {} : { core: options.core }),

@@ -14,7 +14,7 @@ import { assert } from "../assert.js";
 import { Client, type ClientConfig, type ClientEffect, defaultClientConfig } from "../client/index.js";
 import type { Principal } from "../messages.js";
 import { createTcpTransport, type TcpTransport } from "../transport/index.js";
-import { peekReceiver, type Wire } from "../wire/index.js";
+import { type KeyMaterial, peekReceiver, type Wire } from "../wire/index.js";
 import { createWire } from "./keys.js";
 import type { ReplicaEndpoint } from "./replica-host.js";
 import { TimerTable } from "./timers.js";
@@ -22,15 +22,20 @@ import { TimerTable } from "./timers.js";
 export interface ClientHostOptions {
   readonly clientId: number;
   readonly f: number;
-  readonly clusterSecret: Uint8Array;
+  /** This client's keys from the cluster's dealer (dealHostKeys); they name the client as self. */
+  readonly keys: KeyMaterial;
   readonly replicas: readonly ReplicaEndpoint[];
   readonly client?: Partial<Omit<ClientConfig, "clientId" | "f">>;
 }
 
-export interface ClientPoolOptions extends Omit<ClientHostOptions, "clientId"> {
+export interface ClientPoolOptions extends Omit<ClientHostOptions, "clientId" | "keys"> {
   /** Distinct client ids, one core each; at most CLIENT_POOL_SIZE_MAX. */
   readonly clientIds: readonly number[];
+  /** Each client's keys from the cluster's dealer. */
+  readonly keysOf: (clientId: number) => KeyMaterial;
 }
+
+type SessionOptions = Omit<ClientHostOptions, "clientId" | "keys" | "replicas">;
 
 export interface Invocation {
   readonly result: Uint8Array;
@@ -68,7 +73,7 @@ export class ClientAbandonedError extends Error {
 export async function startClientHost(options: ClientHostOptions): Promise<ClientHost> {
   const self: Principal = { kind: "client", id: options.clientId };
   const transport = await createTcpTransport({ self, peers: replicaClientAddresses(options.replicas) });
-  const session = new Session(options.clientId, options, transport);
+  const session = new Session(options.clientId, options.keys, options, transport);
   transport.onFrame((frame) => session.deliver(frame));
   return {
     core: session.core,
@@ -91,7 +96,10 @@ export async function startClientPool(options: ClientPoolOptions): Promise<Clien
   const self: Principal = { kind: "client", id: clientIds[0] as number };
   const transport = await createTcpTransport({ self, peers: replicaClientAddresses(options.replicas) });
   const sessions = new Map(
-    clientIds.map((clientId) => [clientId, new Session(clientId, options, transport)]),
+    clientIds.map((clientId) => [
+      clientId,
+      new Session(clientId, options.keysOf(clientId), options, transport),
+    ]),
   );
   let framesDroppedNoClient = 0;
   transport.onFrame((frame) => {
@@ -133,13 +141,15 @@ class Session implements ClientSession {
 
   constructor(
     clientId: number,
-    options: Omit<ClientHostOptions, "clientId">,
+    keys: KeyMaterial,
+    options: SessionOptions,
     private readonly transport: TcpTransport,
   ) {
     assert(Number.isSafeInteger(clientId) && clientId >= 0, "client id is a non-negative integer");
-    const self: Principal = { kind: "client", id: clientId };
+    if (keys.self.kind !== "client" || keys.self.id !== clientId)
+      throw new Error(`client ${clientId} was given the keys of ${keys.self.kind} ${keys.self.id}`);
     this.n = 3 * options.f + 1;
-    const wire = createWire({ clusterSecret: options.clusterSecret, self, f: options.f });
+    const wire = createWire({ keys, f: options.f });
     this.wire = wire;
     this.core = new Client(
       { ...defaultClientConfig(clientId, options.f), ...options.client },

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { defaultReplicaConfig, type ReplicaConfig, validateReplicaConfig } from "../replica/index.js";
+import { KeyMaterialSchema } from "./keys.js";
 
 const Address = Type.Object(
   { host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 0, maximum: 65535 }) },
@@ -16,7 +17,11 @@ export const ReplicaProcessConfigSchema = Type.Object(
   {
     f: Type.Integer({ minimum: 1, maximum: 3 }),
     replicaId: Type.Integer({ minimum: 0, maximum: 9 }),
-    clusterSecret: Type.String({ minLength: 1 }),
+    /**
+     * This replica's keys, dealt by the cluster's launcher (bft/host/keys.ts dealHostKeys): no
+     * replica holds the cluster secret, so none can MAC or sign as another principal.
+     */
+    keys: KeyMaterialSchema,
     app: Type.Object(
       {
         app: Type.Union([Type.Literal("echo"), Type.Literal("kv")]),
@@ -102,6 +107,12 @@ export function parseReplicaProcessConfig(value: unknown, source: string): Repli
     throw new ConfigError(
       `${source}: replicaId ${value.replicaId} is not below n=${n}`,
       "replica ids are 0..3f",
+    );
+  const { self, replicaPublicKeys } = value.keys;
+  if (self.kind !== "replica" || self.id !== value.replicaId || replicaPublicKeys.length !== n)
+    throw new ConfigError(
+      `${source}: keys are for ${self.kind} ${self.id} with ${replicaPublicKeys.length} replica keys, not replica ${value.replicaId} of n=${n}`,
+      "deal this replica's keys with dealHostKeys for its id and f",
     );
   checkNodeAddresses(value, source);
   try {

@@ -29,7 +29,15 @@ export {
   recordLine,
   startedLine,
 } from "./history-file.js";
-export { clusterSecretFrom, createWire } from "./keys.js";
+export {
+  clusterSecretFrom,
+  createWire,
+  dealHostKeys,
+  type KeyMaterialJson,
+  KeyMaterialSchema,
+  keyMaterialJson,
+  keyMaterialOf,
+} from "./keys.js";
 export {
   type HostLogger,
   type ReplicaEndpoint,

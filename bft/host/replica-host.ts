@@ -14,7 +14,7 @@ import {
   type PeerAddress,
   type TcpTransport,
 } from "../transport/index.js";
-import { sha256, type Wire } from "../wire/index.js";
+import { type KeyMaterial, sha256, type Wire } from "../wire/index.js";
 import { createWire } from "./keys.js";
 import { TimerTable } from "./timers.js";
 
@@ -28,7 +28,8 @@ export interface ReplicaEndpoint {
 
 export interface ReplicaHostOptions {
   readonly replica: ReplicaConfig;
-  readonly clusterSecret: Uint8Array;
+  /** This replica's keys from the cluster's dealer (dealHostKeys). */
+  readonly keys: KeyMaterial;
   readonly app: AppOptions;
   readonly replicas: readonly ReplicaEndpoint[];
   /** Called with every history record the core emits (executed, stableCheckpoint, ...). */
@@ -64,7 +65,11 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   const self: Principal = { kind: "replica", id: config.replicaId };
   const me = options.replicas.find((endpoint) => endpoint.id === config.replicaId);
   if (me === undefined) throw new Error(`replica ${config.replicaId} has no endpoint in the replica list`);
-  const wire = createWire({ clusterSecret: options.clusterSecret, self, f: config.f });
+  if (options.keys.self.kind !== self.kind || options.keys.self.id !== self.id)
+    throw new Error(
+      `replica ${self.id} was given the keys of ${options.keys.self.kind} ${options.keys.self.id}`,
+    );
+  const wire = createWire({ keys: options.keys, f: config.f });
   const app = createApp(options.app);
   // Requests a turn delivers leave in one batch at its end (ReplicaConfig.proposeAtTurnEnd) unless
   // the configuration turns it off.

@@ -17,7 +17,7 @@ import pino from "pino";
 import type { Effect } from "../replica/index.js";
 import { ConfigError, coreConfigOf, loadReplicaProcessConfig } from "./config.js";
 import { recordLine, startedLine } from "./history-file.js";
-import { clusterSecretFrom } from "./keys.js";
+import { keyMaterialOf } from "./keys.js";
 import { startReplicaHost } from "./replica-host.js";
 
 const program = new Command()
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   );
   const host = await startReplicaHost({
     replica: coreConfigOf(config),
-    clusterSecret: clusterSecretFrom(config.clusterSecret),
+    keys: keyMaterialOf(config.keys),
     app: config.app,
     replicas: config.replicas,
     log: log.child({ replicaId: config.replicaId }),

@@ -86,6 +86,7 @@ export {
 } from "./selection.js";
 export {
   initMigrationAuthBytes,
+  joinApprovedSignedBytes,
   joinRequestSignedBytes,
   type KeyExchangeSide,
   keyExchangeKeyInfo,

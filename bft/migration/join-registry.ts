@@ -25,7 +25,7 @@ import type { JoinApproved, JoinRequest, LeaveRequest } from "../messages.js";
 import { MigrationConfigError, requireIntegerInRange } from "./errors.js";
 import { ADDRESS_CHARS_MAX, NODES_MAX, STANDBYS_MAX } from "./limits.js";
 import type { StandbyCandidate } from "./selection.js";
-import { joinRequestSignedBytes, leaveRequestSignedBytes } from "./signing.js";
+import { joinApprovedSignedBytes, joinRequestSignedBytes, leaveRequestSignedBytes } from "./signing.js";
 
 export interface RosterEntry {
   readonly nodeId: number;
@@ -114,15 +114,14 @@ export type LeaveExecution =
   | { readonly applied: true; readonly nodeId: number }
   | { readonly applied: false; readonly reason: LeaveRejection };
 
-/** JOIN-APPROVED for an executed join, from replica `replicaId`. */
-export function makeJoinApproved(approval: JoinApprovalInfo, replicaId: number): JoinApproved {
-  return {
-    type: "JoinApproved",
-    counter: approval.counter,
-    seq: approval.seq,
-    nodeId: approval.nodeId,
-    replicaId,
-  };
+/** JOIN-APPROVED for an executed join, from replica `replicaId`, signed with `sign` (its coprocessor). */
+export function makeJoinApproved(
+  approval: JoinApprovalInfo,
+  replicaId: number,
+  sign: (bytes: Uint8Array) => Uint8Array,
+): JoinApproved {
+  const fields = { counter: approval.counter, seq: approval.seq, nodeId: approval.nodeId, replicaId };
+  return { type: "JoinApproved", ...fields, signature: sign(joinApprovedSignedBytes(fields)) };
 }
 
 export type JoinRegistryDropCounts = Record<JoinRejection | LeaveRejection, number>;

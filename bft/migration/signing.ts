@@ -8,6 +8,7 @@
 import { assert } from "../assert.js";
 import type {
   InitMigration,
+  JoinApproved,
   JoinRequest,
   KeyExchange,
   LeaveRequest,
@@ -85,6 +86,15 @@ export function joinRequestSignedBytes(message: Omit<JoinRequest, "type" | "sign
     .u64(message.nodeId)
     .bytes(message.publicKey)
     .text(message.address)
+    .finish();
+}
+
+export function joinApprovedSignedBytes(message: Omit<JoinApproved, "type" | "signature">): Uint8Array {
+  return new SignedBytesWriter("join-approved")
+    .u64(message.counter)
+    .u64(message.seq)
+    .u64(message.nodeId)
+    .u64(message.replicaId)
     .finish();
 }
 

@@ -28,6 +28,7 @@ import type {
   Evidence,
   FetchState,
   InitMigration,
+  JoinApproved,
   JoinRequest,
   LeaveRequest,
   MemberAddress,
@@ -54,6 +55,7 @@ import type {
 import {
   type AdminNotification,
   IntervalController,
+  type JoinApprovalInfo,
   type KeyExchangeEffect,
   KeyExchangeTable,
   type KeyPeer,
@@ -1853,6 +1855,11 @@ export class Replica {
     }
   }
 
+  /** Section 3.1: our JOIN-APPROVED for an executed join, signed by our node's coprocessor. */
+  private joinApproved(approval: JoinApprovalInfo): JoinApproved {
+    return makeJoinApproved(approval, this.config.replicaId, (bytes) => this.deps.migration!.sign(bytes));
+  }
+
   /** Section 3.1: accept locally (signature, roster key, fresh l), then the primary orders it. */
   private onJoinRequest(from: Principal, message: JoinRequest): void {
     const middleware = this.middleware!;
@@ -1862,7 +1869,7 @@ export class Replica {
       this.emit({
         kind: "send",
         to: from,
-        message: makeJoinApproved(verdict.approval, this.config.replicaId),
+        message: this.joinApproved(verdict.approval),
       });
       return;
     }
@@ -2008,7 +2015,7 @@ export class Replica {
           this.joinSeenAtMs.delete(special.request.nodeId);
         if (result.applied) {
           this.metrics.joinsExecuted++;
-          const message = makeJoinApproved(result.approval, this.config.replicaId);
+          const message = this.joinApproved(result.approval);
           this.emit({ kind: "send", to: { kind: "node", id: special.request.nodeId }, message });
           this.reviseStaleInit();
         }

@@ -36,6 +36,7 @@ import type {
   Principal,
 } from "../messages.js";
 import {
+  joinApprovedSignedBytes,
   type KeyExchangeEffect,
   KeyExchangeTable,
   membershipCertificateValid,
@@ -115,6 +116,8 @@ export type StandbyNodeEffect =
     };
 
 export interface StandbyNodeMetrics {
+  /** JOIN-APPROVEDs whose signature is not the sender's node's (or that name another replica). */
+  approvalsDropped: number;
   migrateNowDropped: number;
   membershipDropped: number;
   /** Memberships applied from a MEMBERSHIP-CERTIFICATE. */
@@ -134,6 +137,7 @@ interface Target {
 
 export class StandbyNode {
   readonly metrics: StandbyNodeMetrics = {
+    approvalsDropped: 0,
     migrateNowDropped: 0,
     membershipDropped: 0,
     certificatesApplied: 0,
@@ -265,12 +269,7 @@ export class StandbyNode {
     if (from.kind !== "replica" || from.id >= this.members.length) return [];
     switch (message.type) {
       case "JoinApproved":
-        return this.fromRegistration(
-          this.registration.step(
-            { kind: "joinApproved", from: from.id, message: message as JoinApproved },
-            nowMs,
-          ),
-        );
+        return this.onJoinApproved(from.id, message, nowMs);
       case "KeyExchange":
         return this.keys === null ? [] : this.keyEffects(this.keys.onMessage(from, message, null));
       case "MigrateNow":
@@ -289,6 +288,16 @@ export class StandbyNode {
     const member = this.members[replicaId];
     const key = member === undefined ? undefined : this.roster.get(member.nodeId);
     return key !== undefined && this.deps.verify(key, bytes, signature);
+  }
+
+  /** Section 3.1: counted toward the 2f+1 only when the sender's node signed it. */
+  private onJoinApproved(from: number, message: JoinApproved, nowMs: number): StandbyNodeEffect[] {
+    const { type: _type, signature, ...fields } = message;
+    if (message.replicaId !== from || !this.signedBy(from, joinApprovedSignedBytes(fields), signature)) {
+      this.metrics.approvalsDropped++;
+      return [];
+    }
+    return this.fromRegistration(this.registration.step({ kind: "joinApproved", from, message }, nowMs));
   }
 
   private onMigrateNow(from: number, message: MigrateNow): StandbyNodeEffect[] {

@@ -20,8 +20,8 @@ import {
   STATE_CHUNK_BYTES_MAX,
 } from "../limits.js";
 
-/** Version byte of an encoded message; bump on any layout change. */
-export const CODEC_VERSION = 2;
+/** Version byte of an encoded message; bump on any layout change (3: JOIN-APPROVED is signed). */
+export const CODEC_VERSION = 3;
 /**
  * Version byte of a frame header (sender, receivers, MACs). 4: the frame MAC covers header and
  * body directly (1 MACed a digest of the body). Never 2 or 3, the authenticator tags (auth.ts).

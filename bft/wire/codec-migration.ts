@@ -200,6 +200,7 @@ export function validateMigrationMessage(message: FlatMigrationMessage): Verdict
         () => (isSafe(message.counter) && isSafe(message.seq) ? undefined : "integerUnsafe"),
         () => (isNodeId(message.nodeId) ? undefined : "nodeIdRange"),
         () => (isReplicaId(message.replicaId) ? undefined : "replicaIdRange"),
+        () => checkSignature(message.signature),
       );
     case "LeaveRequest":
       return validateLeaveRequest(message);
@@ -339,6 +340,7 @@ export const MIGRATION_LAYOUTS: {
     seq: u64,
     nodeId: u32,
     replicaId: u8,
+    signature: shortBytes,
   }),
   LeaveRequest: leaveRequest,
   InitMigration: initMigration,

@@ -21,13 +21,17 @@ export {
 } from "./codec.js";
 export {
   createDerivedKeyRing,
+  createKeyRing,
+  dealKeyMaterial,
   deriveSigningKeyPair,
+  type KeyMaterial,
   type KeyRing,
   MAC_KEY_BYTES,
   publicKeyFromRaw,
   rawPublicKey,
   SessionKeyStore,
   type SigningKeyPair,
+  signingKeyPairFromSeed,
 } from "./keys.js";
 export {
   DECODE_REASONS,

@@ -3,14 +3,21 @@
  *
  * Two kinds of MAC keys:
  *
- * - Derived (bootstrap) keys: the MAC key of a pair of principals is HKDF-SHA256(clusterSecret,
- *   info = the unordered pair), and a replica's Ed25519 key pair comes from an HKDF-derived seed,
- *   so the simulator reproduces them from its seed. Every holder of the cluster secret, including
- *   a retired and possibly compromised node, can compute every derived key. So between nodes they
- *   only carry traffic that is authenticated otherwise or needs no secrecy of origin: the JOIN flow
- *   and KEY-EXCHANGE, MIGRATE-NOW and NEW-MEMBERSHIP (all coprocessor-signed and verified by the
- *   receiving core; JOIN-APPROVED is unsigned, see docs/migration.md). Clients and the CM keep
- *   derived keys for all their traffic (docs/migration.md says why).
+ * - Dealt (bootstrap) keys, from a trusted dealer that alone holds the cluster secret (the
+ *   simulator, the testbed controller, a benchmark launcher): the MAC key of two servers (replica,
+ *   node or CM principals) is HKDF-SHA256(clusterSecret, info = the unordered pair); the key of a
+ *   client and a server is HKDF over the client's id under that server's client-key secret, itself
+ *   HKDF(clusterSecret, server); a replica's Ed25519 key pair comes from an HKDF-derived seed. The
+ *   dealer hands each process only its own KeyMaterial (dealKeyMaterial): its pair keys with the
+ *   servers it talks to, its client-key secret if it is a server, its own signing seed and every
+ *   replica's public key. So a Byzantine replica cannot compute the keys of two other principals
+ *   (it cannot forge a PREPARE, a reply or a request MAC for them) nor sign as another replica. A
+ *   peer outside the material gets a key derived from the holder's own secret, which no one else
+ *   can compute: its frames fail the MAC check. createDerivedKeyRing is the dealer's own view, for
+ *   code that plays the dealer in one process (the simulator, tests). With migration, between
+ *   nodes dealt keys only carry the JOIN flow and KEY-EXCHANGE, MIGRATE-NOW and NEW-MEMBERSHIP,
+ *   which the receiving core checks a coprocessor signature on; clients and the CM keep dealt
+ *   keys for all their traffic (docs/migration.md).
  * - Session keys (SessionKeyStore): node-to-node MAC keys from the signed KEY-EXCHANGE (paper
  *   section 3.1; bft/migration/key-exchange.ts): HKDF over an X25519 shared secret, bound to both
  *   node ids and counters. Only the two nodes of a pair know it, so a retired source cannot compute
@@ -47,6 +54,10 @@ export const ED25519_PUBLIC_KEY_BYTES = 32;
 
 const MAC_SALT = new TextEncoder().encode("migrate-bft/mac/v1");
 const SIGNING_SALT = new TextEncoder().encode("migrate-bft/ed25519/v1");
+const CLIENT_SECRET_SALT = new TextEncoder().encode("migrate-bft/client-keys/v1");
+const CLIENT_MAC_SALT = new TextEncoder().encode("migrate-bft/client-mac/v1");
+const OWN_SECRET_SALT = new TextEncoder().encode("migrate-bft/own/v1");
+const OUTSIDER_MAC_SALT = new TextEncoder().encode("migrate-bft/outsider-mac/v1");
 /** Principal kind as one byte, wherever a principal is encoded (frames, key derivation). */
 export const PRINCIPAL_KIND_BYTES = { replica: 0, client: 1, node: 2, cm: 3 } as const;
 export const PRINCIPAL_KIND_COUNT = 4;
@@ -82,17 +93,121 @@ function pairInfo(first: Principal, second: Principal): Uint8Array {
   return info;
 }
 
+function hkdf(secret: Uint8Array, salt: Uint8Array, info: Uint8Array, bytes: number): Uint8Array {
+  const out = new Uint8Array(hkdfSync("sha256", secret, salt, info, bytes));
+  assert(out.length === bytes, "HKDF output has its length");
+  return out;
+}
+
+/** Replicas, nodes and the CM serve clients; a client's MAC keys are its servers' business. */
+function isServer(principal: Principal): boolean {
+  return principal.kind !== "client";
+}
+
+/** The secret a server's client keys derive from: the server and the dealer know it. */
+function clientKeySecret(clusterSecret: Uint8Array, server: Principal): Uint8Array {
+  return hkdf(clusterSecret, CLIENT_SECRET_SALT, principalBytes(server), MAC_KEY_BYTES);
+}
+
+function clientMacKey(serverClientSecret: Uint8Array, client: Principal): Uint8Array {
+  return hkdf(serverClientSecret, CLIENT_MAC_SALT, principalBytes(client), MAC_KEY_BYTES);
+}
+
+/** The key `a` and `b` share, as the dealer computes it. */
+function dealtPairKey(clusterSecret: Uint8Array, a: Principal, b: Principal): Uint8Array {
+  if (isServer(a) !== isServer(b)) {
+    const [server, client] = isServer(a) ? [a, b] : [b, a];
+    return clientMacKey(clientKeySecret(clusterSecret, server), client);
+  }
+  return hkdf(clusterSecret, MAC_SALT, pairInfo(a, b), MAC_KEY_BYTES);
+}
+
+function assertClusterSecret(clusterSecret: Uint8Array): void {
+  assert(clusterSecret.length >= CLUSTER_SECRET_BYTES_MIN, "cluster secret is long enough");
+}
+
+/**
+ * The dealer's view of `self`'s keys: any peer's key, computed from the cluster secret. Only for
+ * code that is the dealer itself (the simulator, tests); a process gets KeyMaterial instead.
+ */
 export function createDerivedKeyRing(options: { clusterSecret: Uint8Array; self: Principal }): KeyRing {
   const { clusterSecret, self } = options;
-  assert(clusterSecret.length >= CLUSTER_SECRET_BYTES_MIN, "cluster secret is long enough");
+  assertClusterSecret(clusterSecret);
   assert(isValidPrincipal(self), "key ring owner is a valid principal");
   const secret = Uint8Array.from(clusterSecret);
   return {
     macKey(peer: Principal): Uint8Array {
       assert(isValidPrincipal(peer), "MAC key peer is a valid principal");
-      const key = new Uint8Array(hkdfSync("sha256", secret, MAC_SALT, pairInfo(self, peer), MAC_KEY_BYTES));
-      assert(key.length === MAC_KEY_BYTES, "derived MAC key has its length");
-      return key;
+      return dealtPairKey(secret, self, peer);
+    },
+  };
+}
+
+/** What the dealer hands one principal: its own keys and nothing from which others' derive. */
+export interface KeyMaterial {
+  readonly self: Principal;
+  /** The MAC key shared with each server this principal talks to. */
+  readonly peerKeys: readonly { readonly peer: Principal; readonly key: Uint8Array }[];
+  /** A server's client-key secret (any client's MAC key derives from it); null for a client. */
+  readonly clientKeySecret: Uint8Array | null;
+  /** Keys with peers outside the material derive from it: no one else can compute them. */
+  readonly ownSecret: Uint8Array;
+  /** A replica's Ed25519 seed (VIEW-CHANGE signatures); null for other principals. */
+  readonly signingSeed: Uint8Array | null;
+  /** Every replica's raw Ed25519 public key, by replica id. */
+  readonly replicaPublicKeys: readonly Uint8Array[];
+}
+
+/**
+ * The dealer's work: `self`'s KeyMaterial for a cluster of `replicaCount` replicas. `servers`
+ * names the non-client principals it shares keys with (for a PBFT cluster: the replicas).
+ */
+export function dealKeyMaterial(options: {
+  readonly clusterSecret: Uint8Array;
+  readonly self: Principal;
+  readonly servers: readonly Principal[];
+  readonly replicaCount: number;
+}): KeyMaterial {
+  const { clusterSecret, self, servers, replicaCount } = options;
+  assertClusterSecret(clusterSecret);
+  assert(isValidPrincipal(self), "key material owner is a valid principal");
+  assert(
+    servers.every((peer) => isValidPrincipal(peer) && isServer(peer)),
+    "servers are server principals",
+  );
+  return {
+    self,
+    peerKeys: servers
+      .filter((peer) => peer.kind !== self.kind || peer.id !== self.id)
+      .map((peer) => ({ peer, key: dealtPairKey(clusterSecret, self, peer) })),
+    clientKeySecret: isServer(self) ? clientKeySecret(clusterSecret, self) : null,
+    ownSecret: hkdf(clusterSecret, OWN_SECRET_SALT, principalBytes(self), MAC_KEY_BYTES),
+    signingSeed: self.kind === "replica" ? signingSeedOf(clusterSecret, self.id) : null,
+    replicaPublicKeys: Array.from(
+      { length: replicaCount },
+      (_, id) => signingKeyPairFromSeed(signingSeedOf(clusterSecret, id)).publicKeyRaw,
+    ),
+  };
+}
+
+/** A process's key ring from its dealt material. */
+export function createKeyRing(material: KeyMaterial): KeyRing {
+  const { self } = material;
+  assert(isValidPrincipal(self), "key ring owner is a valid principal");
+  const table = new Map<number, Uint8Array>();
+  for (const { peer, key } of material.peerKeys) {
+    assert(isValidPrincipal(peer) && key.length === MAC_KEY_BYTES, "dealt peer key is well formed");
+    table.set(principalCode(peer), Uint8Array.from(key));
+  }
+  const clientSecret = material.clientKeySecret === null ? null : Uint8Array.from(material.clientKeySecret);
+  const ownSecret = Uint8Array.from(material.ownSecret);
+  return {
+    macKey(peer: Principal): Uint8Array {
+      assert(isValidPrincipal(peer), "MAC key peer is a valid principal");
+      const dealt = table.get(principalCode(peer));
+      if (dealt !== undefined) return dealt;
+      if (clientSecret !== null && !isServer(peer)) return clientMacKey(clientSecret, peer);
+      return hkdf(ownSecret, OUTSIDER_MAC_SALT, pairInfo(self, peer), MAC_KEY_BYTES);
     },
   };
 }
@@ -104,19 +219,20 @@ export interface SigningKeyPair {
   readonly publicKeyRaw: Uint8Array;
 }
 
+function signingSeedOf(clusterSecret: Uint8Array, replicaId: number): Uint8Array {
+  assert(Number.isInteger(replicaId) && replicaId >= 0 && replicaId < REPLICAS_MAX, "replica id in range");
+  return hkdf(Uint8Array.from(clusterSecret), SIGNING_SALT, Uint8Array.of(replicaId), ED25519_SEED_BYTES);
+}
+
 /** Deterministic Ed25519 key pair of a replica (bootstrap scheme, see the module comment). */
 export function deriveSigningKeyPair(clusterSecret: Uint8Array, replicaId: number): SigningKeyPair {
-  assert(clusterSecret.length >= CLUSTER_SECRET_BYTES_MIN, "cluster secret is long enough");
-  assert(Number.isInteger(replicaId) && replicaId >= 0 && replicaId < REPLICAS_MAX, "replica id in range");
-  const seed = new Uint8Array(
-    hkdfSync(
-      "sha256",
-      Uint8Array.from(clusterSecret),
-      SIGNING_SALT,
-      Uint8Array.of(replicaId),
-      ED25519_SEED_BYTES,
-    ),
-  );
+  assertClusterSecret(clusterSecret);
+  return signingKeyPairFromSeed(signingSeedOf(clusterSecret, replicaId));
+}
+
+/** The Ed25519 key pair of a 32-byte seed (a replica's KeyMaterial.signingSeed). */
+export function signingKeyPairFromSeed(seed: Uint8Array): SigningKeyPair {
+  assert(seed.length === ED25519_SEED_BYTES, "Ed25519 seed has its length");
   const der = new Uint8Array(PKCS8_ED25519_PREFIX.length + ED25519_SEED_BYTES);
   der.set(PKCS8_ED25519_PREFIX, 0);
   der.set(seed, PKCS8_ED25519_PREFIX.length);

@@ -138,7 +138,14 @@ export function sampleMessages(): Record<MessageType, Message> {
       replicaId: 0,
     },
     JoinRequest: sampleJoinRequest(17),
-    JoinApproved: { type: "JoinApproved", counter: 9, seq: 33, nodeId: 17, replicaId: 2 },
+    JoinApproved: {
+      type: "JoinApproved",
+      counter: 9,
+      seq: 33,
+      nodeId: 17,
+      replicaId: 2,
+      signature: filledBytes(SIGNATURE_BYTES, 6),
+    },
     LeaveRequest: {
       type: "LeaveRequest",
       nodeId: 17,

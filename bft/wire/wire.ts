@@ -142,15 +142,16 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
  * membership is stale: they key a replica principal by the node that ran the id when they last
  * learned the membership, so no MAC from the current node would verify, and the frame's sender is
  * not what they trust anyway: the receiving core checks the CM's signature over the content and
- * attributes nothing to the sender. (A derived-key MAC would add no origin guarantee either: every
- * holder of the cluster secret can compute it.) The sender still MACs the frame as usual.
+ * attributes nothing to the sender. (A MAC from the node that ran the id when the receiver last
+ * learned the membership would say nothing about the current one either.) The sender still MACs
+ * the frame as usual.
  */
 const SIGNATURE_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["MembershipCertificate"]);
 
 /**
  * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
- * receiving core checks a coprocessor signature on each (JOIN-REQUEST, KEY-EXCHANGE, MIGRATE-NOW,
- * NEW-MEMBERSHIP), or it must arrive before any key exchange (JOIN-APPROVED, see docs/migration.md).
+ * receiving core checks a coprocessor signature on each (JOIN-REQUEST, JOIN-APPROVED, KEY-EXCHANGE,
+ * MIGRATE-NOW, NEW-MEMBERSHIP); JOIN-REQUEST and JOIN-APPROVED precede any key exchange anyway.
  */
 const DERIVED_KEY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   "JoinRequest",

@@ -28,7 +28,7 @@ import {
   type HistoryEvent,
   hexOf,
 } from "../../bft/checker/index.js";
-import { type ClientHost, clusterSecretFrom, startClientHost } from "../../bft/host/index.js";
+import { type ClientHost, startClientHost } from "../../bft/host/index.js";
 import {
   defaultConfig,
   gatewayAddress,
@@ -78,7 +78,7 @@ beforeAll(async () => {
       startClientHost({
         clientId: index + 1,
         f: started.f,
-        clusterSecret: clusterSecretFrom(started.clusterSecret),
+        keys: started.clientKeys(index + 1),
         replicas: started.replicas,
         client: { retransmitTimeoutMs: 300, retransmitTimeoutMsMax: 2000 },
       }),

@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   clusterSecretFrom,
+  dealHostKeys,
   type ReplicaEndpoint,
   type ReplicaHost,
   startClientHost,
@@ -24,6 +25,7 @@ import { defaultReplicaConfig } from "../../bft/replica/index.js";
 const F = 1;
 const N = 3 * F + 1;
 const clusterSecret = clusterSecretFrom("host-client-pool");
+const keysOf = (clientId: number) => dealHostKeys(clusterSecret, { kind: "client", id: clientId }, F);
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
@@ -53,7 +55,7 @@ async function startCluster(): Promise<{ endpoints: ReplicaEndpoint[]; hosts: Re
     endpoints.map((endpoint) =>
       startReplicaHost({
         replica: defaultReplicaConfig(F, endpoint.id),
-        clusterSecret,
+        keys: dealHostKeys(clusterSecret, { kind: "replica", id: endpoint.id }, F),
         app: { app: "echo" },
         replicas: endpoints,
       }),
@@ -69,7 +71,7 @@ describe("client pool (gateway) over TCP", () => {
     const pool = await startClientPool({
       clientIds: [11, 12, 13, 14, 15],
       f: F,
-      clusterSecret,
+      keysOf,
       replicas: endpoints,
     });
     closers.push(() => pool.close());
@@ -98,7 +100,7 @@ describe("client pool (gateway) over TCP", () => {
     expect(pool.transport.counters.reconnects).toBe(0);
     for (const host of hosts) expect(host.clientTransport.counters.connectionsAccepted).toBe(1);
 
-    const single = await startClientHost({ clientId: 99, f: F, clusterSecret, replicas: endpoints });
+    const single = await startClientHost({ clientId: 99, f: F, keys: keysOf(99), replicas: endpoints });
     closers.push(() => single.close());
     const operation = new TextEncoder().encode("alone");
     expect(Uint8Array.from((await single.invoke(operation)).result)).toEqual(operation);
@@ -107,11 +109,9 @@ describe("client pool (gateway) over TCP", () => {
 
   it("rejects an empty pool and duplicate client ids", async () => {
     const replicas: ReplicaEndpoint[] = [];
-    await expect(startClientPool({ clientIds: [], f: F, clusterSecret, replicas })).rejects.toThrow(
+    await expect(startClientPool({ clientIds: [], f: F, keysOf, replicas })).rejects.toThrow(
       "a client pool runs 1..",
     );
-    await expect(startClientPool({ clientIds: [3, 3], f: F, clusterSecret, replicas })).rejects.toThrow(
-      "distinct",
-    );
+    await expect(startClientPool({ clientIds: [3, 3], f: F, keysOf, replicas })).rejects.toThrow("distinct");
   });
 });

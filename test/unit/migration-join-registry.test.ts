@@ -20,6 +20,7 @@ import {
   JoinRegistry,
   type JoinRegistryConfig,
   type JoinRequest,
+  joinApprovedSignedBytes,
   joinRequestSignedBytes,
   type LeaveRequest,
   leaveRequestSignedBytes,
@@ -108,13 +109,15 @@ describe("JoinRegistry acceptance (before ordering)", () => {
       approval: { nodeId: 10, counter: 1, seq: 40, address: "10.2.0.10:7000" },
     });
     if (executed.applied) {
-      expect(makeJoinApproved(executed.approval, 3)).toEqual({
-        type: "JoinApproved",
-        counter: 1,
-        seq: 40,
-        nodeId: 10,
-        replicaId: 3,
-      });
+      const signer = coprocessorOf(3);
+      const approved = makeJoinApproved(executed.approval, 3, (bytes) => signer.sign(bytes));
+      const { type: _type, signature, ...fields } = approved;
+      expect(fields).toEqual({ counter: 1, seq: 40, nodeId: 10, replicaId: 3 });
+      expect(verifySignature(signer.publicKey(), joinApprovedSignedBytes(fields), signature)).toBe(true);
+      // The signature covers n_r: the same approval for another sequence number does not verify.
+      expect(
+        verifySignature(signer.publicKey(), joinApprovedSignedBytes({ ...fields, seq: 41 }), signature),
+      ).toBe(false);
     }
   });
 });

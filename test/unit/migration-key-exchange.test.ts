@@ -20,6 +20,7 @@ import {
 } from "../../bft/coprocessor/index.js";
 import type { JoinRequest, Message, Principal } from "../../bft/messages.js";
 import {
+  joinApprovedSignedBytes,
   joinRequestSignedBytes,
   type KeyExchange,
   type KeyExchangeEffect,
@@ -402,21 +403,30 @@ describe("key exchange in the cores", () => {
     );
   }
 
+  /** JOIN-APPROVED from replica `id`, signed by node `signer`'s coprocessor. */
+  function signedApproval(id: number, signer: number) {
+    const fields = { counter: 3, seq: 7, nodeId: STANDBY, replicaId: id };
+    const signature = coprocessors.get(signer)!.sign(joinApprovedSignedBytes(fields));
+    return {
+      kind: "message" as const,
+      from: { kind: "replica" as const, id },
+      message: { type: "JoinApproved" as const, ...fields, signature },
+    };
+  }
+
   it("a standby exchanges keys with every member after 2f+1 approvals, and a replica answers", () => {
     const node = standby();
     node.step({ kind: "sanitized" }, 0);
     node.step({ kind: "counterIncremented", counter: 3 }, 0);
-    const approve = (id: number) =>
-      node.step(
-        {
-          kind: "message",
-          from: { kind: "replica", id },
-          message: { type: "JoinApproved", counter: 3, seq: 7, nodeId: STANDBY, replicaId: id },
-        },
-        10,
-      );
+    const approve = (id: number) => node.step(signedApproval(id, members[id]!.nodeId), 10);
+    // Approvals signed by a node other than the one running the sender's id do not count.
+    expect(node.step(signedApproval(0, OUTSIDER), 10)).toEqual([]);
+    expect(node.step(signedApproval(1, STANDBY), 10)).toEqual([]);
+    expect(node.step({ ...signedApproval(2, OTHER_NODE), from: { kind: "replica", id: 1 } }, 10)).toEqual([]);
+    expect(node.metrics.approvalsDropped).toBe(3);
     expect(approve(0).filter((e) => e.kind === "send")).toEqual([]);
     approve(1);
+    expect(node.registration.phase.phase).toBe("joining");
     const effects = approve(2);
     const initiations = effects.flatMap((e) => (e.kind === "send" ? [e] : []));
     expect(initiations.map((e) => e.to)).toEqual(members.map((m) => ({ kind: "replica", id: m.replicaId })));

@@ -58,6 +58,8 @@ function setup(f = 1) {
           seq: 7,
           nodeId,
           replicaId: from,
+          // The registration counts approvals; StandbyNode checks their signatures first.
+          signature: new Uint8Array(64),
           ...fields,
         },
       },

@@ -176,6 +176,12 @@ interface Slot {
   committed: boolean;
   /** When we accepted (or, as primary, sent) the PRE-PREPARE: Toe runs from here (section 3.2). */
   acceptedAtMs: number;
+  /**
+   * The primary's PRE-PREPARE (digest checked) that we could not yet take because a request in it
+   * was not authenticated for us: taken once we hold each such request from its client, or once
+   * a quorum vouches for the digest (takeParkedPrePrepare).
+   */
+  parked: PrePrepare | null;
 }
 
 /** One of our own checkpoints, kept until a later one is stable so we can serve state transfer. */
@@ -256,6 +262,8 @@ export class Replica {
    * ahead of our stable one): accepted once state transfer or a stable checkpoint moves the window.
    */
   private readonly deferredBatches = new Map<number, PrePrepare>();
+  /** Seqs whose slot holds a parked PRE-PREPARE (Slot.parked); stale entries are skipped. */
+  private readonly parkedSeqs = new Set<number>();
 
   // Migration (paper section 3; null/empty when the config has no migration settings).
   private readonly migrationSettings: MigrationSettings | null;
@@ -689,6 +697,7 @@ export class Replica {
     const known = this.pending.get(request.clientId);
     const isNew = known === undefined || known.timestamp < request.timestamp;
     if (!this.rememberPending(from, request)) return;
+    this.takeParkedWithRequest(request);
     if (this.isPrimary) {
       // A primary that may not lead this view (see start()) has nobody to relay to; its
       // view-change timer, like the backups', moves the system to a view it can enter properly.
@@ -801,16 +810,64 @@ export class Replica {
     }
     // A request whose authenticator entry for us is wrong: a faulty client, or one that
     // authenticated it for the node that ran our id before a migration (it had not yet learned the
-    // new membership). Take the batch only once a quorum vouches for it, as for a relay, when the
-    // primary or a backup resends it; dropping it for good left a promoted target unable to execute
-    // anything past such a batch until the next checkpoint (simulator seeds 36, 53, --migrate).
-    if (
-      !message.requests.every((request) => this.deps.requestAuthentic(request)) &&
-      !this.certifiedInSlot(slot, message.digest)
-    )
+    // new membership). Take the batch once we hold that request from its client ourselves (PBFT's
+    // rule: a backup accepts a PRE-PREPARE whose requests it can authenticate or has received
+    // authenticated), or once a quorum vouches for it, as for a relay. Until then the PRE-PREPARE
+    // waits in its slot: dropping it left a promoted target unable to execute anything past such a
+    // batch until the next checkpoint (simulator seeds 36, 53, --migrate), and waiting only for a
+    // certificate stalled every view in which the target's vote was needed for one (migration CI
+    // seeds 2 and 29: the clients' re-authenticated retransmissions reached the target, but the
+    // primary's batch kept the authenticators made for the source node).
+    if (!this.batchAuthentic(message) && !this.certifiedInSlot(slot, message.digest)) {
+      slot.parked = message;
+      this.parkedSeqs.add(slot.seq);
+      assert(this.parkedSeqs.size <= this.config.logWindowSeqs, "parked seqs lie in the window");
       return void this.drop("requestUnauthenticated", from, message.type);
+    }
     if (!this.joinTimeAcceptable(from, slot, message)) return;
     this.acceptPrePrepare(slot, message);
+  }
+
+  /**
+   * Each request in the batch is authenticated for us: by its authenticator entry, or because we
+   * received the same request (same client, timestamp and operation: the request digest) from its
+   * client, which the wire authenticated on arrival (a REQUEST's own authenticator entry for us).
+   */
+  private batchAuthentic(message: PrePrepare): boolean {
+    return message.requests.every((request) => {
+      if (this.deps.requestAuthentic(request)) return true;
+      const known = this.pending.get(request.clientId);
+      return (
+        known !== undefined &&
+        known.timestamp === request.timestamp &&
+        bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))
+      );
+    });
+  }
+
+  /** A parked PRE-PREPARE (onPrePrepare) is taken once its requests or a quorum vouch for it. */
+  private takeParkedPrePrepare(slot: Slot): void {
+    const parked = slot.parked;
+    if (parked === null || slot.prePrepare !== null || slot.view !== this.viewCurrent) return;
+    if (!this.batchAuthentic(parked) && !this.certifiedInSlot(slot, parked.digest)) return;
+    assert(parked.special === undefined, "only request batches are parked");
+    slot.parked = null;
+    this.parkedSeqs.delete(slot.seq);
+    this.acceptPrePrepare(slot, parked);
+  }
+
+  /** A request just became known: parked PRE-PREPAREs holding it may now be authenticated. */
+  private takeParkedWithRequest(request: Request): void {
+    if (this.parkedSeqs.size === 0 || !this.viewActive) return;
+    for (const seq of [...this.parkedSeqs]) {
+      const slot = this.log.get(seq);
+      if (slot?.parked == null) {
+        this.parkedSeqs.delete(seq);
+        continue;
+      }
+      if (slot.parked.requests.some((parked) => parked.clientId === request.clientId))
+        this.takeParkedPrePrepare(slot);
+    }
   }
 
   /**
@@ -874,6 +931,7 @@ export class Replica {
     const added = slot.prepareVotes.add(message.replicaId, message.digest);
     if (added !== "added")
       return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
+    this.takeParkedPrePrepare(slot);
     this.checkPrepared(slot);
   }
 
@@ -884,6 +942,7 @@ export class Replica {
     const added = slot.commitVotes.add(message.replicaId, message.digest);
     if (added !== "added")
       return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
+    this.takeParkedPrePrepare(slot);
     this.checkCommitted(slot);
   }
 
@@ -960,6 +1019,7 @@ export class Replica {
         prepared: false,
         committed: false,
         acceptedAtMs: this.nowMsLast,
+        parked: null,
       };
       this.log.set(seq, slot);
     }
@@ -1588,6 +1648,7 @@ export class Replica {
     this.recovering = false;
     this.newViewMessage = message;
     this.log.clear();
+    this.parkedSeqs.clear();
     this.viewChanges.forEach((viewChange, replicaId) => {
       if (viewChange !== undefined && viewChange.newView <= message.view)
         this.viewChanges[replicaId] = undefined;

@@ -70,12 +70,48 @@ describe("replica input validation", () => {
     expect(backup.metrics.dropped.requestUnauthenticated).toBe(1);
     c.request(makeRequest(9, 1), 0);
     c.deliverAll();
+    // The primary's own PRE-PREPARE is dropped too, then taken as soon as the other backups'
+    // PREPAREs vouch for its digest (no retransmission needed).
     expect(backup.metrics.dropped.requestUnauthenticated).toBe(2);
-    expect(backup.lastExecutedSeq).toBe(0);
-    c.advance(500);
-    expect(backup.lastExecutedSeq).toBe(c.replica(0).lastExecutedSeq);
+    expect(c.replica(0).lastExecutedSeq).toBe(1);
+    expect(backup.lastExecutedSeq).toBe(1);
     expect(c.executedRequests(3)).toEqual(c.executedRequests(0));
     c.assertAgreement();
+  });
+
+  it("takes a batch it cannot authenticate once it holds the same request from the client", () => {
+    // Migration CI seeds 2 and 29: a promoted target cannot check the authenticators the clients
+    // made for the source node, and with one replica faulty no certificate can form without the
+    // target's own vote. The clients' re-authenticated retransmissions reach the target: a backup
+    // that received the request itself knows the client asked for it (PBFT's rule).
+    const c = new Cluster({
+      f: 1,
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    const backup = c.replica(3);
+    const pp = prePrepare(1, 0, 9);
+    expect(c.inject(primary, 3, pp)).toEqual([]);
+    expect(backup.metrics.dropped.requestUnauthenticated).toBe(1);
+    // Another request of the same client and timestamp (a different operation) proves nothing.
+    const other = makeRequest(9, 1, "another operation");
+    expect(broadcasts(c.inject({ kind: "client", id: 9 }, 3, other), "Prepare")).toBe(0);
+    expect(broadcasts(c.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 2)), "Prepare")).toBe(0);
+    // The request itself, received from the client: the parked PRE-PREPARE is taken.
+    const fresh = new Cluster({
+      f: 1,
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    expect(fresh.inject(primary, 3, pp)).toEqual([]);
+    const effects = fresh.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 1));
+    expect(broadcasts(effects, "Prepare")).toBe(1);
+    // And a later PRE-PREPARE of a request it already holds is taken at once.
+    const later = new Cluster({
+      f: 1,
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    later.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 1));
+    expect(broadcasts(later.inject(primary, 3, pp), "Prepare")).toBe(1);
+    expect(later.replica(3).metrics.dropped.requestUnauthenticated).toBe(0);
   });
 
   it("counts each replica once toward a quorum", () => {

@@ -1670,7 +1670,12 @@ export class Replica {
     assert(this.deferredBatches.size <= this.config.logWindowSeqs, "deferred batches bounded by the window");
     const decidedSeqMax = decision.batches.at(-1)?.seq ?? decision.checkpoint.seq;
     if (this.isPrimary) this.becomePrimary(decidedSeqMax, decision);
-    else this.becomeBackup();
+    else {
+      this.becomeBackup();
+      // The new primary may have proposed before our NEW-VIEW arrived (we dropped those as for
+      // another view): our STATUS shows it what we lack (resendUnvoted) without waiting a tick.
+      this.broadcastStatus();
+    }
     this.deps.log?.info({ replicaId: this.config.replicaId, view: message.view }, "view entered");
   }
 
@@ -1729,7 +1734,7 @@ export class Replica {
   // ---------------------------------------------------------------------------------------------
   // STATUS and retransmission (see the note at the top of this file)
 
-  private onStatusTimer(): void {
+  private broadcastStatus(): void {
     const status: Status = {
       type: "Status",
       view: this.viewCurrent,
@@ -1738,6 +1743,10 @@ export class Replica {
       replicaId: this.config.replicaId,
     };
     this.emit({ kind: "broadcast", message: status });
+  }
+
+  private onStatusTimer(): void {
+    this.broadcastStatus();
     this.setTimer("status", this.config.statusIntervalMs);
     if (this.certificate !== null) {
       this.certificateTicks += 1;
@@ -1783,6 +1792,7 @@ export class Replica {
     if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck)
       this.resendCheckpoints(to, message.stableSeq);
     if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
+    else if (message.replicaId !== this.primary) this.resendUnvoted(to, message);
   }
 
   private resendCheckpoints(to: Principal, aboveSeq: number): void {
@@ -1797,13 +1807,41 @@ export class Replica {
     for (let seq = Math.max(fromSeq, this.stable) + 1; seq <= seqLast; seq++) {
       const slot = this.log.get(seq);
       if (slot === undefined || slot.prePrepare === null || slot.view !== this.viewCurrent) continue;
-      const { view, digest } = slot.prePrepare;
-      const replicaId = this.config.replicaId;
-      if (this.isPrimary) this.retransmit(to, slot.prePrepare);
-      if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
-      if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
-      if (!this.isPrimary && slot.prepared) this.retransmit(to, slot.prePrepare);
+      this.resendSlot(to, slot);
     }
+  }
+
+  /**
+   * A backup level with us in execution and in our view, whose vote we lack for a seq we hold
+   * pre-prepared and not yet committed, most likely lacks that seq's PRE-PREPARE: it was not
+   * running when the primary sent it (a target promoted after the batch went out) or not yet in
+   * the view (it entered through the NEW-VIEW after the new primary's first proposals, which it
+   * dropped as for another view). Links are FIFO, so its vote would have arrived before its
+   * STATUS. Waiting for the "stuck" rule (the same lastExecuted in two STATUS messages) cost a
+   * whole view-change timeout whenever that backup's vote was needed for a quorum (migration CI
+   * seed 134). Only uncommitted slots: votes for a committed slot are not even MAC-checked (wants).
+   */
+  private resendUnvoted(to: Principal, status: Status): void {
+    assert(to.kind === "replica" && to.id === status.replicaId, "resend to the STATUS sender");
+    const seqLast = Math.min(this.maxPrePreparedSeq, this.stable + this.config.logWindowSeqs);
+    for (let seq = Math.max(status.lastExecutedSeq, this.stable) + 1; seq <= seqLast; seq++) {
+      const slot = this.log.get(seq);
+      if (slot === undefined || slot.prePrepare === null || slot.view !== this.viewCurrent) continue;
+      if (slot.committed) continue;
+      if (slot.prepareVotes.has(status.replicaId) || slot.commitVotes.has(status.replicaId)) continue;
+      this.resendSlot(to, slot);
+    }
+  }
+
+  private resendSlot(to: Principal, slot: Slot): void {
+    const prePrepare = slot.prePrepare;
+    assert(prePrepare !== null && slot.view === this.viewCurrent, "resend a pre-prepared slot of our view");
+    const { view, seq, digest } = prePrepare;
+    const replicaId = this.config.replicaId;
+    if (this.isPrimary) this.retransmit(to, prePrepare);
+    if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
+    if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
+    if (!this.isPrimary && slot.prepared) this.retransmit(to, prePrepare);
   }
 
   /**

@@ -1,7 +1,9 @@
 /**
  * Proves that the replica core never trusts a peer: PRE-PREPAREs outside the window, in another
  * view, from a replica that is not the primary, or with a digest that does not match the requests
- * are dropped and counted; a replica voting twice does not make a quorum; a sender claiming
+ * are dropped and counted; a batch with a request the backup cannot authenticate waits until the
+ * backup holds that request from its client or a quorum vouches for it; a replica voting twice does
+ * not make a quorum; a sender claiming
  * another replica's id, a PREPARE from the primary, and malformed VIEW-CHANGE / NEW-VIEW messages
  * are dropped and counted; bad configuration is rejected with a clear message.
  * How: messages injected into single replicas of the in-memory harness, then metrics and effects

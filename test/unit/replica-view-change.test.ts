@@ -3,7 +3,9 @@
  * replaced after the view-change timeout; a batch prepared in the old view is re-proposed in the
  * new view at the same seq with the same digest; a seq nobody prepared becomes a null batch that
  * executes as a no-op; when the next primary is silent too, the replicas move on again with a
- * doubled timeout; a replica that missed the NEW-VIEW is brought in by STATUS.
+ * doubled timeout; a replica that missed the NEW-VIEW is brought in by STATUS; a backup that lacks
+ * a PRE-PREPARE while level with the others gets it at its first STATUS (one is sent on entering
+ * a view), and nothing is resent when nothing was lost.
  * How: the in-memory cluster harness; faults are crashes (all traffic to/from a replica dropped)
  * and message filters; time advances through the harness's simulated timers.
  */

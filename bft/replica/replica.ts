@@ -671,6 +671,7 @@ export class Replica {
       this.sendReply(request.clientId, entry.timestamp, entry.result);
       return;
     }
+    if (from.kind === "client") this.refreshPendingCopy(request);
     if (!this.viewActive) {
       this.rememberPending(from, request);
       return;
@@ -709,6 +710,20 @@ export class Replica {
     // missed its request (PBFT section 4.1), and the view-change timer watches the outcome.
     this.emit({ kind: "send", to: { kind: "replica", id: this.primary }, message: request });
     if (isNew) this.refreshViewChangeTimer(false);
+  }
+
+  /**
+   * A client's retransmission of a request we hold replaces our copy (same digest: only the
+   * authenticator differs). After a membership change the client re-authenticates for the new
+   * nodes, and the copy we forward in a resent PRE-PREPARE (resendSlot) is then one a promoted
+   * target can check (migration CI seed 102: the target waited for the clients' next timeout).
+   * Only copies from the client itself: a relayed copy could be an older one.
+   */
+  private refreshPendingCopy(request: Request): void {
+    const known = this.pending.get(request.clientId);
+    if (known === undefined || known === request || known.timestamp !== request.timestamp) return;
+    if (!bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))) return;
+    this.pending.set(request.clientId, request); // same key: keeps its place in the arrival order
   }
 
   /** Records a request as known and unexecuted; false (and counted) when the table is full. */
@@ -1834,14 +1849,34 @@ export class Replica {
   }
 
   private resendSlot(to: Principal, slot: Slot): void {
-    const prePrepare = slot.prePrepare;
-    assert(prePrepare !== null && slot.view === this.viewCurrent, "resend a pre-prepared slot of our view");
+    assert(
+      slot.prePrepare !== null && slot.view === this.viewCurrent,
+      "resend a pre-prepared slot of our view",
+    );
+    const prePrepare = this.withLatestCopies(slot.prePrepare);
     const { view, seq, digest } = prePrepare;
     const replicaId = this.config.replicaId;
     if (this.isPrimary) this.retransmit(to, prePrepare);
     if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
     if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
     if (!this.isPrimary && slot.prepared) this.retransmit(to, prePrepare);
+  }
+
+  /**
+   * The PRE-PREPARE with each request replaced by the latest copy its client sent us
+   * (refreshPendingCopy). The digest covers the requests' contents, not their authenticators, so
+   * the resent message names the same batch; only the receiver's chance to authenticate it grows.
+   */
+  private withLatestCopies(prePrepare: PrePrepare): PrePrepare {
+    let changed = false;
+    const requests = prePrepare.requests.map((request) => {
+      const known = this.pending.get(request.clientId);
+      if (known === undefined || known === request || known.timestamp !== request.timestamp) return request;
+      if (!bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))) return request;
+      changed = true;
+      return known;
+    });
+    return changed ? { ...prePrepare, requests } : prePrepare;
   }
 
   /**

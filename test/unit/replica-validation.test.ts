@@ -116,6 +116,32 @@ describe("replica input validation", () => {
     expect(later.replica(3).metrics.dropped.requestUnauthenticated).toBe(0);
   });
 
+  it("resends a PRE-PREPARE with the client's latest copy of each request", () => {
+    // Migration CI seed 102: the clients re-authenticated for the new nodes before the target was
+    // promoted; the primary got those copies, the target did not, and with replica 2 down no
+    // certificate could form without the target's vote. The primary's resent PRE-PREPARE (same
+    // digest: authenticators are not part of it) now carries the copies the target can check.
+    const fresh = new Uint8Array([1, 2, 3]);
+    const c = new Cluster({
+      f: 1,
+      config: { statusIntervalMs: 100 },
+      requestAuthentic: (replicaId, request) =>
+        replicaId !== 3 || Buffer.from(request.auth).equals(Buffer.from(fresh)),
+    }).start();
+    c.crashed.add(2);
+    const stale = makeRequest(9, 1);
+    c.request(stale, 0);
+    c.deliverAll();
+    expect(c.replica(3).metrics.dropped.requestUnauthenticated).toBe(1);
+    expect(c.replica(0).lastExecutedSeq).toBe(0);
+    // The client's retransmission, re-authenticated, reaches the primary only.
+    c.request({ ...stale, auth: fresh }, 0);
+    c.deliverAll();
+    c.advance(100); // replica 3's STATUS: the primary resends seq 1 (resendUnvoted)
+    for (const id of [0, 1, 3]) expect(c.executedRequests(id)).toEqual(["9/1"]);
+    c.assertAgreement();
+  });
+
   it("counts each replica once toward a quorum", () => {
     const c = new Cluster({ f: 1 }).start();
     const pp = prePrepare(1);

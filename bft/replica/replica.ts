@@ -178,6 +178,12 @@ interface Slot {
   committed: boolean;
   /** When we accepted (or, as primary, sent) the PRE-PREPARE: Toe runs from here (section 3.2). */
   acceptedAtMs: number;
+  /**
+   * The primary's PRE-PREPARE (digest checked) that we could not yet take because a request in it
+   * was not authenticated for us: taken once we hold each such request from its client, or once
+   * a quorum vouches for the digest (takeParkedPrePrepare).
+   */
+  parked: PrePrepare | null;
 }
 
 /** One of our own checkpoints, kept until a later one is stable so we can serve state transfer. */
@@ -258,6 +264,8 @@ export class Replica {
    * ahead of our stable one): accepted once state transfer or a stable checkpoint moves the window.
    */
   private readonly deferredBatches = new Map<number, PrePrepare>();
+  /** Seqs whose slot holds a parked PRE-PREPARE (Slot.parked); stale entries are skipped. */
+  private readonly parkedSeqs = new Set<number>();
 
   // Migration (paper section 3; null/empty when the config has no migration settings).
   private readonly migrationSettings: MigrationSettings | null;
@@ -665,6 +673,7 @@ export class Replica {
       this.sendReply(request.clientId, entry.timestamp, entry.result);
       return;
     }
+    if (from.kind === "client") this.refreshPendingCopy(request);
     if (!this.viewActive) {
       this.rememberPending(from, request);
       return;
@@ -691,6 +700,7 @@ export class Replica {
     const known = this.pending.get(request.clientId);
     const isNew = known === undefined || known.timestamp < request.timestamp;
     if (!this.rememberPending(from, request)) return;
+    this.takeParkedWithRequest(request);
     if (this.isPrimary) {
       // A primary that may not lead this view (see start()) has nobody to relay to; its
       // view-change timer, like the backups', moves the system to a view it can enter properly.
@@ -702,6 +712,20 @@ export class Replica {
     // missed its request (PBFT section 4.1), and the view-change timer watches the outcome.
     this.emit({ kind: "send", to: { kind: "replica", id: this.primary }, message: request });
     if (isNew) this.refreshViewChangeTimer(false);
+  }
+
+  /**
+   * A client's retransmission of a request we hold replaces our copy (same digest: only the
+   * authenticator differs). After a membership change the client re-authenticates for the new
+   * nodes, and the copy we forward in a resent PRE-PREPARE (resendSlot) is then one a promoted
+   * target can check (migration CI seed 102: the target waited for the clients' next timeout).
+   * Only copies from the client itself: a relayed copy could be an older one.
+   */
+  private refreshPendingCopy(request: Request): void {
+    const known = this.pending.get(request.clientId);
+    if (known === undefined || known === request || known.timestamp !== request.timestamp) return;
+    if (!bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))) return;
+    this.pending.set(request.clientId, request); // same key: keeps its place in the arrival order
   }
 
   /** Records a request as known and unexecuted; false (and counted) when the table is full. */
@@ -803,16 +827,64 @@ export class Replica {
     }
     // A request whose authenticator entry for us is wrong: a faulty client, or one that
     // authenticated it for the node that ran our id before a migration (it had not yet learned the
-    // new membership). Take the batch only once a quorum vouches for it, as for a relay, when the
-    // primary or a backup resends it; dropping it for good left a promoted target unable to execute
-    // anything past such a batch until the next checkpoint (simulator seeds 36, 53, --migrate).
-    if (
-      !message.requests.every((request) => this.deps.requestAuthentic(request)) &&
-      !this.certifiedInSlot(slot, message.digest)
-    )
+    // new membership). Take the batch once we hold that request from its client ourselves (PBFT's
+    // rule: a backup accepts a PRE-PREPARE whose requests it can authenticate or has received
+    // authenticated), or once a quorum vouches for it, as for a relay. Until then the PRE-PREPARE
+    // waits in its slot: dropping it left a promoted target unable to execute anything past such a
+    // batch until the next checkpoint (simulator seeds 36, 53, --migrate), and waiting only for a
+    // certificate stalled every view in which the target's vote was needed for one (migration CI
+    // seeds 2 and 29: the clients' re-authenticated retransmissions reached the target, but the
+    // primary's batch kept the authenticators made for the source node).
+    if (!this.batchAuthentic(message) && !this.certifiedInSlot(slot, message.digest)) {
+      slot.parked = message;
+      this.parkedSeqs.add(slot.seq);
+      assert(this.parkedSeqs.size <= this.config.logWindowSeqs, "parked seqs lie in the window");
       return void this.drop("requestUnauthenticated", from, message.type);
+    }
     if (!this.joinTimeAcceptable(from, slot, message)) return;
     this.acceptPrePrepare(slot, message);
+  }
+
+  /**
+   * Each request in the batch is authenticated for us: by its authenticator entry, or because we
+   * received the same request (same client, timestamp and operation: the request digest) from its
+   * client, which the wire authenticated on arrival (a REQUEST's own authenticator entry for us).
+   */
+  private batchAuthentic(message: PrePrepare): boolean {
+    return message.requests.every((request) => {
+      if (this.deps.requestAuthentic(request)) return true;
+      const known = this.pending.get(request.clientId);
+      return (
+        known !== undefined &&
+        known.timestamp === request.timestamp &&
+        bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))
+      );
+    });
+  }
+
+  /** A parked PRE-PREPARE (onPrePrepare) is taken once its requests or a quorum vouch for it. */
+  private takeParkedPrePrepare(slot: Slot): void {
+    const parked = slot.parked;
+    if (parked === null || slot.prePrepare !== null || slot.view !== this.viewCurrent) return;
+    if (!this.batchAuthentic(parked) && !this.certifiedInSlot(slot, parked.digest)) return;
+    assert(parked.special === undefined, "only request batches are parked");
+    slot.parked = null;
+    this.parkedSeqs.delete(slot.seq);
+    this.acceptPrePrepare(slot, parked);
+  }
+
+  /** A request just became known: parked PRE-PREPAREs holding it may now be authenticated. */
+  private takeParkedWithRequest(request: Request): void {
+    if (this.parkedSeqs.size === 0 || !this.viewActive) return;
+    for (const seq of [...this.parkedSeqs]) {
+      const slot = this.log.get(seq);
+      if (slot?.parked == null) {
+        this.parkedSeqs.delete(seq);
+        continue;
+      }
+      if (slot.parked.requests.some((parked) => parked.clientId === request.clientId))
+        this.takeParkedPrePrepare(slot);
+    }
   }
 
   /**
@@ -876,6 +948,7 @@ export class Replica {
     const added = slot.prepareVotes.add(message.replicaId, message.digest);
     if (added !== "added")
       return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
+    this.takeParkedPrePrepare(slot);
     this.checkPrepared(slot);
   }
 
@@ -886,6 +959,7 @@ export class Replica {
     const added = slot.commitVotes.add(message.replicaId, message.digest);
     if (added !== "added")
       return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
+    this.takeParkedPrePrepare(slot);
     this.checkCommitted(slot);
   }
 
@@ -962,6 +1036,7 @@ export class Replica {
         prepared: false,
         committed: false,
         acceptedAtMs: this.nowMsLast,
+        parked: null,
       };
       this.log.set(seq, slot);
     }
@@ -1590,6 +1665,7 @@ export class Replica {
     this.recovering = false;
     this.newViewMessage = message;
     this.log.clear();
+    this.parkedSeqs.clear();
     this.viewChanges.forEach((viewChange, replicaId) => {
       if (viewChange !== undefined && viewChange.newView <= message.view)
         this.viewChanges[replicaId] = undefined;
@@ -1611,7 +1687,12 @@ export class Replica {
     assert(this.deferredBatches.size <= this.config.logWindowSeqs, "deferred batches bounded by the window");
     const decidedSeqMax = decision.batches.at(-1)?.seq ?? decision.checkpoint.seq;
     if (this.isPrimary) this.becomePrimary(decidedSeqMax, decision);
-    else this.becomeBackup();
+    else {
+      this.becomeBackup();
+      // The new primary may have proposed before our NEW-VIEW arrived (we dropped those as for
+      // another view): our STATUS shows it what we lack (resendUnvoted) without waiting a tick.
+      this.broadcastStatus();
+    }
     this.deps.log?.info({ replicaId: this.config.replicaId, view: message.view }, "view entered");
   }
 
@@ -1670,7 +1751,7 @@ export class Replica {
   // ---------------------------------------------------------------------------------------------
   // STATUS and retransmission (see the note at the top of this file)
 
-  private onStatusTimer(): void {
+  private broadcastStatus(): void {
     const status: Status = {
       type: "Status",
       view: this.viewCurrent,
@@ -1679,6 +1760,10 @@ export class Replica {
       replicaId: this.config.replicaId,
     };
     this.emit({ kind: "broadcast", message: status });
+  }
+
+  private onStatusTimer(): void {
+    this.broadcastStatus();
     this.setTimer("status", this.config.statusIntervalMs);
     if (this.certificate !== null) {
       this.certificateTicks += 1;
@@ -1724,6 +1809,7 @@ export class Replica {
     if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck)
       this.resendCheckpoints(to, message.stableSeq);
     if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
+    else if (message.replicaId !== this.primary) this.resendUnvoted(to, message);
   }
 
   private resendCheckpoints(to: Principal, aboveSeq: number): void {
@@ -1738,13 +1824,61 @@ export class Replica {
     for (let seq = Math.max(fromSeq, this.stable) + 1; seq <= seqLast; seq++) {
       const slot = this.log.get(seq);
       if (slot === undefined || slot.prePrepare === null || slot.view !== this.viewCurrent) continue;
-      const { view, digest } = slot.prePrepare;
-      const replicaId = this.config.replicaId;
-      if (this.isPrimary) this.retransmit(to, slot.prePrepare);
-      if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
-      if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
-      if (!this.isPrimary && slot.prepared) this.retransmit(to, slot.prePrepare);
+      this.resendSlot(to, slot);
     }
+  }
+
+  /**
+   * A backup level with us in execution and in our view, whose vote we lack for a seq we hold
+   * pre-prepared and not yet committed, most likely lacks that seq's PRE-PREPARE: it was not
+   * running when the primary sent it (a target promoted after the batch went out) or not yet in
+   * the view (it entered through the NEW-VIEW after the new primary's first proposals, which it
+   * dropped as for another view). Links are FIFO, so its vote would have arrived before its
+   * STATUS. Waiting for the "stuck" rule (the same lastExecuted in two STATUS messages) cost a
+   * whole view-change timeout whenever that backup's vote was needed for a quorum (migration CI
+   * seed 134). Only uncommitted slots: votes for a committed slot are not even MAC-checked (wants).
+   */
+  private resendUnvoted(to: Principal, status: Status): void {
+    assert(to.kind === "replica" && to.id === status.replicaId, "resend to the STATUS sender");
+    const seqLast = Math.min(this.maxPrePreparedSeq, this.stable + this.config.logWindowSeqs);
+    for (let seq = Math.max(status.lastExecutedSeq, this.stable) + 1; seq <= seqLast; seq++) {
+      const slot = this.log.get(seq);
+      if (slot === undefined || slot.prePrepare === null || slot.view !== this.viewCurrent) continue;
+      if (slot.committed) continue;
+      if (slot.prepareVotes.has(status.replicaId) || slot.commitVotes.has(status.replicaId)) continue;
+      this.resendSlot(to, slot);
+    }
+  }
+
+  private resendSlot(to: Principal, slot: Slot): void {
+    assert(
+      slot.prePrepare !== null && slot.view === this.viewCurrent,
+      "resend a pre-prepared slot of our view",
+    );
+    const prePrepare = this.withLatestCopies(slot.prePrepare);
+    const { view, seq, digest } = prePrepare;
+    const replicaId = this.config.replicaId;
+    if (this.isPrimary) this.retransmit(to, prePrepare);
+    if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
+    if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
+    if (!this.isPrimary && slot.prepared) this.retransmit(to, prePrepare);
+  }
+
+  /**
+   * The PRE-PREPARE with each request replaced by the latest copy its client sent us
+   * (refreshPendingCopy). The digest covers the requests' contents, not their authenticators, so
+   * the resent message names the same batch; only the receiver's chance to authenticate it grows.
+   */
+  private withLatestCopies(prePrepare: PrePrepare): PrePrepare {
+    let changed = false;
+    const requests = prePrepare.requests.map((request) => {
+      const known = this.pending.get(request.clientId);
+      if (known === undefined || known === request || known.timestamp !== request.timestamp) return request;
+      if (!bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))) return request;
+      changed = true;
+      return known;
+    });
+    return changed ? { ...prePrepare, requests } : prePrepare;
   }
 
   /**

@@ -1,7 +1,9 @@
 /**
  * Proves that the replica core never trusts a peer: PRE-PREPAREs outside the window, in another
  * view, from a replica that is not the primary, or with a digest that does not match the requests
- * are dropped and counted; a replica voting twice does not make a quorum; a sender claiming
+ * are dropped and counted; a batch with a request the backup cannot authenticate waits until the
+ * backup holds that request from its client or a quorum vouches for it; a replica voting twice does
+ * not make a quorum; a sender claiming
  * another replica's id, a PREPARE from the primary, and malformed VIEW-CHANGE / NEW-VIEW messages
  * are dropped and counted; bad configuration is rejected with a clear message.
  * How: messages injected into single replicas of the in-memory harness, then metrics and effects
@@ -70,11 +72,73 @@ describe("replica input validation", () => {
     expect(backup.metrics.dropped.requestUnauthenticated).toBe(1);
     c.request(makeRequest(9, 1), 0);
     c.deliverAll();
+    // The primary's own PRE-PREPARE is dropped too, then taken as soon as the other backups'
+    // PREPAREs vouch for its digest (no retransmission needed).
     expect(backup.metrics.dropped.requestUnauthenticated).toBe(2);
-    expect(backup.lastExecutedSeq).toBe(0);
-    c.advance(500);
-    expect(backup.lastExecutedSeq).toBe(c.replica(0).lastExecutedSeq);
+    expect(c.replica(0).lastExecutedSeq).toBe(1);
+    expect(backup.lastExecutedSeq).toBe(1);
     expect(c.executedRequests(3)).toEqual(c.executedRequests(0));
+    c.assertAgreement();
+  });
+
+  it("takes a batch it cannot authenticate once it holds the same request from the client", () => {
+    // Migration CI seeds 2 and 29: a promoted target cannot check the authenticators the clients
+    // made for the source node, and with one replica faulty no certificate can form without the
+    // target's own vote. The clients' re-authenticated retransmissions reach the target: a backup
+    // that received the request itself knows the client asked for it (PBFT's rule).
+    const c = new Cluster({
+      f: 1,
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    const backup = c.replica(3);
+    const pp = prePrepare(1, 0, 9);
+    expect(c.inject(primary, 3, pp)).toEqual([]);
+    expect(backup.metrics.dropped.requestUnauthenticated).toBe(1);
+    // Another request of the same client and timestamp (a different operation) proves nothing.
+    const other = makeRequest(9, 1, "another operation");
+    expect(broadcasts(c.inject({ kind: "client", id: 9 }, 3, other), "Prepare")).toBe(0);
+    expect(broadcasts(c.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 2)), "Prepare")).toBe(0);
+    // The request itself, received from the client: the parked PRE-PREPARE is taken.
+    const fresh = new Cluster({
+      f: 1,
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    expect(fresh.inject(primary, 3, pp)).toEqual([]);
+    const effects = fresh.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 1));
+    expect(broadcasts(effects, "Prepare")).toBe(1);
+    // And a later PRE-PREPARE of a request it already holds is taken at once.
+    const later = new Cluster({
+      f: 1,
+      requestAuthentic: (replicaId, request) => replicaId !== 3 || request.clientId !== 9,
+    }).start();
+    later.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 1));
+    expect(broadcasts(later.inject(primary, 3, pp), "Prepare")).toBe(1);
+    expect(later.replica(3).metrics.dropped.requestUnauthenticated).toBe(0);
+  });
+
+  it("resends a PRE-PREPARE with the client's latest copy of each request", () => {
+    // Migration CI seed 102: the clients re-authenticated for the new nodes before the target was
+    // promoted; the primary got those copies, the target did not, and with replica 2 down no
+    // certificate could form without the target's vote. The primary's resent PRE-PREPARE (same
+    // digest: authenticators are not part of it) now carries the copies the target can check.
+    const fresh = new Uint8Array([1, 2, 3]);
+    const c = new Cluster({
+      f: 1,
+      config: { statusIntervalMs: 100 },
+      requestAuthentic: (replicaId, request) =>
+        replicaId !== 3 || Buffer.from(request.auth).equals(Buffer.from(fresh)),
+    }).start();
+    c.crashed.add(2);
+    const stale = makeRequest(9, 1);
+    c.request(stale, 0);
+    c.deliverAll();
+    expect(c.replica(3).metrics.dropped.requestUnauthenticated).toBe(1);
+    expect(c.replica(0).lastExecutedSeq).toBe(0);
+    // The client's retransmission, re-authenticated, reaches the primary only.
+    c.request({ ...stale, auth: fresh }, 0);
+    c.deliverAll();
+    c.advance(100); // replica 3's STATUS: the primary resends seq 1 (resendUnvoted)
+    for (const id of [0, 1, 3]) expect(c.executedRequests(id)).toEqual(["9/1"]);
     c.assertAgreement();
   });
 

@@ -958,6 +958,10 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
           break;
         }
         case "broadcast": {
+          // The CM runs the node: it learns the l of each JOIN-REQUEST, to revoke that join if
+          // the node fails before the CM hears of its approval.
+          if (effect.message.type === "JoinRequest")
+            this.feedCm({ kind: "joinRequested", nodeId: node.id, counter: effect.message.counter });
           const frame = wire.seal(effect.message, "replicas");
           for (let id = 0; id < this.n; id += 1)
             this.route(node.transport, wire, { kind: "replica", id }, frame);

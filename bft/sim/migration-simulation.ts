@@ -1008,10 +1008,12 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     node.fetchStarted = false;
     const hosts = [...this.hostOf];
     hosts[replicaId] = node.id;
+    // Built on the old holders, then moved to the checkpoint's membership (below), so the wire
+    // keeps each moved id's previous node key for VIEW-CHANGEs nested in older NEW-VIEWs.
     node.wire = this.createWire(
       { kind: "replica", id: replicaId },
       node.principal,
-      hosts,
+      this.hostOf,
       node.signingKey,
       node.sessionKeys,
     );

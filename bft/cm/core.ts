@@ -101,6 +101,8 @@ export function createCmState(config: CmConfig, nodes: readonly InitialNode[]): 
       nextProbeAtMs: 0,
       deadlineMs: null,
       registeredCounter: null,
+      joinCounter: null,
+      leaveCounter: 0,
       registeredAtMs: null,
       onDemandRequestedAtMs: null,
     });
@@ -144,6 +146,9 @@ export function step(state: CmState, input: CmInput, nowMs: number): CmEffect[] 
       withNode(state, input.nodeId, (node) => {
         if (node.role === "registering") escalate(node, effects);
       });
+      break;
+    case "joinRequested":
+      withNode(state, input.nodeId, (node) => noteJoinCounter(node, input.counter));
       break;
     case "migrateNow":
       onMigrateNow(state, input.from, input.message, nowMs, effects);
@@ -332,6 +337,7 @@ function onNodeRegistered(
   if (!Number.isSafeInteger(counter) || counter <= 0) return;
   if (node.registeredCounter !== null && counter <= node.registeredCounter) return;
   node.registeredCounter = counter;
+  noteJoinCounter(node, counter);
   node.registeredAtMs = nowMs;
   node.sanitizeAttempt = 0;
   node.deadlineMs = null;
@@ -344,6 +350,12 @@ function onNodeRegistered(
  * (section 3.1: "if the configuration manager ... cannot repair it automatically").
  */
 function escalate(node: NodeEntry, effects: CmEffect[]): void {
+  // A failed node leaves the pool: revoke any join the replicas may have executed for it. A
+  // registration timeout does not mean the join did not execute (only that 2f+1 approvals did not
+  // reach the node or us); without the LEAVE the replicas keep it as their freshest standby and
+  // pick it as a target the CM will not promote (long run seed 2: a damaged node chosen, two ids
+  // left without a replica).
+  deregister(node, effects);
   node.deadlineMs = null;
   if (node.sanitizeAttempt >= SANITIZE_ATTEMPTS_MAX) {
     markDamaged(node, effects);
@@ -379,10 +391,17 @@ function markDamaged(node: NodeEntry, effects: CmEffect[]): void {
   effects.push({ kind: "adminNotification", nodeId: node.nodeId, reason: "needsRepair" });
 }
 
+/** LEAVE-REQUEST for the node's latest join, once per join counter (section 3.1). */
 function deregister(node: NodeEntry, effects: CmEffect[]): void {
-  if (node.registeredCounter !== null) {
-    effects.push({ kind: "leaveRequest", nodeId: node.nodeId, counter: node.registeredCounter });
-  }
+  const counter = Math.max(node.registeredCounter ?? 0, node.joinCounter ?? 0);
+  if (counter === 0 || counter <= node.leaveCounter) return;
+  node.leaveCounter = counter;
+  effects.push({ kind: "leaveRequest", nodeId: node.nodeId, counter });
+}
+
+function noteJoinCounter(node: NodeEntry, counter: number): void {
+  if (!Number.isSafeInteger(counter) || counter <= 0) return;
+  if (node.joinCounter === null || counter > node.joinCounter) node.joinCounter = counter;
 }
 
 function requestOnDemand(

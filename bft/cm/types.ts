@@ -58,6 +58,15 @@ export interface NodeEntry {
   deadlineMs: number | null;
   /** l of the node's current registration (for LEAVE-REQUEST). */
   registeredCounter: number | null;
+  /**
+   * Highest l the node signed a JOIN-REQUEST with (`joinRequested`, `nodeRegistered`), kept across
+   * sanitizations: the replicas may have executed that join although the CM never heard of its
+   * approval (registration timeout, lost approvals), so a node the CM gives up on is deregistered
+   * with it. Null until the node first asks to join.
+   */
+  joinCounter: number | null;
+  /** l of the last LEAVE-REQUEST sent for the node (0: none): one LEAVE per join counter. */
+  leaveCounter: number;
   registeredAtMs: number | null;
   onDemandRequestedAtMs: number | null;
 }
@@ -104,6 +113,12 @@ export type CmInput =
   /** The node reports 2f+1 JOIN-APPROVED for counter l (its `registered` effect). */
   | { readonly kind: "nodeRegistered"; readonly nodeId: number; readonly counter: number }
   | { readonly kind: "registrationFailed"; readonly nodeId: number }
+  /**
+   * The node sent JOIN-REQUEST with counter l (its standby core's first broadcast of it). The CM
+   * runs the node, so the host reports it; the CM needs l to revoke that join if it gives up on
+   * the node before hearing of its approval.
+   */
+  | { readonly kind: "joinRequested"; readonly nodeId: number; readonly counter: number }
   /** A MIGRATE-NOW whose signature the host verified as replica `from`'s. */
   | { readonly kind: "migrateNow"; readonly from: number; readonly message: MigrateNow }
   /** Whether a retiring source stopped serving; "it keeps sending" is `complied: false`. */
@@ -127,7 +142,8 @@ export type AdminReason =
  *   clients never reach more than 3f+1 replicas, and an old replica is never reachable next to
  *   its replacement;
  * - a forced cut-off disables NIC1, then NIC2, then sanitizes;
- * - a registered standby is deregistered (`leaveRequest`) before it is sanitized;
+ * - a registered standby is deregistered (`leaveRequest`) before it is sanitized, and so is a node
+ *   that failed (escalation to a new sanitization or to damaged) after it asked to join;
  * - a node's NIC2 is re-enabled (after a forced cut-off) before it is probed or admitted;
  * - `roleChanged`, `migrationApplied` and `adminNotification` are records: they follow the
  *   actions they describe.

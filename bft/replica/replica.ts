@@ -2627,7 +2627,8 @@ export class Replica {
         inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
       }
       for (const nodeId of inFlight.pending)
-        this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
+        if (this.stillTarget(inFlight.migrateNow, nodeId))
+          this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
     }
     const cmNotice = this.cmNotice;
     if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
@@ -2645,6 +2646,18 @@ export class Replica {
       this.metrics.retransmissions++;
       this.emit({ kind: "broadcast", message: own });
     }
+  }
+
+  /**
+   * Whether `nodeId` still runs the id the round moved to it in our membership. Once a later round
+   * moved that id on (an on-demand round replacing a target that crashed mid-transfer), the old
+   * round's MIGRATE-NOW would promote the node from a stale checkpoint next to the id's current
+   * node: a target that came back from its crash did so in long runs, and was later promoted
+   * again for another id (two ids on one node).
+   */
+  private stillTarget(migrateNow: MigrateNow, nodeId: number): boolean {
+    const pair = migrateNow.pairs.find((candidate) => candidate.targetNodeId === nodeId);
+    return pair !== undefined && this.middleware?.nodeOf(pair.replicaId) === nodeId;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import type {
   MembershipCertificate,
   Message,
   MigrateNow,
+  MigrationPair,
   NewMembership,
   Principal,
 } from "../messages.js";
@@ -61,6 +62,12 @@ export interface StandbyNodeConfig {
   readonly roster: readonly RosterEntry[];
   /** The membership the node starts with, by ascending replica id. */
   readonly members: readonly MemberAddress[];
+  /**
+   * Seq of the migration round `members` reflects (0: the deployment's). From the CM, which
+   * admits the node with the membership of the rounds it applied: a MIGRATE-NOW of a round at or
+   * below it that names this node for an id `members` gives to another node is stale.
+   */
+  readonly membershipSeq?: number;
   /** The CM replicas' public keys, for MEMBERSHIP-CERTIFICATE. */
   readonly cmPublicKeys: readonly Uint8Array[];
   /** A state source silent this long is replaced by the next one. */
@@ -170,6 +177,8 @@ export class StandbyNode {
     assert(config.fetchTimeoutMs > 0, "fetch timeout is positive");
     for (const entry of config.roster) this.roster.set(entry.nodeId, entry.publicKey);
     this.members = config.members.map((member) => ({ ...member }));
+    this.membershipSeq = config.membershipSeq ?? 0;
+    assert(Number.isSafeInteger(this.membershipSeq) && this.membershipSeq >= 0, "membership seq is a seq");
     this.migrateNows = new Array<MigrateNow | undefined>(replicaCount).fill(undefined);
     this.memberships = new Array<NewMembership | undefined>(replicaCount).fill(undefined);
   }
@@ -311,6 +320,10 @@ export class StandbyNode {
       this.metrics.migrateNowDropped++;
       return [];
     }
+    if (this.staleRound(message.seq, ours)) {
+      this.metrics.migrateNowDropped++;
+      return [];
+    }
     const target = this.target;
     if (target !== null && target.fetch.seq > message.seq) return [];
     this.migrateNows[from] = message;
@@ -337,6 +350,17 @@ export class StandbyNode {
     });
     this.target = { replicaId: ours.replicaId, view, migrateNow: message, fetch };
     return this.sendFetch(fetch.request());
+  }
+
+  /**
+   * A round at or below the membership we know whose id that membership gives to another node: a
+   * later round moved the id on (e.g. an on-demand round replaced us while we were down), so
+   * promoting now would run the id on two nodes, ours from an old checkpoint. Long runs hit this
+   * when a target crashed mid-transfer came back to its round's retransmitted MIGRATE-NOWs after
+   * the CM had the id migrated away; the node was later promoted again for another id.
+   */
+  private staleRound(seq: number, ours: MigrationPair): boolean {
+    return seq <= this.membershipSeq && this.members[ours.replicaId]?.nodeId !== this.nodeId;
   }
 
   private sendFetch(request: FetchRequest): StandbyNodeEffect[] {

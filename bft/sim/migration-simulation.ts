@@ -585,7 +585,11 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       node.sessionKeys,
     );
     this.activity = `in r${replicaId}@n${node.id} boot`;
-    const core = new Replica(this.replicaConfig(replicaId, node.id), this.replicaDeps(node));
+    // hostOf may name this node for an id whose target never promoted as well (the node retired
+    // from it, was sanitized and promoted for another id): a restarted replica recovers its
+    // membership with the state, so stale entries only need to be distinct (constructionHosts).
+    const hosts = constructionHosts(this.hostOf, replicaId, this.roster);
+    const core = new Replica(this.replicaConfig(replicaId, node.id, hosts), this.replicaDeps(node));
     const incarnation = recovering ? this.nextIncarnation(replicaId) : 0;
     node.role = { kind: "replica", replicaId, core, incarnation };
     node.context = this.byzantineContext(node);
@@ -648,6 +652,8 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
         },
         roster: this.roster,
         members: this.membersOf(hosts),
+        // Both callers pass the CM's membership: that of the rounds the CM applied.
+        membershipSeq: Math.max(0, this.cm.lastMigrationSeq),
         cmPublicKeys: [this.cmCoprocessor.publicKey()],
         fetchTimeoutMs: this.config.fetchTimeoutMs,
       },
@@ -958,6 +964,10 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
           break;
         }
         case "broadcast": {
+          // The CM runs the node: it learns the l of each JOIN-REQUEST, to revoke that join if
+          // the node fails before the CM hears of its approval.
+          if (effect.message.type === "JoinRequest")
+            this.feedCm({ kind: "joinRequested", nodeId: node.id, counter: effect.message.counter });
           const frame = wire.seal(effect.message, "replicas");
           for (let id = 0; id < this.n; id += 1)
             this.route(node.transport, wire, { kind: "replica", id }, frame);
@@ -998,10 +1008,12 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     node.fetchStarted = false;
     const hosts = [...this.hostOf];
     hosts[replicaId] = node.id;
+    // Built on the old holders, then moved to the checkpoint's membership (below), so the wire
+    // keeps each moved id's previous node key for VIEW-CHANGEs nested in older NEW-VIEWs.
     node.wire = this.createWire(
       { kind: "replica", id: replicaId },
       node.principal,
-      hosts,
+      this.hostOf,
       node.signingKey,
       node.sessionKeys,
     );
@@ -1414,13 +1426,14 @@ function nodeAddress(nodeId: number): string {
 }
 
 /**
- * The membership a promoted replica is constructed with. It is a placeholder: Replica.promoted
- * replaces it with the membership in the certified migration checkpoint. The simulator's own map
+ * The membership a promoted or restarted replica is constructed with. It is a placeholder:
+ * Replica.promoted replaces it with the membership in the certified migration checkpoint, and a
+ * restarted (amnesiac) replica gets it with the state it fetches. The simulator's own map
  * updates only at promotions, so it can still name the promoted node for another logical id it
  * served before (a source retired, sanitized and chosen again before that id's target promoted);
  * such stale entries get unused roster nodes so the construction-time membership is distinct.
  */
-function constructionHosts(
+export function constructionHosts(
   hosts: readonly number[],
   replicaId: number,
   roster: readonly { nodeId: number }[],

@@ -85,6 +85,14 @@ export type OpenResult =
 /** Pairwise key objects kept at most: every replica and every client a replica serves. */
 export const PEER_KEYS_MAX = REPLICAS_MAX + CLIENTS_MAX;
 
+/**
+ * Signing keys of the nodes that ran each replica id before its current node, newest first, kept
+ * for VIEW-CHANGEs nested in a NEW-VIEW (see viewChangeAuthentic). Two: proactive rounds move an
+ * id every fourth round (DESIGN.md section 5), on-demand rounds rarely, and a NEW-VIEW older than
+ * two moves of one id is long superseded by a later view's.
+ */
+export const PREVIOUS_HOLDER_KEYS_MAX = 2;
+
 const RECEIVER_POINT = 0;
 const RECEIVER_REPLICAS = 1;
 const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client", "node", "cm"];
@@ -184,6 +192,8 @@ export class Wire {
   private readonly keys: KeyRing;
   private readonly privateKey: KeyObject | undefined;
   private readonly publicKeys: KeyObject[];
+  /** Per replica id, the keys of its previous nodes (PREVIOUS_HOLDER_KEYS_MAX each, newest first). */
+  private readonly previousPublicKeys: KeyObject[][];
   private readonly membership: number[] | undefined;
   private readonly sessionKeys: SessionKeyStore | undefined;
   private readonly macKeys = new Map<number, KeyObject>();
@@ -216,6 +226,7 @@ export class Wire {
     this.publicKeys = options.replicaPublicKeys.map((key) =>
       key instanceof Uint8Array ? publicKeyFromRaw(key) : key,
     );
+    this.previousPublicKeys = Array.from({ length: options.n }, () => []);
     this.dropped = Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<
       DropReason,
       number
@@ -231,11 +242,19 @@ export class Wire {
     assert(this.membership !== undefined, "setMember needs a wire made with a membership");
     assert(Number.isInteger(replicaId) && replicaId >= 0 && replicaId < this.n, "replica id below n");
     assert(Number.isInteger(nodeId) && nodeId >= 0 && nodeId < NODES_MAX, "node id below NODES_MAX");
+    const moved = this.membership[replicaId] !== nodeId;
     this.membership[replicaId] = nodeId;
     this.macKeys.delete(principalCode({ kind: "replica", id: replicaId }));
     if (publicKey !== undefined) {
+      const previousKey = this.publicKeys[replicaId];
+      const previous = this.previousPublicKeys[replicaId]!;
+      if (moved && previousKey !== undefined) {
+        previous.unshift(previousKey);
+        if (previous.length > PREVIOUS_HOLDER_KEYS_MAX) previous.pop();
+      }
       this.publicKeys[replicaId] = publicKey instanceof Uint8Array ? publicKeyFromRaw(publicKey) : publicKey;
     }
+    assert(this.previousPublicKeys[replicaId]!.length <= PREVIOUS_HOLDER_KEYS_MAX, "previous keys bounded");
   }
 
   /** The node running `replicaId`, when this wire keys replicas by node. */
@@ -406,7 +425,7 @@ export class Wire {
         // requests were accepted by a quorum, and the new view only re-proposes digests that
         // signed VIEW-CHANGEs name (PBFT, TOCS 2002, section 4.5).
         for (const viewChange of message.viewChanges) {
-          if (!this.viewChangeAuthentic(viewChange)) return "signatureInvalid";
+          if (!this.viewChangeAuthentic(viewChange, true)) return "signatureInvalid";
         }
         return undefined;
       default:
@@ -444,10 +463,24 @@ export class Wire {
     return auth;
   }
 
-  private viewChangeAuthentic(viewChange: ViewChange): boolean {
+  /**
+   * A VIEW-CHANGE received directly must be signed by the node running its id now. One nested in
+   * a NEW-VIEW may also be signed by a node that ran the id before (`nested`): the view change
+   * may predate a migration we applied since, and its VIEW-CHANGEs were signed by the nodes of
+   * that time. Without this, a replica that missed the NEW-VIEW, or a target promoted after it,
+   * could never verify it and stayed in its old view until the next view change (docs/
+   * migration-progress.md, lyingNewPrimary runs). A previous node counts as one of the f faulty
+   * replicas until the CM sanitized it, as while it ran the id; a sanitized node signs no
+   * VIEW-CHANGE (one pre-signed while compromised is the known limit of roster keys that outlive
+   * sanitization, docs/migration.md, "Evidence"). Each id still has one VIEW-CHANGE in a NEW-VIEW.
+   */
+  private viewChangeAuthentic(viewChange: ViewChange, nested = false): boolean {
     if (viewChange.replicaId >= this.n) return false;
     const publicKey = this.publicKeys[viewChange.replicaId];
-    return publicKey !== undefined && verifyViewChange(publicKey, viewChange);
+    if (publicKey !== undefined && verifyViewChange(publicKey, viewChange)) return true;
+    if (!nested) return false;
+    const previous = this.previousPublicKeys[viewChange.replicaId] ?? [];
+    return previous.some((key) => verifyViewChange(key, viewChange));
   }
 
   /** Client side: one MAC per replica (index = replica id) over the request digest. */

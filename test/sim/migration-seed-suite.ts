@@ -20,14 +20,12 @@ export { seedRange };
 const LIVENESS_CHECKS: ReadonlySet<CheckName> = new Set<CheckName>(["liveness", "stall"]);
 
 /**
- * Seeds of one 50-seed file whose liveness may fail before the file fails. Measured on 200 seeds
- * (main after the liveA, ckpt, keyx, evid, perf, liveC and mcert merges): 13 fail liveness (7 lose
- * progress, 6 exceed the stall bound), 2/4/2/5 per file; after branch stall 8 (all lose progress:
- * a round's target never certified, docs/migration-progress.md item 1), 0/5/1/2 per file; the
- * bound leaves a slack of one so a regression shows. Every fix moves other seeds' timing,
- * so the set of failing seeds changes from commit to commit while the count stays in this range.
+ * Seeds of one 50-seed file whose liveness may fail before the file fails. Measured on 200 seeds;
+ * docs/migration-progress.md ("How liveness is measured") keeps the history per merge. The bound
+ * leaves a slack of one over the worst file so a regression shows. Every fix moves other seeds'
+ * timing, so the set of failing seeds changes from commit to commit while the count stays in range.
  */
-export const LIVENESS_FAILURES_PER_FILE_MAX = 6;
+export const LIVENESS_FAILURES_PER_FILE_MAX = 5;
 
 /**
  * Seeds whose liveness loss was diagnosed and fixed (docs/migration-progress.md): they must keep

@@ -5,7 +5,9 @@
  * ones are ignored); a migration disables every source's NIC1 before enabling any target's; a
  * source that does not comply is cut off (NIC1, then NIC2) and sanitized after the timeout; a
  * compliant retired source is sanitized back into the pool; failures escalate reboot -> disk
- * swap -> damaged, and a damaged node stays out (no probes, no promotion) until repaired; a
+ * swap -> damaged, and a damaged node stays out (no probes, no promotion) until repaired; a node
+ * the CM gives up on is deregistered with the l of its latest JOIN-REQUEST (the replicas may have
+ * executed that join unbeknown to the CM); a
  * failed probe or an IDS report on an active node requests an on-demand migration.
  * How: drive `step` with inputs as a host would and compare the effect lists.
  */
@@ -115,6 +117,55 @@ describe("CM start and pool admission", () => {
     step(state, { kind: "probeResult", nodeId: 10, probeId: probeIdOf(sanitized, 10), healthy: true }, 0);
     const effects = step(state, { kind: "tick" }, 3_000);
     expect(effects).toContainEqual({ kind: "sanitize", nodeId: 10, method: "swapDisk" });
+  });
+});
+
+describe("CM revokes joins of nodes it gives up on (LEAVE-REQUEST)", () => {
+  /** sanitizing -> probing -> registering, with the node's JOIN-REQUEST l reported by the host. */
+  function joining(state: CmState, nodeId: number, counter: number, nowMs: number): void {
+    const sanitized = step(state, { kind: "sanitizeResult", nodeId, ok: true }, nowMs);
+    step(state, { kind: "probeResult", nodeId, probeId: probeIdOf(sanitized, nodeId), healthy: true }, nowMs);
+    step(state, { kind: "joinRequested", nodeId, counter }, nowMs);
+  }
+
+  // Long run seed 2 (f=1, 10m): the replicas executed a JOIN whose approvals never reached the
+  // node in time; the CM sanitized it twice and marked it damaged, and the replicas, never told,
+  // picked it as their freshest standby for the next round: a target the CM would not promote.
+  it("deregisters a node whose registration timed out before sanitizing it again", () => {
+    const state = makeState();
+    joining(state, 10, 4, 0);
+    const effects = step(state, { kind: "tick" }, 3_000);
+    expect(effects.filter(about(10))).toEqual([
+      { kind: "leaveRequest", nodeId: 10, counter: 4 },
+      { kind: "sanitize", nodeId: 10, method: "swapDisk" },
+      { kind: "roleChanged", nodeId: 10, from: "registering", to: "sanitizing" },
+    ]);
+  });
+
+  it("deregisters the latest join when a node is marked damaged, once per join", () => {
+    const state = makeState();
+    joining(state, 10, 4, 0);
+    step(state, { kind: "registrationFailed", nodeId: 10 }, 100);
+    joining(state, 10, 5, 200);
+    const effects = step(state, { kind: "tick" }, 3_200);
+    expect(effects.filter(about(10))).toEqual([
+      { kind: "leaveRequest", nodeId: 10, counter: 5 },
+      { kind: "setNic", nodeId: 10, nic: "nic2", enabled: false },
+      { kind: "roleChanged", nodeId: 10, from: "registering", to: "damaged" },
+      { kind: "adminNotification", nodeId: 10, reason: "needsRepair" },
+    ]);
+    // The join is revoked already: the repair's new sanitization does not revoke it again.
+    const repaired = step(state, { kind: "repaired", nodeId: 10 }, 4_000);
+    expect(repaired.filter((effect) => effect.kind === "leaveRequest")).toEqual([]);
+  });
+
+  it("sends no LEAVE for a pool node that never asked to join", () => {
+    const state = makeState();
+    const effects = [
+      ...step(state, { kind: "sanitizeResult", nodeId: 10, ok: false }, 0),
+      ...step(state, { kind: "sanitizeResult", nodeId: 10, ok: false }, 0),
+    ];
+    expect(effects.filter((effect) => effect.kind === "leaveRequest")).toEqual([]);
   });
 });
 

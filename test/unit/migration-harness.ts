@@ -176,6 +176,7 @@ export class MigrationCluster {
   makeStandby(
     nodeId: number,
     members: readonly { readonly replicaId: number; readonly nodeId: number }[] = this.initialMembers,
+    membershipSeq = 0,
   ): StandbyNode {
     const coprocessor = this.coprocessors.get(nodeId)!;
     const verifierApp = new ChainApp();
@@ -190,6 +191,7 @@ export class MigrationCluster {
         },
         roster: this.roster,
         members: members.map((member) => ({ ...member, address: `10.1.0.${member.nodeId}:7000` })),
+        membershipSeq,
         cmPublicKeys: [this.cmCoprocessor.publicKey()],
         fetchTimeoutMs: 300,
       },
@@ -254,9 +256,11 @@ export class MigrationCluster {
     for (const key of [...this.timers.keys()]) if (key.startsWith(`n${nodeId}:`)) this.timers.delete(key);
   }
 
-  restartStandby(nodeId: number): void {
+  /** With the CM's membership and, when `withSeq`, the seq of the last round the CM applied. */
+  restartStandby(nodeId: number, withSeq = false): void {
     this.crashedNodes.delete(nodeId);
-    this.standbys.set(nodeId, this.makeStandby(nodeId, this.cmMembers()));
+    const membershipSeq = withSeq ? Math.max(0, this.cm.lastMigrationSeq) : 0;
+    this.standbys.set(nodeId, this.makeStandby(nodeId, this.cmMembers(), membershipSeq));
   }
 
   /** The CM's view of the membership (what it hands a node it admits). */

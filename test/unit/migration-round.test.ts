@@ -13,7 +13,7 @@
 import { describe, expect, it } from "vitest";
 import type { JoinRequest, Message, StateChunk } from "../../bft/messages.js";
 import { migrateNowSignedBytes, selectSources } from "../../bft/migration/index.js";
-import { MigrationCluster } from "./migration-harness.js";
+import { type Envelope, MigrationCluster } from "./migration-harness.js";
 import { makeRequest } from "./replica-harness.js";
 
 const TIMEOUT_MS = 500; // Tw0 = p0 * Toe0 = 10 * 50 ms
@@ -174,6 +174,65 @@ describe("faults during a round", () => {
     expect(cluster.effectsOf("promoted")).toHaveLength(1);
     expect(cluster.host(3).nodeId).toBe(target);
     expect(cluster.chains().get(3)).toBe(cluster.chains().get(0));
+  });
+
+  describe("a target replaced by an on-demand round while down is not promoted by the old round", () => {
+    /** Round 1 moves r3 to a target that crashes mid-transfer; an on-demand round moves r3 on. */
+    function replacedWhileDown() {
+      const cluster = registered(new MigrationCluster({ f: 1, standbyCount: 3 }));
+      load(cluster, 1, 1, 3);
+      let crashed = false;
+      const oldRound: Envelope[] = [];
+      cluster.filter = (envelope) => {
+        if (envelope.message.type === "MigrateNow" && envelope.to.kind === "node") oldRound.push(envelope);
+        if (!crashed && envelope.message.type === "StateChunk" && envelope.to.kind === "node") {
+          crashed = true;
+          cluster.crashNode(envelope.to.id);
+        }
+        return !cluster.crashedNodes.has(envelope.to.id) || envelope.to.kind !== "node";
+      };
+      cluster.advance(TIMEOUT_MS + 10);
+      const target = [...cluster.crashedNodes][0]!;
+      expect(cluster.replica(0).migrationState!.members[3]!.nodeId).toBe(target);
+      // The CM finds the node dead and asks for r3 to move on; the round executes and promotes.
+      cluster.onDemand([3]);
+      cluster.advance(200);
+      const replacement = cluster.host(3).nodeId;
+      expect(replacement).not.toBe(target);
+      expect(cluster.replica(0).migrationState!.members[3]!.nodeId).toBe(replacement);
+      return { cluster, target, replacement, oldRound: oldRound.filter((e) => e.to.id === target) };
+    }
+
+    it("replicas stop resending the old round's MIGRATE-NOW to it", () => {
+      const { cluster, target, replacement } = replacedWhileDown();
+      cluster.restartStandby(target);
+      const resent: Envelope[] = [];
+      cluster.filter = (envelope) => {
+        if (
+          envelope.message.type === "MigrateNow" &&
+          envelope.to.kind === "node" &&
+          envelope.to.id === target
+        )
+          resent.push(envelope);
+        return true;
+      };
+      cluster.advance(1000);
+      expect(resent).toEqual([]);
+      expect(cluster.host(3).nodeId).toBe(replacement);
+      expect(cluster.effectsOf("promoted").filter((entry) => entry.actor === `n${target}`)).toEqual([]);
+    });
+
+    it("the restarted node ignores the old round's MIGRATE-NOWs once the CM's membership moved the id", () => {
+      const { cluster, target, replacement, oldRound } = replacedWhileDown();
+      expect(oldRound.length).toBeGreaterThanOrEqual(3);
+      cluster.restartStandby(target, true);
+      cluster.filter = () => true;
+      cluster.queue.push(...oldRound);
+      cluster.advance(1000);
+      expect(cluster.host(3).nodeId).toBe(replacement);
+      expect(cluster.effectsOf("promoted").filter((entry) => entry.actor === `n${target}`)).toEqual([]);
+      expect(cluster.standbys.get(target)!.metrics.migrateNowDropped).toBeGreaterThanOrEqual(3);
+    });
   });
 
   it("a source that does not comply is cut off by the CM", () => {

@@ -4,7 +4,8 @@
  * enforced on decode (and asserted on encode), node and CM principals seal and open frames only
  * along their allowed routes, INIT-MIGRATION authenticators are checked directly and as proofs
  * inside a PRE-PREPARE, and a membership-keyed wire rejects the MACs of a retired source node
- * after setMember moves its logical id to the promoted target. EVIDENCE (section 3.4) nests a
+ * after setMember moves its logical id to the promoted target, while VIEW-CHANGEs nested in a
+ * NEW-VIEW may still be signed by one of the id's two previous nodes. EVIDENCE (section 3.4) nests a
  * signed NEW-VIEW: it round-trips for any field values, its nested NEW-VIEW obeys the NEW-VIEW rules
  * and must be signed, and only replicas exchange it.
  * How: codec calls on table rows of samples and mutations; small clusters of Wires keyed from one
@@ -14,12 +15,21 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AssertionError } from "../../bft/assert.js";
 import { REPLICAS_MAX, SIGNATURE_BYTES } from "../../bft/limits.js";
-import type { Evidence, InitMigration, Message, NewView, PrePrepare, Principal } from "../../bft/messages.js";
+import type {
+  Evidence,
+  InitMigration,
+  Message,
+  NewView,
+  PrePrepare,
+  Principal,
+  ViewChange,
+} from "../../bft/messages.js";
 import { NODES_MAX } from "../../bft/migration/limits.js";
 import {
   createDerivedKeyRing,
   type DropReason,
   decodeMessage,
+  deriveSigningKeyPair,
   encodeMessage,
   encodeMessageUnchecked,
   Wire,
@@ -402,6 +412,70 @@ describe("membership-keyed MACs", () => {
     expect(target.open(client.seal(request, { kind: "replica", id: 3 })).ok).toBe(true);
     const old = wireFor({ kind: "replica", id: 3 }, [0, 1, 2, 3]);
     expect(old.open(client.seal(request, { kind: "replica", id: 3 })).ok).toBe(false);
+  });
+
+  describe("VIEW-CHANGEs nested in a NEW-VIEW may be signed by an id's previous node", () => {
+    const nodeKeys = new Map(
+      [0, 1, 2, 3, 6, 7, 8, 9].map((nodeId) => [nodeId, deriveSigningKeyPair(clusterSecret, nodeId)]),
+    );
+    const signedWire = (replicaId: number, membership: number[]): Wire => {
+      const nodeId = membership[replicaId]!;
+      return new Wire({
+        self: { kind: "replica", id: replicaId },
+        n: N,
+        keys: createDerivedKeyRing({ clusterSecret, self: { kind: "node", id: nodeId } }),
+        signing: { privateKey: nodeKeys.get(nodeId)!.privateKey },
+        replicaPublicKeys: membership.map((id) => nodeKeys.get(id)!.publicKeyRaw),
+        membership,
+      });
+    };
+    const viewChangeBy = (replicaId: number, membership: number[]): ViewChange => {
+      const { signature: _filler, ...unsigned } = wireTesting.sampleViewChange(replicaId);
+      return { ...unsigned, signature: signedWire(replicaId, membership).signViewChange(unsigned) };
+    };
+    const before = [0, 1, 2, 3];
+    const after = [0, 1, 2, 7];
+    const newView = (viewChanges: ViewChange[]): NewView => ({
+      type: "NewView",
+      view: 3,
+      viewChanges,
+      prePrepares: [],
+      replicaId: 3,
+      signature: new Uint8Array(0),
+    });
+    const reasonAt = (receiver: Wire, message: NewView): string => {
+      const opened = receiver.open(signedWire(1, after).seal(message, { kind: "replica", id: 0 }));
+      return opened.ok ? "ok" : opened.reason;
+    };
+    const moved = (...moves: number[]): Wire => {
+      const receiver = signedWire(0, before);
+      for (const nodeId of moves) receiver.setMember(3, nodeId, nodeKeys.get(nodeId)!.publicKeyRaw);
+      return receiver;
+    };
+
+    it("accepts a NEW-VIEW formed before the id moved, after setMember", () => {
+      const message = newView([viewChangeBy(0, before), viewChangeBy(1, before), viewChangeBy(3, before)]);
+      expect(reasonAt(moved(), message)).toBe("ok");
+      expect(reasonAt(moved(7), message)).toBe("ok");
+      // Also once the id moved on again; forgotten after PREVIOUS_HOLDER_KEYS_MAX more moves.
+      expect(reasonAt(moved(7, 8), message)).toBe("ok");
+      expect(reasonAt(moved(7, 8, 9), message)).toBe("signatureInvalid");
+    });
+
+    it("still refuses a nested VIEW-CHANGE by a node that never ran the id", () => {
+      const forged = { ...viewChangeBy(3, [0, 1, 2, 6]) };
+      const message = newView([viewChangeBy(0, before), viewChangeBy(1, before), forged]);
+      expect(reasonAt(moved(7), message)).toBe("signatureInvalid");
+    });
+
+    it("still refuses a VIEW-CHANGE sent directly that the id's current node did not sign", () => {
+      const receiver = moved(7);
+      const stale = viewChangeBy(3, before);
+      const opened = receiver.open(signedWire(3, after).sealUnchecked(stale, { kind: "replica", id: 0 }));
+      expect(opened.ok ? "ok" : opened.reason).toBe("signatureInvalid");
+      const current = viewChangeBy(3, after);
+      expect(receiver.open(signedWire(3, after).seal(current, { kind: "replica", id: 0 })).ok).toBe(true);
+    });
   });
 
   it("signatures of migration messages are 64 bytes", () => {

@@ -10,9 +10,9 @@
  * Performance notes). The first byte of every MAC input keeps the domains apart under one key:
  * a frame starts with FRAME_VERSION, which no authenticator tag equals.
  */
-import { createHash, createHmac, type KeyObject, sign, timingSafeEqual, verify } from "node:crypto";
+import { createHmac, hash, type KeyObject, sign, timingSafeEqual, verify } from "node:crypto";
 import { assert } from "../assert.js";
-import { DIGEST_BYTES, MAC_BYTES, SIGNATURE_BYTES } from "../limits.js";
+import { DIGEST_BYTES, MAC_BYTES, OPERATION_BYTES_MAX, SIGNATURE_BYTES } from "../limits.js";
 import type { Request, ViewChange } from "../messages.js";
 import { FRAME_VERSION } from "./bounds.js";
 import { viewChangeSigningBytes } from "./codec.js";
@@ -31,8 +31,12 @@ function plain(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
+/**
+ * One-shot SHA-256 (crypto.hash): no Hash object per call, which costs more than hashing a
+ * kilobyte (docs/protocol.md, Performance notes, third round).
+ */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return plain(createHash("sha256").update(bytes).digest());
+  return plain(hash("sha256", bytes, "buffer"));
 }
 
 /** What an INIT-MIGRATION authenticator entry covers: a tag and the digest of its fields. */
@@ -66,16 +70,29 @@ export function macMatches(key: KeyObject, input: Uint8Array, macs: Uint8Array, 
   return timingSafeEqual(expected, macs.subarray(offset, offset + MAC_BYTES));
 }
 
+/** clientId u32 + timestamp u64, ahead of the operation in a request digest's input. */
+const REQUEST_DIGEST_HEADER_BYTES = 12;
+/**
+ * Scratch for a request digest's input, grown up to the largest operation: one one-shot hash over
+ * a copy is cheaper than a Hash object fed twice (the copy of 1 KiB costs far less than the object).
+ * Only used synchronously inside computeRequestDigest.
+ */
+let requestDigestScratch = Buffer.allocUnsafe(REQUEST_DIGEST_HEADER_BYTES + 4096);
+
 /** SHA-256 over clientId u32, timestamp u64 and the operation: what a client's authenticator covers. */
 export function computeRequestDigest(
   request: Pick<Request, "clientId" | "timestamp" | "operation">,
 ): Uint8Array {
-  const header = new Uint8Array(12);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, request.clientId);
-  view.setUint32(4, Math.floor(request.timestamp / 2 ** 32));
-  view.setUint32(8, request.timestamp % 2 ** 32);
-  const digest = plain(createHash("sha256").update(header).update(request.operation).digest());
+  const operation = request.operation;
+  assert(operation.length <= OPERATION_BYTES_MAX, "operation within OPERATION_BYTES_MAX");
+  const inputBytes = REQUEST_DIGEST_HEADER_BYTES + operation.length;
+  if (requestDigestScratch.length < inputBytes) requestDigestScratch = Buffer.allocUnsafe(inputBytes);
+  const scratch = requestDigestScratch;
+  scratch.writeUInt32BE(request.clientId, 0);
+  scratch.writeUInt32BE(Math.floor(request.timestamp / 2 ** 32), 4);
+  scratch.writeUInt32BE(request.timestamp % 2 ** 32, 8);
+  scratch.set(operation, REQUEST_DIGEST_HEADER_BYTES);
+  const digest = plain(hash("sha256", scratch.subarray(0, inputBytes), "buffer"));
   assert(digest.length === DIGEST_BYTES, "request digest has DIGEST_BYTES");
   return digest;
 }

@@ -276,18 +276,17 @@ export class Wire {
     const broadcast = to === "replicas";
     const headerBytes = broadcast ? FRAME_HEADER_BROADCAST_BYTES : FRAME_HEADER_POINT_BYTES;
     const macCount = broadcast ? this.n : 1;
-    const frame = new Uint8Array(headerBytes + bodyBytes + macCount * MAC_BYTES);
-    const view = new DataView(frame.buffer);
-    view.setUint8(0, FRAME_VERSION);
-    view.setUint8(1, PRINCIPAL_KIND_BYTES[this.self.kind]);
-    view.setUint32(2, this.self.id);
+    const frame = allocateFrame(headerBytes + bodyBytes + macCount * MAC_BYTES);
+    frame[0] = FRAME_VERSION;
+    frame[1] = PRINCIPAL_KIND_BYTES[this.self.kind];
+    writeU32(frame, 2, this.self.id);
     if (to === "replicas") {
-      view.setUint8(6, RECEIVER_REPLICAS);
-      view.setUint8(7, macCount);
+      frame[6] = RECEIVER_REPLICAS;
+      frame[7] = macCount;
     } else {
-      view.setUint8(6, RECEIVER_POINT);
-      view.setUint8(7, PRINCIPAL_KIND_BYTES[to.kind]);
-      view.setUint32(8, to.id);
+      frame[6] = RECEIVER_POINT;
+      frame[7] = PRINCIPAL_KIND_BYTES[to.kind];
+      writeU32(frame, 8, to.id);
     }
     const encode = checked ? encodeMessageInto : encodeMessageUncheckedInto;
     const bodyEnd = encode(message, frame, headerBytes, bodyBytes);
@@ -296,16 +295,23 @@ export class Wire {
     // keeps frame MACs apart from authenticator entries under the same key (auth.ts).
     const input = frame.subarray(0, bodyEnd);
     // A receiver we hold no session key with gets a zero MAC, which it drops (keys.ts).
+    // The frame's memory is not zeroed (allocateFrame): slots left without a MAC are zeroed here.
     if (to !== "replicas") {
       const key = this.frameKey(to, message.type);
       if (key !== undefined) macInto(key, input, frame, bodyEnd);
+      else frame.fill(0, bodyEnd, bodyEnd + MAC_BYTES);
     } else {
       for (let replicaId = 0; replicaId < this.n; replicaId++) {
-        if (this.self.kind === "replica" && replicaId === this.self.id) continue;
-        const key = this.frameKey({ kind: "replica", id: replicaId }, message.type);
-        if (key !== undefined) macInto(key, input, frame, bodyEnd + replicaId * MAC_BYTES);
+        const slot = bodyEnd + replicaId * MAC_BYTES;
+        const key =
+          this.self.kind === "replica" && replicaId === this.self.id
+            ? undefined
+            : this.frameKey({ kind: "replica", id: replicaId }, message.type);
+        if (key !== undefined) macInto(key, input, frame, slot);
+        else frame.fill(0, slot, slot + MAC_BYTES);
       }
     }
+    assert(bodyEnd + macCount * MAC_BYTES === frame.length, "header, body and MACs fill the frame");
     assert(frame.length <= MESSAGE_BYTES_MAX, "sealed frame within MESSAGE_BYTES_MAX");
     return frame;
   }
@@ -555,30 +561,57 @@ export function peekReceiver(frame: Uint8Array): Principal | undefined {
   return readHeader(frame)?.to;
 }
 
+/**
+ * A frame's bytes, not zeroed: sealFrame writes every byte. Buffer.allocUnsafe carves frames under
+ * 4 KiB (requests, replies, votes) out of node's shared pool instead of giving each its own
+ * ArrayBuffer, whose allocation and collection cost more than the encoding of a 1 KiB request
+ * (docs/protocol.md, Performance notes, third round). Returned as a plain Uint8Array view, as
+ * decoded byte fields are.
+ */
+function allocateFrame(byteCount: number): Uint8Array {
+  const bytes = Buffer.allocUnsafe(byteCount);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, byteCount);
+}
+
+function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (
+    (bytes[offset] as number) * 2 ** 24 +
+    (((bytes[offset + 1] as number) << 16) |
+      ((bytes[offset + 2] as number) << 8) |
+      (bytes[offset + 3] as number))
+  );
+}
+
 function drop(reason: DropReason): { ok: false; reason: DropReason } {
   return { ok: false, reason };
 }
 
 /** Parses the frame header; undefined when any header field is unknown or out of range. */
 function readHeader(frame: Uint8Array): FrameHeader | undefined {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  if (view.getUint8(0) !== FRAME_VERSION) return undefined;
-  const senderKind = KINDS_BY_BYTE[view.getUint8(1)];
+  if (frame[0] !== FRAME_VERSION) return undefined;
+  const senderKind = KINDS_BY_BYTE[frame[1] as number];
   if (senderKind === undefined) return undefined;
-  const from: Principal = { kind: senderKind, id: view.getUint32(2) };
-  const marker = view.getUint8(6);
+  const from: Principal = { kind: senderKind, id: readU32(frame, 2) };
+  const marker = frame[6];
   if (marker === RECEIVER_REPLICAS) {
-    const macCount = view.getUint8(7);
+    const macCount = frame[7] as number;
     if (macCount < 1 || macCount > REPLICAS_MAX) return undefined;
     return { from, headerBytes: FRAME_HEADER_BROADCAST_BYTES, to: undefined, macCount };
   }
   if (marker !== RECEIVER_POINT || frame.length < FRAME_HEADER_POINT_BYTES) return undefined;
-  const receiverKind = KINDS_BY_BYTE[view.getUint8(7)];
+  const receiverKind = KINDS_BY_BYTE[frame[7] as number];
   if (receiverKind === undefined) return undefined;
   return {
     from,
     headerBytes: FRAME_HEADER_POINT_BYTES,
-    to: { kind: receiverKind, id: view.getUint32(8) },
+    to: { kind: receiverKind, id: readU32(frame, 8) },
     macCount: 1,
   };
 }

@@ -206,14 +206,14 @@ describe("attacks are dropped", () => {
       { ...wireTesting.sampleMessages().Prepare, replicaId: 1 } as Message,
       replica(0),
     );
-    new DataView(frame.buffer).setUint32(2, 2); // claims replica 2
+    new DataView(frame.buffer, frame.byteOffset, frame.byteLength).setUint32(2, 2); // claims replica 2
     expectDrop(replicaWire(0), frame, "macInvalid");
   });
 
   it("a reflected frame (pair keys are symmetric; the MAC names the sender)", () => {
     const prepare = { ...wireTesting.sampleMessages().Prepare, replicaId: 1 } as Message;
     const frame = replicaWire(1).seal(prepare, replica(0));
-    const view = new DataView(frame.buffer);
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     view.setUint32(2, 0); // sender := replica 0
     view.setUint32(8, 1); // receiver := replica 1
     expectDrop(replicaWire(1), frame, "macInvalid");

@@ -24,9 +24,11 @@ import {
 export const CODEC_VERSION = 2;
 /**
  * Version byte of a frame header (sender, receivers, MACs). 4: the frame MAC covers header and
- * body directly (1 MACed a digest of the body). Never 2 or 3, the authenticator tags (auth.ts).
+ * body directly (1 MACed a digest of the body). 5: a client's REQUEST frame MAC covers the header,
+ * the request digest and the authenticator instead of the body (wire.ts, DIGEST_MACED). Never 2 or
+ * 3, the authenticator tags (auth.ts).
  */
-export const FRAME_VERSION = 4;
+export const FRAME_VERSION = 5;
 
 /** Views, seqs and timestamps travel as u64 (two u32); a safe integer's high word is below 2^21. */
 export const U64_SAFE_HIGH_WORD_LIMIT = 2 ** 21;

@@ -4,17 +4,19 @@
  *
  * Frame layout (big-endian):
  *   version u8 | sender kind u8 | sender id u32 | receiver marker u8 |
- *     marker 0 (one principal): receiver kind u8 | receiver id u32
- *     marker 1 (all replicas):  authenticator entry count u8
- *   | encoded message | MAC (marker 0) or authenticator: one MAC per replica id (marker 1)
+ *     marker 0 or 2 (one principal): receiver kind u8 | receiver id u32
+ *     marker 1 or 3 (all replicas):  authenticator entry count u8
+ *   | encoded message | MAC (markers 0, 2) or authenticator: one MAC per replica id (markers 1, 3)
  *
  * The body has no length field: it is everything between the header and the trailer, whose size
- * the header fixes. Each MAC is an HMAC over header and body (auth.ts). A broadcast is encoded once
- * and MACed once per replica; the sender's own authenticator slot is zero.
+ * the header fixes. Each MAC is an HMAC over header and body (auth.ts), except with markers 2 and
+ * 3, which carry a client's REQUEST only: there it covers the header, the request digest and the
+ * request's authenticator (DIGEST_MACED). A broadcast is encoded once and MACed once per replica;
+ * the sender's own authenticator slot is zero.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
-import { CLIENTS_MAX, MAC_BYTES, MESSAGE_BYTES_MAX, REPLICAS_MAX } from "../limits.js";
+import { CLIENTS_MAX, DIGEST_BYTES, MAC_BYTES, MESSAGE_BYTES_MAX, REPLICAS_MAX } from "../limits.js";
 import type {
   InitMigration,
   Message,
@@ -37,7 +39,9 @@ import {
   verifyViewChange,
 } from "./auth.js";
 import {
+  AUTH_BYTES_MAX,
   FRAME_HEADER_BROADCAST_BYTES,
+  FRAME_HEADER_BYTES_MAX,
   FRAME_HEADER_BYTES_MIN,
   FRAME_HEADER_POINT_BYTES,
   FRAME_VERSION,
@@ -87,6 +91,11 @@ export const PEER_KEYS_MAX = REPLICAS_MAX + CLIENTS_MAX;
 
 const RECEIVER_POINT = 0;
 const RECEIVER_REPLICAS = 1;
+/** The same receivers, with the frame MAC over the request digest (digestMaced). */
+const RECEIVER_POINT_DIGEST_MACED = 2;
+const RECEIVER_REPLICAS_DIGEST_MACED = 3;
+/** Largest frame MAC input of a client REQUEST: header, request digest, full authenticator. */
+const REQUEST_FRAME_MAC_INPUT_BYTES_MAX = FRAME_HEADER_BYTES_MAX + DIGEST_BYTES + AUTH_BYTES_MAX;
 const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client", "node", "cm"];
 assert(
   KINDS_BY_BYTE.every((kind, byte) => PRINCIPAL_KIND_BYTES[kind] === byte),
@@ -148,6 +157,21 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
 const SIGNATURE_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["MembershipCertificate"]);
 
 /**
+ * Whether a frame's MAC covers the request digest instead of the body (markers 2 and 3): a client's
+ * REQUEST (frame version 5). That binds what the body MAC bound, the header, the type (the marker
+ * and ROUTES: a client sends nothing else) and the content: the digest covers clientId, timestamp
+ * and operation at fixed offsets, the authenticator is covered as it is, and the encoding is
+ * canonical (codec.ts), so two requests with the same digest and authenticator have one encoding.
+ * The receiver needs the digest anyway, to check its authenticator entry (checkMessage) and to
+ * name the request in a batch, so its frame MAC becomes an HMAC over about a hundred bytes instead
+ * of the whole operation (1 KiB in the benchmarks), on both ends: docs/protocol.md, Performance
+ * notes, third round.
+ */
+function digestMaced(from: PrincipalKind, type: MessageType): boolean {
+  return from === "client" && type === "Request";
+}
+
+/**
  * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
  * receiving core checks a coprocessor signature on each (JOIN-REQUEST, KEY-EXCHANGE, MIGRATE-NOW,
  * NEW-MEMBERSHIP), or it must arrive before any key exchange (JOIN-APPROVED, see docs/migration.md).
@@ -173,6 +197,8 @@ interface FrameHeader {
   /** Point-to-point receiver, or undefined for a broadcast to the replicas. */
   readonly to: Principal | undefined;
   readonly macCount: number;
+  /** Markers 2 and 3: the MAC covers the request digest instead of the body (digestMaced). */
+  readonly digestMaced: boolean;
 }
 
 export class Wire {
@@ -186,7 +212,16 @@ export class Wire {
   private readonly membership: number[] | undefined;
   private readonly sessionKeys: SessionKeyStore | undefined;
   private readonly macKeys = new Map<number, KeyObject>();
-  private readonly requestDigests = new WeakMap<object, Uint8Array>();
+  /**
+   * Request digests by operation bytes (the same object in a client's request body and the request
+   * it authenticates; a fresh subarray per decoded request), checked against clientId and timestamp.
+   */
+  private readonly requestDigests = new WeakMap<
+    Uint8Array,
+    { readonly clientId: number; readonly timestamp: number; readonly digest: Uint8Array }
+  >();
+  /** A client REQUEST's frame MAC input is assembled here (digestMaced); used synchronously only. */
+  private readonly requestFrameMacInput = new Uint8Array(REQUEST_FRAME_MAC_INPUT_BYTES_MAX);
 
   constructor(options: WireOptions) {
     assert(isValidPrincipal(options.self), "wire owner is a valid principal");
@@ -274,6 +309,7 @@ export class Wire {
     const bodyBytes = encodedSize(message);
     assert(bodyBytes <= MESSAGE_BODY_BYTES_MAX, `${message.type} of ${bodyBytes} bytes exceeds one frame`);
     const broadcast = to === "replicas";
+    const byDigest = digestMaced(this.self.kind, message.type);
     const headerBytes = broadcast ? FRAME_HEADER_BROADCAST_BYTES : FRAME_HEADER_POINT_BYTES;
     const macCount = broadcast ? this.n : 1;
     const frame = allocateFrame(headerBytes + bodyBytes + macCount * MAC_BYTES);
@@ -281,10 +317,10 @@ export class Wire {
     frame[1] = PRINCIPAL_KIND_BYTES[this.self.kind];
     writeU32(frame, 2, this.self.id);
     if (to === "replicas") {
-      frame[6] = RECEIVER_REPLICAS;
+      frame[6] = byDigest ? RECEIVER_REPLICAS_DIGEST_MACED : RECEIVER_REPLICAS;
       frame[7] = macCount;
     } else {
-      frame[6] = RECEIVER_POINT;
+      frame[6] = byDigest ? RECEIVER_POINT_DIGEST_MACED : RECEIVER_POINT;
       frame[7] = PRINCIPAL_KIND_BYTES[to.kind];
       writeU32(frame, 8, to.id);
     }
@@ -293,7 +329,9 @@ export class Wire {
     // The MAC covers the header too: the sender (a frame from A to B replayed to A as if B had sent
     // it fails, pair keys being symmetric), the receiver or MAC count, and the version byte, which
     // keeps frame MACs apart from authenticator entries under the same key (auth.ts).
-    const input = frame.subarray(0, bodyEnd);
+    const input = byDigest
+      ? this.requestMacInputOf(frame, headerBytes, message as Request)
+      : frame.subarray(0, bodyEnd);
     // A receiver we hold no session key with gets a zero MAC, which it drops (keys.ts).
     // The frame's memory is not zeroed (allocateFrame): slots left without a MAC are zeroed here.
     if (to !== "replicas") {
@@ -345,7 +383,7 @@ export class Wire {
     if (from.kind === "replica" ? from.id >= this.n : from.id >= ID_LIMITS[from.kind])
       return drop("senderRange");
     if (wanted !== undefined && !wanted(from, decoded.message)) return drop("unneeded");
-    const macReason = this.checkFrameMac(frame, header, bodyEnd, decoded.message.type);
+    const macReason = this.checkFrameMac(frame, header, bodyEnd, decoded.message);
     if (macReason !== undefined) return drop(macReason);
     const messageReason = this.checkMessage(from, decoded.message);
     if (messageReason !== undefined) return drop(messageReason);
@@ -356,8 +394,9 @@ export class Wire {
     frame: Uint8Array,
     header: FrameHeader,
     bodyEnd: number,
-    type: MessageType,
+    message: Message,
   ): DropReason | undefined {
+    const type = message.type;
     let slot: number;
     if (header.to !== undefined) {
       if (header.to.kind !== this.self.kind || header.to.id !== this.self.id) return "wrongReceiver";
@@ -367,8 +406,11 @@ export class Wire {
       if (this.self.id >= header.macCount) return "macMissing";
       slot = this.self.id;
     }
+    if (header.digestMaced !== digestMaced(header.from.kind, message.type)) return "frameHeader";
     if (SIGNATURE_ONLY_TYPES.has(type)) return undefined;
-    const input = frame.subarray(0, bodyEnd);
+    const input = header.digestMaced
+      ? this.requestMacInputOf(frame, header.headerBytes, message as Request)
+      : frame.subarray(0, bodyEnd);
     const key = this.frameKey(header.from, type);
     if (key === undefined) return "sessionKeyMissing";
     return macMatches(key, input, frame, bodyEnd + slot * MAC_BYTES) ? undefined : "macInvalid";
@@ -467,13 +509,38 @@ export class Wire {
     return auth;
   }
 
-  /** SHA-256 over clientId, timestamp and operation; cached per request object (it is hot). */
+  /**
+   * SHA-256 over clientId, timestamp and operation; cached by operation bytes (it is hot: the
+   * client's authenticator and frame MAC, a replica's frame MAC, entry check and batch digest).
+   */
   requestDigest(request: Request | Omit<Request, "auth">): Uint8Array {
-    const cached = this.requestDigests.get(request);
-    if (cached !== undefined) return cached;
+    const cached = this.requestDigests.get(request.operation);
+    if (
+      cached !== undefined &&
+      cached.clientId === request.clientId &&
+      cached.timestamp === request.timestamp
+    )
+      return cached.digest;
     const digest = computeRequestDigest(request);
-    this.requestDigests.set(request, digest);
+    this.requestDigests.set(request.operation, {
+      clientId: request.clientId,
+      timestamp: request.timestamp,
+      digest,
+    });
     return digest;
+  }
+
+  /**
+   * A client REQUEST's frame MAC input (digestMaced): the frame header, the request digest and the
+   * authenticator, in a scratch buffer that the next call overwrites.
+   */
+  private requestMacInputOf(frame: Uint8Array, headerBytes: number, request: Request): Uint8Array {
+    assert(request.auth.length <= AUTH_BYTES_MAX, "authenticator within AUTH_BYTES_MAX");
+    const input = this.requestFrameMacInput;
+    input.set(frame.subarray(0, headerBytes), 0);
+    input.set(this.requestDigest(request), headerBytes);
+    input.set(request.auth, headerBytes + DIGEST_BYTES);
+    return input.subarray(0, headerBytes + DIGEST_BYTES + request.auth.length);
   }
 
   signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array {
@@ -600,12 +667,14 @@ function readHeader(frame: Uint8Array): FrameHeader | undefined {
   if (senderKind === undefined) return undefined;
   const from: Principal = { kind: senderKind, id: readU32(frame, 2) };
   const marker = frame[6];
-  if (marker === RECEIVER_REPLICAS) {
+  if (marker === RECEIVER_REPLICAS || marker === RECEIVER_REPLICAS_DIGEST_MACED) {
     const macCount = frame[7] as number;
     if (macCount < 1 || macCount > REPLICAS_MAX) return undefined;
-    return { from, headerBytes: FRAME_HEADER_BROADCAST_BYTES, to: undefined, macCount };
+    const digestMaced = marker === RECEIVER_REPLICAS_DIGEST_MACED;
+    return { from, headerBytes: FRAME_HEADER_BROADCAST_BYTES, to: undefined, macCount, digestMaced };
   }
-  if (marker !== RECEIVER_POINT || frame.length < FRAME_HEADER_POINT_BYTES) return undefined;
+  if (marker !== RECEIVER_POINT && marker !== RECEIVER_POINT_DIGEST_MACED) return undefined;
+  if (frame.length < FRAME_HEADER_POINT_BYTES) return undefined;
   const receiverKind = KINDS_BY_BYTE[frame[7] as number];
   if (receiverKind === undefined) return undefined;
   return {
@@ -613,5 +682,6 @@ function readHeader(frame: Uint8Array): FrameHeader | undefined {
     headerBytes: FRAME_HEADER_POINT_BYTES,
     to: { kind: receiverKind, id: readU32(frame, 8) },
     macCount: 1,
+    digestMaced: marker === RECEIVER_POINT_DIGEST_MACED,
   };
 }

@@ -256,6 +256,53 @@ describe("attacks are dropped", () => {
     );
   });
 
+  it("a client request's frame MAC (over its digest) binds the other replicas' entries too", () => {
+    // Frame version 5: the MAC covers header, request digest and authenticator, not the body.
+    const frame = clientWire.seal(request, "replicas");
+    expect(frame[6]).toBe(3);
+    for (const [receiver, entry] of [
+      [2, 0],
+      [2, 3],
+      [0, 2],
+    ] as const) {
+      const tampered = Uint8Array.from(frame);
+      // The authenticator is the body's last N * MAC_BYTES bytes, before the frame's N MACs.
+      tampered[tampered.length - 2 * N * MAC_BYTES + entry * MAC_BYTES + 3]! ^= 1;
+      expectDrop(replicaWire(receiver), tampered, "macInvalid");
+    }
+    // Broadcast header 8 bytes, then codec version and tag: clientId at 10..13, timestamp at 14..21.
+    for (const offset of [13, 21]) {
+      const tampered = Uint8Array.from(frame);
+      tampered[offset]! ^= 1;
+      expectDrop(replicaWire(1), tampered, "macInvalid");
+    }
+  });
+
+  it("a frame whose MAC form does not fit its message", () => {
+    // A client request MACed over its body, and a replica's message MACed as a request would be.
+    const bodyMaced = clientWire.seal(request, replica(0));
+    bodyMaced[6] = 0;
+    expectDrop(replicaWire(0), bodyMaced, "frameHeader");
+    const prepare = { ...wireTesting.sampleMessages().Prepare, replicaId: 1 } as Message;
+    const digestMaced = replicaWire(1).seal(prepare, replica(0));
+    digestMaced[6] = 2;
+    expectDrop(replicaWire(0), digestMaced, "frameHeader");
+    const broadcast = replicaWire(1).seal(prepare, "replicas");
+    broadcast[6] = 3;
+    expectDrop(replicaWire(0), broadcast, "frameHeader");
+  });
+
+  it("a request whose frame MAC is right but whose entry for this replica is not (counted)", () => {
+    // The frame MAC vouches for the bytes the client sent; the entry for the receiving replica is
+    // what lets the request into a batch, and a faulty client can send a bad one under a good MAC.
+    const badAuth = Uint8Array.from(request.auth);
+    badAuth[0 * MAC_BYTES + 7]! ^= 0x10;
+    const frame = clientWire.seal({ ...request, auth: badAuth }, "replicas");
+    expectDrop(replicaWire(0), frame, "requestAuthInvalid");
+    expectDrop(replicaWire(0), frame, "requestAuthInvalid");
+    for (const id of [1, 2, 3]) expect(replicaWire(id).open(frame).ok).toBe(true);
+  });
+
   it("a request with a bad MAC inside a PRE-PREPARE: passed on, and reported by requestAuthentic", () => {
     // The replica core decides (CoreDeps.requestAuthentic): it takes such a batch only once a
     // quorum vouches for it.

@@ -24,9 +24,9 @@ import {
 export const CODEC_VERSION = 2;
 /**
  * Version byte of a frame header (sender, receivers, MACs). 4: the frame MAC covers header and
- * body directly (1 MACed a digest of the body). 5: a client's REQUEST frame MAC covers the header,
- * the request digest and the authenticator instead of the body (wire.ts, DIGEST_MACED). Never 2 or
- * 3, the authenticator tags (auth.ts).
+ * body directly (1 MACed a digest of the body). 5: the frame MAC of a client's REQUEST and of a
+ * PRE-PREPARE of requests covers request digests instead of operations (wire.ts, digestMaced).
+ * Never 2 or 3, the authenticator tags (auth.ts).
  */
 export const FRAME_VERSION = 5;
 

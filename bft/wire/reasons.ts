@@ -57,7 +57,7 @@ export const FRAME_REASONS = [
   "frameSize",
   /**
    * Unknown frame version, principal kind or receiver marker, a body that does not fit, or a MAC
-   * form (receiver marker) that is not the one its message takes (wire.ts, DIGEST_MACED).
+   * form (receiver marker) that is not the one its message takes (wire.ts, digestMaced).
    */
   "frameHeader",
   /** Sender id out of range (replica id >= n). */

@@ -16,7 +16,14 @@
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
-import { CLIENTS_MAX, DIGEST_BYTES, MAC_BYTES, MESSAGE_BYTES_MAX, REPLICAS_MAX } from "../limits.js";
+import {
+  CLIENTS_MAX,
+  DIGEST_BYTES,
+  MAC_BYTES,
+  MESSAGE_BYTES_MAX,
+  REPLICAS_MAX,
+  REQUEST_BATCH_MAX,
+} from "../limits.js";
 import type {
   InitMigration,
   Message,
@@ -46,8 +53,10 @@ import {
   FRAME_HEADER_POINT_BYTES,
   FRAME_VERSION,
   MESSAGE_BODY_BYTES_MAX,
+  SHORT_BYTES_LIMIT,
 } from "./bounds.js";
 import { decodeMessageRange, encodedSize, encodeMessageInto, encodeMessageUncheckedInto } from "./codec.js";
+import { Writer } from "./cursor.js";
 import {
   isValidPrincipal,
   type KeyRing,
@@ -91,11 +100,9 @@ export const PEER_KEYS_MAX = REPLICAS_MAX + CLIENTS_MAX;
 
 const RECEIVER_POINT = 0;
 const RECEIVER_REPLICAS = 1;
-/** The same receivers, with the frame MAC over the request digest (digestMaced). */
+/** The same receivers, with the frame MAC over request digests (digestMaced). */
 const RECEIVER_POINT_DIGEST_MACED = 2;
 const RECEIVER_REPLICAS_DIGEST_MACED = 3;
-/** Largest frame MAC input of a client REQUEST: header, request digest, full authenticator. */
-const REQUEST_FRAME_MAC_INPUT_BYTES_MAX = FRAME_HEADER_BYTES_MAX + DIGEST_BYTES + AUTH_BYTES_MAX;
 const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client", "node", "cm"];
 assert(
   KINDS_BY_BYTE.every((kind, byte) => PRINCIPAL_KIND_BYTES[kind] === byte),
@@ -157,19 +164,34 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
 const SIGNATURE_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["MembershipCertificate"]);
 
 /**
- * Whether a frame's MAC covers the request digest instead of the body (markers 2 and 3): a client's
- * REQUEST (frame version 5). That binds what the body MAC bound, the header, the type (the marker
- * and ROUTES: a client sends nothing else) and the content: the digest covers clientId, timestamp
- * and operation at fixed offsets, the authenticator is covered as it is, and the encoding is
- * canonical (codec.ts), so two requests with the same digest and authenticator have one encoding.
- * The receiver needs the digest anyway, to check its authenticator entry (checkMessage) and to
- * name the request in a batch, so its frame MAC becomes an HMAC over about a hundred bytes instead
- * of the whole operation (1 KiB in the benchmarks), on both ends: docs/protocol.md, Performance
- * notes, third round.
+ * Whether a frame's MAC covers request digests instead of the requests' operations (markers 2 and
+ * 3, frame version 5): a client's REQUEST, and a replica's PRE-PREPARE of requests (one with a
+ * special entry is MACed over its body). The input (macInputByDigest) is the header and the body
+ * with each request's operation replaced by the request digest, which covers clientId, timestamp
+ * and operation at fixed offsets; every other field, the authenticators included, is covered as
+ * it is, with its length. The encoding is canonical (codec.ts), so this binds exactly what a MAC
+ * over header and body binds: the sender, the type (marker, ROUTES and the fields) and the
+ * content. The receiver needs the digests anyway, for its authenticator entry (checkMessage, or
+ * the core for a PRE-PREPARE) and for the batch digest, so each such frame MAC becomes an HMAC
+ * over about a hundred bytes per request instead of the operations (1 KiB each in the
+ * benchmarks), on both ends: docs/protocol.md, Performance notes, third round.
  */
-function digestMaced(from: PrincipalKind, type: MessageType): boolean {
-  return from === "client" && type === "Request";
+function digestMaced(from: PrincipalKind, message: Message): boolean {
+  if (message.type === "Request") return from === "client";
+  return message.type === "PrePrepare" && from === "replica" && message.special === undefined;
 }
+
+/** Per request in a PRE-PREPARE's MAC input: its digest, the authenticator's length and bytes. */
+const REQUEST_MAC_INPUT_BYTES_MAX = DIGEST_BYTES + 1 + AUTH_BYTES_MAX;
+/** Largest MAC input macInputByDigest builds: a PRE-PREPARE of REQUEST_BATCH_MAX requests. */
+const DIGEST_MAC_INPUT_BYTES_MAX =
+  FRAME_HEADER_BYTES_MAX +
+  8 +
+  8 +
+  1 +
+  SHORT_BYTES_LIMIT +
+  2 +
+  REQUEST_BATCH_MAX * REQUEST_MAC_INPUT_BYTES_MAX;
 
 /**
  * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
@@ -197,7 +219,7 @@ interface FrameHeader {
   /** Point-to-point receiver, or undefined for a broadcast to the replicas. */
   readonly to: Principal | undefined;
   readonly macCount: number;
-  /** Markers 2 and 3: the MAC covers the request digest instead of the body (digestMaced). */
+  /** Markers 2 and 3: the MAC covers request digests instead of operations (digestMaced). */
   readonly digestMaced: boolean;
 }
 
@@ -220,8 +242,8 @@ export class Wire {
     Uint8Array,
     { readonly clientId: number; readonly timestamp: number; readonly digest: Uint8Array }
   >();
-  /** A client REQUEST's frame MAC input is assembled here (digestMaced); used synchronously only. */
-  private readonly requestFrameMacInput = new Uint8Array(REQUEST_FRAME_MAC_INPUT_BYTES_MAX);
+  /** Frame MAC inputs over request digests are assembled here (digestMaced); synchronous use only. */
+  private readonly digestMacInput = new Uint8Array(DIGEST_MAC_INPUT_BYTES_MAX);
 
   constructor(options: WireOptions) {
     assert(isValidPrincipal(options.self), "wire owner is a valid principal");
@@ -309,7 +331,7 @@ export class Wire {
     const bodyBytes = encodedSize(message);
     assert(bodyBytes <= MESSAGE_BODY_BYTES_MAX, `${message.type} of ${bodyBytes} bytes exceeds one frame`);
     const broadcast = to === "replicas";
-    const byDigest = digestMaced(this.self.kind, message.type);
+    const byDigest = digestMaced(this.self.kind, message);
     const headerBytes = broadcast ? FRAME_HEADER_BROADCAST_BYTES : FRAME_HEADER_POINT_BYTES;
     const macCount = broadcast ? this.n : 1;
     const frame = allocateFrame(headerBytes + bodyBytes + macCount * MAC_BYTES);
@@ -329,9 +351,7 @@ export class Wire {
     // The MAC covers the header too: the sender (a frame from A to B replayed to A as if B had sent
     // it fails, pair keys being symmetric), the receiver or MAC count, and the version byte, which
     // keeps frame MACs apart from authenticator entries under the same key (auth.ts).
-    const input = byDigest
-      ? this.requestMacInputOf(frame, headerBytes, message as Request)
-      : frame.subarray(0, bodyEnd);
+    const input = byDigest ? this.macInputByDigest(frame, headerBytes, message) : frame.subarray(0, bodyEnd);
     // A receiver we hold no session key with gets a zero MAC, which it drops (keys.ts).
     // The frame's memory is not zeroed (allocateFrame): slots left without a MAC are zeroed here.
     if (to !== "replicas") {
@@ -406,10 +426,10 @@ export class Wire {
       if (this.self.id >= header.macCount) return "macMissing";
       slot = this.self.id;
     }
-    if (header.digestMaced !== digestMaced(header.from.kind, message.type)) return "frameHeader";
+    if (header.digestMaced !== digestMaced(header.from.kind, message)) return "frameHeader";
     if (SIGNATURE_ONLY_TYPES.has(type)) return undefined;
     const input = header.digestMaced
-      ? this.requestMacInputOf(frame, header.headerBytes, message as Request)
+      ? this.macInputByDigest(frame, header.headerBytes, message)
       : frame.subarray(0, bodyEnd);
     const key = this.frameKey(header.from, type);
     if (key === undefined) return "sessionKeyMissing";
@@ -531,16 +551,35 @@ export class Wire {
   }
 
   /**
-   * A client REQUEST's frame MAC input (digestMaced): the frame header, the request digest and the
-   * authenticator, in a scratch buffer that the next call overwrites.
+   * The frame MAC input of a message digestMaced names: the frame header, then the body's fields
+   * with each request's operation replaced by the request digest. In a scratch buffer that the
+   * next call overwrites.
    */
-  private requestMacInputOf(frame: Uint8Array, headerBytes: number, request: Request): Uint8Array {
-    assert(request.auth.length <= AUTH_BYTES_MAX, "authenticator within AUTH_BYTES_MAX");
-    const input = this.requestFrameMacInput;
+  private macInputByDigest(frame: Uint8Array, headerBytes: number, message: Message): Uint8Array {
+    const input = this.digestMacInput;
     input.set(frame.subarray(0, headerBytes), 0);
-    input.set(this.requestDigest(request), headerBytes);
-    input.set(request.auth, headerBytes + DIGEST_BYTES);
-    return input.subarray(0, headerBytes + DIGEST_BYTES + request.auth.length);
+    const writer = new Writer(input, headerBytes);
+    if (message.type === "Request") {
+      this.writeRequestMacInput(writer, message);
+    } else {
+      assert(message.type === "PrePrepare" && message.special === undefined, "a PRE-PREPARE of requests");
+      assert(message.requests.length <= REQUEST_BATCH_MAX, "batch within REQUEST_BATCH_MAX");
+      writer.u64(message.view);
+      writer.u64(message.seq);
+      writer.shortBytes(message.digest);
+      writer.u16(message.requests.length);
+      for (const request of message.requests) this.writeRequestMacInput(writer, request);
+    }
+    return input.subarray(0, writer.offset);
+  }
+
+  private writeRequestMacInput(writer: Writer, request: Request): void {
+    // Decoded authenticators are within AUTH_BYTES_MAX (validate.ts); so are the ones we build.
+    assert(request.auth.length <= AUTH_BYTES_MAX, "authenticator within AUTH_BYTES_MAX");
+    const digest = this.requestDigest(request);
+    writer.bytes.set(digest, writer.offset);
+    writer.offset += DIGEST_BYTES;
+    writer.shortBytes(request.auth);
   }
 
   signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array {

@@ -278,6 +278,20 @@ describe("attacks are dropped", () => {
     }
   });
 
+  it("a PRE-PREPARE's frame MAC (over request digests) binds operations and authenticators", () => {
+    const frame = replicaWire(0).seal(prePrepare([authenticRequest(12), authenticRequest(13)]), "replicas");
+    expect(frame[6]).toBe(3);
+    const operationAt = Buffer.from(frame).indexOf(Buffer.from(authenticRequest(13).operation)) + 100;
+    expect(operationAt).toBeGreaterThan(100);
+    for (const offset of [operationAt, frame.length - N * MAC_BYTES - 5, 20]) {
+      const tampered = Uint8Array.from(frame); // the second operation, its authenticator, the seq
+      tampered[offset]! ^= 1;
+      expectDrop(replicaWire(2), tampered, "macInvalid");
+    }
+    // One with a special entry (a MIGRATION-REQUEST) keeps the MAC over its body.
+    expect(replicaWire(0).seal(wireTesting.sampleMigrationPrePrepare(131), "replicas")[6]).toBe(1);
+  });
+
   it("a frame whose MAC form does not fit its message", () => {
     // A client request MACed over its body, and a replica's message MACed as a request would be.
     const bodyMaced = clientWire.seal(request, replica(0));
@@ -290,6 +304,12 @@ describe("attacks are dropped", () => {
     const broadcast = replicaWire(1).seal(prepare, "replicas");
     broadcast[6] = 3;
     expectDrop(replicaWire(0), broadcast, "frameHeader");
+    const special = replicaWire(0).seal(wireTesting.sampleMigrationPrePrepare(131), "replicas");
+    special[6] = 3;
+    expectDrop(replicaWire(1), special, "frameHeader");
+    const batch = replicaWire(0).seal(prePrepare([request]), "replicas");
+    batch[6] = 1;
+    expectDrop(replicaWire(1), batch, "frameHeader");
   });
 
   it("a request whose frame MAC is right but whose entry for this replica is not (counted)", () => {

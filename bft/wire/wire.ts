@@ -10,9 +10,9 @@
  *
  * The body has no length field: it is everything between the header and the trailer, whose size
  * the header fixes. Each MAC is an HMAC over header and body (auth.ts), except with markers 2 and
- * 3, which carry a client's REQUEST only: there it covers the header, the request digest and the
- * request's authenticator (DIGEST_MACED). A broadcast is encoded once and MACed once per replica;
- * the sender's own authenticator slot is zero.
+ * 3, which carry a client's REQUEST or a replica's PRE-PREPARE of requests only: there it covers
+ * the header and the body with each operation replaced by its request digest (digestMaced). A
+ * broadcast is encoded once and MACed once per replica; the sender's own authenticator slot is zero.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";

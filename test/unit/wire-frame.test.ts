@@ -25,6 +25,7 @@ import {
   DROP_REASONS,
   type DropReason,
   deriveSigningKeyPair,
+  encodeMessage,
   type OpenResult,
   Wire,
   wireTesting,
@@ -102,6 +103,22 @@ describe("authentic traffic opens", () => {
     const frame = replicaWire(0).seal(message, "replicas");
     expect(frame.length).toBeLessThan(2 * 1024 + 500);
     for (const id of [1, 2, 3]) expectOk(replicaWire(id).open(frame), replica(0), message);
+  });
+
+  it("frames carry no stale memory: the sender's own authenticator slot is zero", () => {
+    // Frames come from node's buffer pool without zero-filling (sealFrame writes every byte):
+    // dirty the pool first, then check the one slot no MAC is written into.
+    for (let index = 0; index < 64; index++) Buffer.allocUnsafe(512).fill(0xa5);
+    const message = { ...wireTesting.sampleMessages().Prepare, replicaId: 2 } as Message;
+    const body = encodeMessage(message);
+    for (let index = 0; index < 16; index++) {
+      const frame = replicaWire(2).seal(message, "replicas");
+      // Header (checked by open), body, then the MACs of replicas 0, 1, our zero slot and 3's.
+      expect(frame.subarray(8, 8 + body.length)).toEqual(body);
+      const ownSlot = frame.length - (N - 2) * MAC_BYTES;
+      expect(Array.from(frame.subarray(ownSlot, ownSlot + MAC_BYTES))).toEqual(new Array(MAC_BYTES).fill(0));
+      for (const id of [0, 1, 3]) expectOk(replicaWire(id).open(frame), replica(2), message);
+    }
   });
 
   it("a null PRE-PREPARE and the other replica messages", () => {

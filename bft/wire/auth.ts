@@ -10,9 +10,9 @@
  * Performance notes). The first byte of every MAC input keeps the domains apart under one key:
  * a frame starts with FRAME_VERSION, which no authenticator tag equals.
  */
-import { createHash, createHmac, type KeyObject, sign, timingSafeEqual, verify } from "node:crypto";
+import { createHmac, hash, type KeyObject, sign, verify } from "node:crypto";
 import { assert } from "../assert.js";
-import { DIGEST_BYTES, MAC_BYTES, SIGNATURE_BYTES } from "../limits.js";
+import { DIGEST_BYTES, MAC_BYTES, OPERATION_BYTES_MAX, SIGNATURE_BYTES } from "../limits.js";
 import type { Request, ViewChange } from "../messages.js";
 import { FRAME_VERSION } from "./bounds.js";
 import { viewChangeSigningBytes } from "./codec.js";
@@ -31,8 +31,12 @@ function plain(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
+/**
+ * One-shot SHA-256 (crypto.hash): no Hash object per call, which costs more than hashing a
+ * kilobyte (docs/protocol.md, Performance notes, third round).
+ */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return plain(createHash("sha256").update(bytes).digest());
+  return plain(hash("sha256", bytes, "buffer"));
 }
 
 /** What an INIT-MIGRATION authenticator entry covers: a tag and the digest of its fields. */
@@ -44,9 +48,17 @@ export function initMigrationMacInput(fieldsDigest: Uint8Array): Uint8Array {
   return input;
 }
 
+/** Reused by requestMacInput: an entry's input is MACed at once and never kept. */
+const requestMacInputScratch = new Uint8Array(REQUEST_MAC_INPUT_BYTES);
+
+/**
+ * What a request authenticator entry covers: a tag and the request digest. Returns a scratch
+ * buffer that the next call overwrites: MAC it at once (authenticating or checking a request
+ * runs synchronously), never keep it.
+ */
 export function requestMacInput(requestDigest: Uint8Array): Uint8Array {
   assert(requestDigest.length === DIGEST_BYTES, "request digest has DIGEST_BYTES");
-  const input = new Uint8Array(REQUEST_MAC_INPUT_BYTES);
+  const input = requestMacInputScratch;
   input[0] = REQUEST_MAC_TAG;
   input.set(requestDigest, 1);
   return input;
@@ -56,26 +68,47 @@ export function requestMacInput(requestDigest: Uint8Array): Uint8Array {
 export function macInto(key: KeyObject, input: Uint8Array, target: Uint8Array, offset: number): void {
   assert(offset + MAC_BYTES <= target.length, "MAC slot inside the target");
   const full = createHmac("sha256", key).update(input).digest();
-  target.set(full.subarray(0, MAC_BYTES), offset);
+  // A byte loop: subarray() of the digest Buffer would allocate a view per MAC.
+  for (let index = 0; index < MAC_BYTES; index++) target[offset + index] = full[index] as number;
 }
 
-/** Constant-time check of target[offset, offset + MAC_BYTES) against the MAC of `input`. */
+/**
+ * Constant-time check of macs[offset, offset + MAC_BYTES) against the MAC of `input`: every byte
+ * is compared, with no branch on their values (what timingSafeEqual does, without the two views
+ * and the native call it needs per MAC).
+ */
 export function macMatches(key: KeyObject, input: Uint8Array, macs: Uint8Array, offset: number): boolean {
   if (offset < 0 || offset + MAC_BYTES > macs.length) return false;
-  const expected = createHmac("sha256", key).update(input).digest().subarray(0, MAC_BYTES);
-  return timingSafeEqual(expected, macs.subarray(offset, offset + MAC_BYTES));
+  const expected = createHmac("sha256", key).update(input).digest();
+  let difference = 0;
+  for (let index = 0; index < MAC_BYTES; index++)
+    difference |= (expected[index] as number) ^ (macs[offset + index] as number);
+  return difference === 0;
 }
+
+/** clientId u32 + timestamp u64, ahead of the operation in a request digest's input. */
+const REQUEST_DIGEST_HEADER_BYTES = 12;
+/**
+ * Scratch for a request digest's input, grown up to the largest operation: one one-shot hash over
+ * a copy is cheaper than a Hash object fed twice (the copy of 1 KiB costs far less than the object).
+ * Only used synchronously inside computeRequestDigest.
+ */
+let requestDigestScratch = Buffer.allocUnsafe(REQUEST_DIGEST_HEADER_BYTES + 4096);
 
 /** SHA-256 over clientId u32, timestamp u64 and the operation: what a client's authenticator covers. */
 export function computeRequestDigest(
   request: Pick<Request, "clientId" | "timestamp" | "operation">,
 ): Uint8Array {
-  const header = new Uint8Array(12);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, request.clientId);
-  view.setUint32(4, Math.floor(request.timestamp / 2 ** 32));
-  view.setUint32(8, request.timestamp % 2 ** 32);
-  const digest = plain(createHash("sha256").update(header).update(request.operation).digest());
+  const operation = request.operation;
+  assert(operation.length <= OPERATION_BYTES_MAX, "operation within OPERATION_BYTES_MAX");
+  const inputBytes = REQUEST_DIGEST_HEADER_BYTES + operation.length;
+  if (requestDigestScratch.length < inputBytes) requestDigestScratch = Buffer.allocUnsafe(inputBytes);
+  const scratch = requestDigestScratch;
+  scratch.writeUInt32BE(request.clientId, 0);
+  scratch.writeUInt32BE(Math.floor(request.timestamp / 2 ** 32), 4);
+  scratch.writeUInt32BE(request.timestamp % 2 ** 32, 8);
+  scratch.set(operation, REQUEST_DIGEST_HEADER_BYTES);
+  const digest = plain(hash("sha256", scratch.subarray(0, inputBytes), "buffer"));
   assert(digest.length === DIGEST_BYTES, "request digest has DIGEST_BYTES");
   return digest;
 }

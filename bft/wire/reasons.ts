@@ -55,7 +55,10 @@ export type DecodeReason = (typeof DECODE_REASONS)[number];
 export const FRAME_REASONS = [
   /** Frame shorter than a header or longer than MESSAGE_BYTES_MAX. */
   "frameSize",
-  /** Unknown frame version, principal kind or receiver marker, or a body that does not fit. */
+  /**
+   * Unknown frame version, principal kind or receiver marker, a body that does not fit, or a MAC
+   * form (receiver marker) that is not the one its message takes (wire.ts, digestMaced).
+   */
   "frameHeader",
   /** Sender id out of range (replica id >= n). */
   "senderRange",

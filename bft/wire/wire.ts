@@ -4,17 +4,26 @@
  *
  * Frame layout (big-endian):
  *   version u8 | sender kind u8 | sender id u32 | receiver marker u8 |
- *     marker 0 (one principal): receiver kind u8 | receiver id u32
- *     marker 1 (all replicas):  authenticator entry count u8
- *   | encoded message | MAC (marker 0) or authenticator: one MAC per replica id (marker 1)
+ *     marker 0 or 2 (one principal): receiver kind u8 | receiver id u32
+ *     marker 1 or 3 (all replicas):  authenticator entry count u8
+ *   | encoded message | MAC (markers 0, 2) or authenticator: one MAC per replica id (markers 1, 3)
  *
  * The body has no length field: it is everything between the header and the trailer, whose size
- * the header fixes. Each MAC is an HMAC over header and body (auth.ts). A broadcast is encoded once
- * and MACed once per replica; the sender's own authenticator slot is zero.
+ * the header fixes. Each MAC is an HMAC over header and body (auth.ts), except with markers 2 and
+ * 3, which carry a client's REQUEST or a replica's PRE-PREPARE of requests only: there it covers
+ * the header and the body with each operation replaced by its request digest (digestMaced). A
+ * broadcast is encoded once and MACed once per replica; the sender's own authenticator slot is zero.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { assert } from "../assert.js";
-import { CLIENTS_MAX, MAC_BYTES, MESSAGE_BYTES_MAX, REPLICAS_MAX } from "../limits.js";
+import {
+  CLIENTS_MAX,
+  DIGEST_BYTES,
+  MAC_BYTES,
+  MESSAGE_BYTES_MAX,
+  REPLICAS_MAX,
+  REQUEST_BATCH_MAX,
+} from "../limits.js";
 import type {
   InitMigration,
   Message,
@@ -37,13 +46,17 @@ import {
   verifyViewChange,
 } from "./auth.js";
 import {
+  AUTH_BYTES_MAX,
   FRAME_HEADER_BROADCAST_BYTES,
+  FRAME_HEADER_BYTES_MAX,
   FRAME_HEADER_BYTES_MIN,
   FRAME_HEADER_POINT_BYTES,
   FRAME_VERSION,
   MESSAGE_BODY_BYTES_MAX,
+  SHORT_BYTES_LIMIT,
 } from "./bounds.js";
 import { decodeMessageRange, encodedSize, encodeMessageInto, encodeMessageUncheckedInto } from "./codec.js";
+import { Writer } from "./cursor.js";
 import {
   isValidPrincipal,
   type KeyRing,
@@ -95,6 +108,9 @@ export const PREVIOUS_HOLDER_KEYS_MAX = 2;
 
 const RECEIVER_POINT = 0;
 const RECEIVER_REPLICAS = 1;
+/** The same receivers, with the frame MAC over request digests (digestMaced). */
+const RECEIVER_POINT_DIGEST_MACED = 2;
+const RECEIVER_REPLICAS_DIGEST_MACED = 3;
 const KINDS_BY_BYTE: readonly PrincipalKind[] = ["replica", "client", "node", "cm"];
 assert(
   KINDS_BY_BYTE.every((kind, byte) => PRINCIPAL_KIND_BYTES[kind] === byte),
@@ -157,6 +173,36 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
 const SIGNATURE_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["MembershipCertificate"]);
 
 /**
+ * Whether a frame's MAC covers request digests instead of the requests' operations (markers 2 and
+ * 3, frame version 5): a client's REQUEST, and a replica's PRE-PREPARE of requests (one with a
+ * special entry is MACed over its body). The input (macInputByDigest) is the header and the body
+ * with each request's operation replaced by the request digest, which covers clientId, timestamp
+ * and operation at fixed offsets; every other field, the authenticators included, is covered as
+ * it is, with its length. The encoding is canonical (codec.ts), so this binds exactly what a MAC
+ * over header and body binds: the sender, the type (marker, ROUTES and the fields) and the
+ * content. The receiver needs the digests anyway, for its authenticator entry (checkMessage, or
+ * the core for a PRE-PREPARE) and for the batch digest, so each such frame MAC becomes an HMAC
+ * over about a hundred bytes per request instead of the operations (1 KiB each in the
+ * benchmarks), on both ends: docs/protocol.md, Performance notes, third round.
+ */
+function digestMaced(from: PrincipalKind, message: Message): boolean {
+  if (message.type === "Request") return from === "client";
+  return message.type === "PrePrepare" && from === "replica" && message.special === undefined;
+}
+
+/** Per request in a PRE-PREPARE's MAC input: its digest, the authenticator's length and bytes. */
+const REQUEST_MAC_INPUT_BYTES_MAX = DIGEST_BYTES + 1 + AUTH_BYTES_MAX;
+/** Largest MAC input macInputByDigest builds: a PRE-PREPARE of REQUEST_BATCH_MAX requests. */
+const DIGEST_MAC_INPUT_BYTES_MAX =
+  FRAME_HEADER_BYTES_MAX +
+  8 +
+  8 +
+  1 +
+  SHORT_BYTES_LIMIT +
+  2 +
+  REQUEST_BATCH_MAX * REQUEST_MAC_INPUT_BYTES_MAX;
+
+/**
  * Frames between nodes that keep the derived (cluster-secret) key even with session keys: the
  * receiving core checks a coprocessor signature on each (JOIN-REQUEST, JOIN-APPROVED, KEY-EXCHANGE,
  * MIGRATE-NOW, NEW-MEMBERSHIP); JOIN-REQUEST and JOIN-APPROVED precede any key exchange anyway.
@@ -182,6 +228,8 @@ interface FrameHeader {
   /** Point-to-point receiver, or undefined for a broadcast to the replicas. */
   readonly to: Principal | undefined;
   readonly macCount: number;
+  /** Markers 2 and 3: the MAC covers request digests instead of operations (digestMaced). */
+  readonly digestMaced: boolean;
 }
 
 export class Wire {
@@ -197,7 +245,16 @@ export class Wire {
   private readonly membership: number[] | undefined;
   private readonly sessionKeys: SessionKeyStore | undefined;
   private readonly macKeys = new Map<number, KeyObject>();
-  private readonly requestDigests = new WeakMap<object, Uint8Array>();
+  /**
+   * Request digests by operation bytes (the same object in a client's request body and the request
+   * it authenticates; a fresh subarray per decoded request), checked against clientId and timestamp.
+   */
+  private readonly requestDigests = new WeakMap<
+    Uint8Array,
+    { readonly clientId: number; readonly timestamp: number; readonly digest: Uint8Array }
+  >();
+  /** Frame MAC inputs over request digests are assembled here (digestMaced); synchronous use only. */
+  private readonly digestMacInput = new Uint8Array(DIGEST_MAC_INPUT_BYTES_MAX);
 
   constructor(options: WireOptions) {
     assert(isValidPrincipal(options.self), "wire owner is a valid principal");
@@ -294,38 +351,45 @@ export class Wire {
     const bodyBytes = encodedSize(message);
     assert(bodyBytes <= MESSAGE_BODY_BYTES_MAX, `${message.type} of ${bodyBytes} bytes exceeds one frame`);
     const broadcast = to === "replicas";
+    const byDigest = digestMaced(this.self.kind, message);
     const headerBytes = broadcast ? FRAME_HEADER_BROADCAST_BYTES : FRAME_HEADER_POINT_BYTES;
     const macCount = broadcast ? this.n : 1;
-    const frame = new Uint8Array(headerBytes + bodyBytes + macCount * MAC_BYTES);
-    const view = new DataView(frame.buffer);
-    view.setUint8(0, FRAME_VERSION);
-    view.setUint8(1, PRINCIPAL_KIND_BYTES[this.self.kind]);
-    view.setUint32(2, this.self.id);
+    const frame = allocateFrame(headerBytes + bodyBytes + macCount * MAC_BYTES);
+    frame[0] = FRAME_VERSION;
+    frame[1] = PRINCIPAL_KIND_BYTES[this.self.kind];
+    writeU32(frame, 2, this.self.id);
     if (to === "replicas") {
-      view.setUint8(6, RECEIVER_REPLICAS);
-      view.setUint8(7, macCount);
+      frame[6] = byDigest ? RECEIVER_REPLICAS_DIGEST_MACED : RECEIVER_REPLICAS;
+      frame[7] = macCount;
     } else {
-      view.setUint8(6, RECEIVER_POINT);
-      view.setUint8(7, PRINCIPAL_KIND_BYTES[to.kind]);
-      view.setUint32(8, to.id);
+      frame[6] = byDigest ? RECEIVER_POINT_DIGEST_MACED : RECEIVER_POINT;
+      frame[7] = PRINCIPAL_KIND_BYTES[to.kind];
+      writeU32(frame, 8, to.id);
     }
     const encode = checked ? encodeMessageInto : encodeMessageUncheckedInto;
     const bodyEnd = encode(message, frame, headerBytes, bodyBytes);
     // The MAC covers the header too: the sender (a frame from A to B replayed to A as if B had sent
     // it fails, pair keys being symmetric), the receiver or MAC count, and the version byte, which
     // keeps frame MACs apart from authenticator entries under the same key (auth.ts).
-    const input = frame.subarray(0, bodyEnd);
+    const input = byDigest ? this.macInputByDigest(frame, headerBytes, message) : frame.subarray(0, bodyEnd);
     // A receiver we hold no session key with gets a zero MAC, which it drops (keys.ts).
+    // The frame's memory is not zeroed (allocateFrame): slots left without a MAC are zeroed here.
     if (to !== "replicas") {
       const key = this.frameKey(to, message.type);
       if (key !== undefined) macInto(key, input, frame, bodyEnd);
+      else frame.fill(0, bodyEnd, bodyEnd + MAC_BYTES);
     } else {
       for (let replicaId = 0; replicaId < this.n; replicaId++) {
-        if (this.self.kind === "replica" && replicaId === this.self.id) continue;
-        const key = this.frameKey({ kind: "replica", id: replicaId }, message.type);
-        if (key !== undefined) macInto(key, input, frame, bodyEnd + replicaId * MAC_BYTES);
+        const slot = bodyEnd + replicaId * MAC_BYTES;
+        const key =
+          this.self.kind === "replica" && replicaId === this.self.id
+            ? undefined
+            : this.frameKey({ kind: "replica", id: replicaId }, message.type);
+        if (key !== undefined) macInto(key, input, frame, slot);
+        else frame.fill(0, slot, slot + MAC_BYTES);
       }
     }
+    assert(bodyEnd + macCount * MAC_BYTES === frame.length, "header, body and MACs fill the frame");
     assert(frame.length <= MESSAGE_BYTES_MAX, "sealed frame within MESSAGE_BYTES_MAX");
     return frame;
   }
@@ -359,7 +423,7 @@ export class Wire {
     if (from.kind === "replica" ? from.id >= this.n : from.id >= ID_LIMITS[from.kind])
       return drop("senderRange");
     if (wanted !== undefined && !wanted(from, decoded.message)) return drop("unneeded");
-    const macReason = this.checkFrameMac(frame, header, bodyEnd, decoded.message.type);
+    const macReason = this.checkFrameMac(frame, header, bodyEnd, decoded.message);
     if (macReason !== undefined) return drop(macReason);
     const messageReason = this.checkMessage(from, decoded.message);
     if (messageReason !== undefined) return drop(messageReason);
@@ -370,8 +434,9 @@ export class Wire {
     frame: Uint8Array,
     header: FrameHeader,
     bodyEnd: number,
-    type: MessageType,
+    message: Message,
   ): DropReason | undefined {
+    const type = message.type;
     let slot: number;
     if (header.to !== undefined) {
       if (header.to.kind !== this.self.kind || header.to.id !== this.self.id) return "wrongReceiver";
@@ -381,8 +446,11 @@ export class Wire {
       if (this.self.id >= header.macCount) return "macMissing";
       slot = this.self.id;
     }
+    if (header.digestMaced !== digestMaced(header.from.kind, message)) return "frameHeader";
     if (SIGNATURE_ONLY_TYPES.has(type)) return undefined;
-    const input = frame.subarray(0, bodyEnd);
+    const input = header.digestMaced
+      ? this.macInputByDigest(frame, header.headerBytes, message)
+      : frame.subarray(0, bodyEnd);
     const key = this.frameKey(header.from, type);
     if (key === undefined) return "sessionKeyMissing";
     return macMatches(key, input, frame, bodyEnd + slot * MAC_BYTES) ? undefined : "macInvalid";
@@ -495,13 +563,57 @@ export class Wire {
     return auth;
   }
 
-  /** SHA-256 over clientId, timestamp and operation; cached per request object (it is hot). */
+  /**
+   * SHA-256 over clientId, timestamp and operation; cached by operation bytes (it is hot: the
+   * client's authenticator and frame MAC, a replica's frame MAC, entry check and batch digest).
+   */
   requestDigest(request: Request | Omit<Request, "auth">): Uint8Array {
-    const cached = this.requestDigests.get(request);
-    if (cached !== undefined) return cached;
+    const cached = this.requestDigests.get(request.operation);
+    if (
+      cached !== undefined &&
+      cached.clientId === request.clientId &&
+      cached.timestamp === request.timestamp
+    )
+      return cached.digest;
     const digest = computeRequestDigest(request);
-    this.requestDigests.set(request, digest);
+    this.requestDigests.set(request.operation, {
+      clientId: request.clientId,
+      timestamp: request.timestamp,
+      digest,
+    });
     return digest;
+  }
+
+  /**
+   * The frame MAC input of a message digestMaced names: the frame header, then the body's fields
+   * with each request's operation replaced by the request digest. In a scratch buffer that the
+   * next call overwrites.
+   */
+  private macInputByDigest(frame: Uint8Array, headerBytes: number, message: Message): Uint8Array {
+    const input = this.digestMacInput;
+    input.set(frame.subarray(0, headerBytes), 0);
+    const writer = new Writer(input, headerBytes);
+    if (message.type === "Request") {
+      this.writeRequestMacInput(writer, message);
+    } else {
+      assert(message.type === "PrePrepare" && message.special === undefined, "a PRE-PREPARE of requests");
+      assert(message.requests.length <= REQUEST_BATCH_MAX, "batch within REQUEST_BATCH_MAX");
+      writer.u64(message.view);
+      writer.u64(message.seq);
+      writer.shortBytes(message.digest);
+      writer.u16(message.requests.length);
+      for (const request of message.requests) this.writeRequestMacInput(writer, request);
+    }
+    return input.subarray(0, writer.offset);
+  }
+
+  private writeRequestMacInput(writer: Writer, request: Request): void {
+    // Decoded authenticators are within AUTH_BYTES_MAX (validate.ts); so are the ones we build.
+    assert(request.auth.length <= AUTH_BYTES_MAX, "authenticator within AUTH_BYTES_MAX");
+    const digest = this.requestDigest(request);
+    writer.bytes.set(digest, writer.offset);
+    writer.offset += DIGEST_BYTES;
+    writer.shortBytes(request.auth);
   }
 
   signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array {
@@ -589,30 +701,60 @@ export function peekReceiver(frame: Uint8Array): Principal | undefined {
   return readHeader(frame)?.to;
 }
 
+/**
+ * A frame's bytes, not zeroed: sealFrame writes every byte. Buffer.allocUnsafe carves frames under
+ * 4 KiB (requests, replies, votes) out of node's shared pool instead of giving each its own
+ * ArrayBuffer, whose allocation and collection cost more than the encoding of a 1 KiB request
+ * (docs/protocol.md, Performance notes, third round). Returned as a plain Uint8Array view, as
+ * decoded byte fields are.
+ */
+function allocateFrame(byteCount: number): Uint8Array {
+  const bytes = Buffer.allocUnsafe(byteCount);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, byteCount);
+}
+
+function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (
+    (bytes[offset] as number) * 2 ** 24 +
+    (((bytes[offset + 1] as number) << 16) |
+      ((bytes[offset + 2] as number) << 8) |
+      (bytes[offset + 3] as number))
+  );
+}
+
 function drop(reason: DropReason): { ok: false; reason: DropReason } {
   return { ok: false, reason };
 }
 
 /** Parses the frame header; undefined when any header field is unknown or out of range. */
 function readHeader(frame: Uint8Array): FrameHeader | undefined {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  if (view.getUint8(0) !== FRAME_VERSION) return undefined;
-  const senderKind = KINDS_BY_BYTE[view.getUint8(1)];
+  if (frame[0] !== FRAME_VERSION) return undefined;
+  const senderKind = KINDS_BY_BYTE[frame[1] as number];
   if (senderKind === undefined) return undefined;
-  const from: Principal = { kind: senderKind, id: view.getUint32(2) };
-  const marker = view.getUint8(6);
-  if (marker === RECEIVER_REPLICAS) {
-    const macCount = view.getUint8(7);
+  const from: Principal = { kind: senderKind, id: readU32(frame, 2) };
+  const marker = frame[6];
+  if (marker === RECEIVER_REPLICAS || marker === RECEIVER_REPLICAS_DIGEST_MACED) {
+    const macCount = frame[7] as number;
     if (macCount < 1 || macCount > REPLICAS_MAX) return undefined;
-    return { from, headerBytes: FRAME_HEADER_BROADCAST_BYTES, to: undefined, macCount };
+    const digestMaced = marker === RECEIVER_REPLICAS_DIGEST_MACED;
+    return { from, headerBytes: FRAME_HEADER_BROADCAST_BYTES, to: undefined, macCount, digestMaced };
   }
-  if (marker !== RECEIVER_POINT || frame.length < FRAME_HEADER_POINT_BYTES) return undefined;
-  const receiverKind = KINDS_BY_BYTE[view.getUint8(7)];
+  if (marker !== RECEIVER_POINT && marker !== RECEIVER_POINT_DIGEST_MACED) return undefined;
+  if (frame.length < FRAME_HEADER_POINT_BYTES) return undefined;
+  const receiverKind = KINDS_BY_BYTE[frame[7] as number];
   if (receiverKind === undefined) return undefined;
   return {
     from,
     headerBytes: FRAME_HEADER_POINT_BYTES,
-    to: { kind: receiverKind, id: view.getUint32(8) },
+    to: { kind: receiverKind, id: readU32(frame, 8) },
     macCount: 1,
+    digestMaced: marker === RECEIVER_POINT_DIGEST_MACED,
   };
 }

@@ -108,11 +108,21 @@ describe("request digest", () => {
     expect(computeRequestDigest({ ...request, operation: new Uint8Array(100) })).not.toEqual(digest);
   });
 
-  it("Wire caches it per request object", () => {
+  it("Wire caches it per operation bytes object, for the same client and timestamp only", () => {
     const wire = new Wire({ self: replica(0), n: 4, keys: ring(replica(0)), replicaPublicKeys: [] });
     const first = wire.requestDigest(request);
     expect(wire.requestDigest(request)).toBe(first);
-    expect(wire.requestDigest({ ...request })).not.toBe(first);
-    expect(wire.requestDigest({ ...request })).toEqual(first);
+    // A client's request body and the request it authenticates share the operation bytes.
+    expect(wire.requestDigest({ ...request })).toBe(first);
+    expect(wire.requestDigest({ ...request, operation: request.operation.slice() })).not.toBe(first);
+    expect(wire.requestDigest({ ...request, operation: request.operation.slice() })).toEqual(first);
+    // The same bytes object under another timestamp or client is another request.
+    for (const other of [
+      { ...request, timestamp: request.timestamp + 1 },
+      { ...request, clientId: request.clientId + 1 },
+    ]) {
+      expect(wire.requestDigest(other)).toEqual(computeRequestDigest(other));
+      expect(wire.requestDigest(other)).not.toEqual(first);
+    }
   });
 });

@@ -25,6 +25,7 @@ import {
   DROP_REASONS,
   type DropReason,
   deriveSigningKeyPair,
+  encodeMessage,
   type OpenResult,
   Wire,
   wireTesting,
@@ -102,6 +103,22 @@ describe("authentic traffic opens", () => {
     const frame = replicaWire(0).seal(message, "replicas");
     expect(frame.length).toBeLessThan(2 * 1024 + 500);
     for (const id of [1, 2, 3]) expectOk(replicaWire(id).open(frame), replica(0), message);
+  });
+
+  it("frames carry no stale memory: the sender's own authenticator slot is zero", () => {
+    // Frames come from node's buffer pool without zero-filling (sealFrame writes every byte):
+    // dirty the pool first, then check the one slot no MAC is written into.
+    for (let index = 0; index < 64; index++) Buffer.allocUnsafe(512).fill(0xa5);
+    const message = { ...wireTesting.sampleMessages().Prepare, replicaId: 2 } as Message;
+    const body = encodeMessage(message);
+    for (let index = 0; index < 16; index++) {
+      const frame = replicaWire(2).seal(message, "replicas");
+      // Header (checked by open), body, then the MACs of replicas 0, 1, our zero slot and 3's.
+      expect(frame.subarray(8, 8 + body.length)).toEqual(body);
+      const ownSlot = frame.length - (N - 2) * MAC_BYTES;
+      expect(Array.from(frame.subarray(ownSlot, ownSlot + MAC_BYTES))).toEqual(new Array(MAC_BYTES).fill(0));
+      for (const id of [0, 1, 3]) expectOk(replicaWire(id).open(frame), replica(2), message);
+    }
   });
 
   it("a null PRE-PREPARE and the other replica messages", () => {
@@ -206,14 +223,14 @@ describe("attacks are dropped", () => {
       { ...wireTesting.sampleMessages().Prepare, replicaId: 1 } as Message,
       replica(0),
     );
-    new DataView(frame.buffer).setUint32(2, 2); // claims replica 2
+    new DataView(frame.buffer, frame.byteOffset, frame.byteLength).setUint32(2, 2); // claims replica 2
     expectDrop(replicaWire(0), frame, "macInvalid");
   });
 
   it("a reflected frame (pair keys are symmetric; the MAC names the sender)", () => {
     const prepare = { ...wireTesting.sampleMessages().Prepare, replicaId: 1 } as Message;
     const frame = replicaWire(1).seal(prepare, replica(0));
-    const view = new DataView(frame.buffer);
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     view.setUint32(2, 0); // sender := replica 0
     view.setUint32(8, 1); // receiver := replica 1
     expectDrop(replicaWire(1), frame, "macInvalid");
@@ -254,6 +271,73 @@ describe("attacks are dropped", () => {
       clientWire.seal({ ...request, auth: short }, replica(3)),
       "requestAuthInvalid",
     );
+  });
+
+  it("a client request's frame MAC (over its digest) binds the other replicas' entries too", () => {
+    // Frame version 5: the MAC covers header, request digest and authenticator, not the body.
+    const frame = clientWire.seal(request, "replicas");
+    expect(frame[6]).toBe(3);
+    for (const [receiver, entry] of [
+      [2, 0],
+      [2, 3],
+      [0, 2],
+    ] as const) {
+      const tampered = Uint8Array.from(frame);
+      // The authenticator is the body's last N * MAC_BYTES bytes, before the frame's N MACs.
+      tampered[tampered.length - 2 * N * MAC_BYTES + entry * MAC_BYTES + 3]! ^= 1;
+      expectDrop(replicaWire(receiver), tampered, "macInvalid");
+    }
+    // Broadcast header 8 bytes, then codec version and tag: clientId at 10..13, timestamp at 14..21.
+    for (const offset of [13, 21]) {
+      const tampered = Uint8Array.from(frame);
+      tampered[offset]! ^= 1;
+      expectDrop(replicaWire(1), tampered, "macInvalid");
+    }
+  });
+
+  it("a PRE-PREPARE's frame MAC (over request digests) binds operations and authenticators", () => {
+    const frame = replicaWire(0).seal(prePrepare([authenticRequest(12), authenticRequest(13)]), "replicas");
+    expect(frame[6]).toBe(3);
+    const operationAt = Buffer.from(frame).indexOf(Buffer.from(authenticRequest(13).operation)) + 100;
+    expect(operationAt).toBeGreaterThan(100);
+    for (const offset of [operationAt, frame.length - N * MAC_BYTES - 5, 20]) {
+      const tampered = Uint8Array.from(frame); // the second operation, its authenticator, the seq
+      tampered[offset]! ^= 1;
+      expectDrop(replicaWire(2), tampered, "macInvalid");
+    }
+    // One with a special entry (a MIGRATION-REQUEST) keeps the MAC over its body.
+    expect(replicaWire(0).seal(wireTesting.sampleMigrationPrePrepare(131), "replicas")[6]).toBe(1);
+  });
+
+  it("a frame whose MAC form does not fit its message", () => {
+    // A client request MACed over its body, and a replica's message MACed as a request would be.
+    const bodyMaced = clientWire.seal(request, replica(0));
+    bodyMaced[6] = 0;
+    expectDrop(replicaWire(0), bodyMaced, "frameHeader");
+    const prepare = { ...wireTesting.sampleMessages().Prepare, replicaId: 1 } as Message;
+    const digestMaced = replicaWire(1).seal(prepare, replica(0));
+    digestMaced[6] = 2;
+    expectDrop(replicaWire(0), digestMaced, "frameHeader");
+    const broadcast = replicaWire(1).seal(prepare, "replicas");
+    broadcast[6] = 3;
+    expectDrop(replicaWire(0), broadcast, "frameHeader");
+    const special = replicaWire(0).seal(wireTesting.sampleMigrationPrePrepare(131), "replicas");
+    special[6] = 3;
+    expectDrop(replicaWire(1), special, "frameHeader");
+    const batch = replicaWire(0).seal(prePrepare([request]), "replicas");
+    batch[6] = 1;
+    expectDrop(replicaWire(1), batch, "frameHeader");
+  });
+
+  it("a request whose frame MAC is right but whose entry for this replica is not (counted)", () => {
+    // The frame MAC vouches for the bytes the client sent; the entry for the receiving replica is
+    // what lets the request into a batch, and a faulty client can send a bad one under a good MAC.
+    const badAuth = Uint8Array.from(request.auth);
+    badAuth[0 * MAC_BYTES + 7]! ^= 0x10;
+    const frame = clientWire.seal({ ...request, auth: badAuth }, "replicas");
+    expectDrop(replicaWire(0), frame, "requestAuthInvalid");
+    expectDrop(replicaWire(0), frame, "requestAuthInvalid");
+    for (const id of [1, 2, 3]) expect(replicaWire(id).open(frame).ok).toBe(true);
   });
 
   it("a request with a bad MAC inside a PRE-PREPARE: passed on, and reported by requestAuthentic", () => {

@@ -191,7 +191,8 @@ interface OwnCheckpoint {
 /** A migration round whose targets may still fetch its checkpoint (section 3.2). */
 interface RoundInFlight {
   readonly seq: number;
-  readonly startMs: number;
+  /** When we accepted its MIGRATION-REQUEST; null for a round we passed by state transfer (no Ts). */
+  readonly startMs: number | null;
   /** Re-signed when resent after a view change (makeMigrateNow names the current view). */
   migrateNow: MigrateNow;
   /** Target nodes that have not sent MIGRATION-DONE yet. */
@@ -1334,6 +1335,8 @@ export class Replica {
     }
     const appSnapshot = this.deps.app.checkpoint();
     assert(bytesEqual(appSnapshot.digest, parts.appDigest), "the app restored the digest it promised");
+    this.middleware?.recordCheckpointDigest(fetch.seq, fetch.stateDigest);
+    const executedBefore = this.lastExecuted;
     this.clientTable = table;
     this.abandonStateTransfer();
     const message: Checkpoint = {
@@ -1359,6 +1362,7 @@ export class Replica {
     this.emit({ kind: "stateInstalled", seq: fetch.seq, stateDigest: fetch.stateDigest });
     // The certified state is at least as good as a stable checkpoint for our own GC: we hold it.
     this.advanceStable(fetch.seq, fetch.stateDigest);
+    if (this.vouchSkippedRound(executedBefore)) return; // we were its source: retired
     this.executeReady();
     this.tryPropose();
     this.refreshViewChangeTimer(true);
@@ -2073,6 +2077,7 @@ export class Replica {
     while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
     this.collectCheckpoints();
     const own = this.checkpoints.get(seq) ?? this.makeCheckpoint(seq);
+    this.middleware!.recordCheckpointDigest(seq, own.message.stateDigest);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
     const migrateNow = this.makeMigrateNow(seq, own.message.stateDigest, applied.pairs);
@@ -2273,6 +2278,50 @@ export class Replica {
     this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
   }
 
+  /**
+   * After state transfer: the installed state holds the last migration (n, P) and its checkpoint
+   * digest C (Middleware.recordCheckpointDigest). If we had not executed n, we never sent its
+   * MIGRATE-NOW; we do now, exactly as if we had executed it, since the state we hold is the one
+   * we would have signed for: C is certified (f+1 matching CHECKPOINTs, so a correct replica's,
+   * or a NEW-VIEW's decision, and the fetched copy hashed to it), and the digest inside later
+   * states was recorded by correct replicas that reached n. The target still needs 2f+1 distinct
+   * replicas' signatures on (n, C, P) (paper section 3.2); this only lets a correct replica that
+   * was partitioned away during the round be one of them. Before, when the round executed in a
+   * partition without a correct non-source replica and its source retired, its MIGRATE-NOW was
+   * lost and the target never reached 2f+1 (migration CI seeds 78 and 93: two of three).
+   * A source of that round (it missed its own retirement) signs and retires. Returns whether we
+   * retired.
+   */
+  private vouchSkippedRound(executedBefore: number): boolean {
+    const last = this.middleware?.lastMigration ?? null;
+    if (last === null || last.checkpointDigest === null || last.seq <= executedBefore) return false;
+    if (this.roundsInFlight.some((round) => round.seq === last.seq)) return false;
+    const ours = last.pairs.find((pair) => pair.replicaId === this.config.replicaId);
+    if (ours !== undefined && ours.sourceNodeId !== this.migrationSettings!.nodeId) return false;
+    this.metrics.skippedRoundsVouched++;
+    const migrateNow = this.makeMigrateNow(last.seq, last.checkpointDigest, last.pairs);
+    for (const pair of last.pairs)
+      this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
+    const cmCount = this.migrationSettings!.cmPublicKeys.length;
+    for (let cmId = 0; cmId < cmCount; cmId++)
+      this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    if (ours !== undefined) {
+      this.retire(last.seq);
+      return true;
+    }
+    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
+    this.roundsInFlight.push({
+      seq: last.seq,
+      startMs: null,
+      migrateNow,
+      pending: new Set(last.pairs.map((pair) => pair.targetNodeId)),
+      retransmits: 0,
+    });
+    if (this.cmNotice === null || this.cmNotice.migrateNow.seq < last.seq)
+      this.cmNotice = { migrateNow, retransmits: 0 };
+    return false;
+  }
+
   /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
   private onMigrationDone(from: Principal, message: MigrationDone): void {
     const index = this.roundsInFlight.findIndex((round) => round.seq === message.seq);
@@ -2284,9 +2333,10 @@ export class Replica {
       return void this.drop("senderMismatch", from, message.type);
     inFlight.pending.delete(from.id);
     if (inFlight.pending.size > 0) return;
-    const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
     this.roundsInFlight.splice(index, 1);
     this.collectCheckpoints(); // every target has the state: only the latest may still be needed
+    if (inFlight.startMs === null) return; // a round we vouched for after state transfer: no Ts
+    const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
     this.emit({ kind: "migrationCompleted", seq: inFlight.seq, latencyMs });
     this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs));
   }
@@ -2661,6 +2711,7 @@ export class Replica {
     assert(this.restoreMiddleware(parts.middlewareBytes), "certified middleware restores");
     const middleware = this.middleware;
     assert(middleware !== null, "a promoted replica has migration settings");
+    middleware.recordCheckpointDigest(installed.seq, installed.stateDigest);
     assert(
       middleware.nodeOf(this.config.replicaId) === this.migrationSettings!.nodeId,
       "we hold our logical id",

@@ -4,11 +4,14 @@
  * - a replica waiting for a NEW-VIEW bounds the wait once 2f+1 replicas asked for its view or a
  *   later one (a NEW-VIEW it cannot verify would otherwise hold it forever).
  * - the CM applies a round whose MIGRATE-NOWs it missed at execution, from retransmissions.
+ * - a replica that passes a round by state transfer (at the round's own checkpoint or a later one)
+ *   signs the round's MIGRATE-NOW with the digest C the replicated state records, so the target
+ *   gets 2f+1 although the round executed without it and the source retired (seeds 78 and 93).
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
- * MigrationCluster with the CM cut off by an envelope filter (second).
+ * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
 import { describe, expect, it } from "vitest";
-import type { ViewChange } from "../../bft/messages.js";
+import type { Message, MigrateNow, ViewChange } from "../../bft/messages.js";
 import type { Effect } from "../../bft/replica/index.js";
 import { MigrationCluster } from "./migration-harness.js";
 import { Cluster, makeRequest } from "./replica-harness.js";
@@ -64,5 +67,107 @@ describe("the CM learns a round whose MIGRATE-NOWs it missed at execution (seed 
     const target = cluster.host(3).nodeId;
     expect(cluster.cm.nodes.get(target)?.role).toBe("active");
     expect(cluster.cm.nodes.get(target)?.nic1Enabled).toBe(true);
+  });
+});
+
+describe("a replica that passes a round by state transfer (migration CI seeds 78 and 93)", () => {
+  it("vouches for it with MIGRATE-NOW, so the target still reaches 2f+1 after its source retired", () => {
+    // Checkpoint at every seq: the round's seq becomes stable at once (r0, r1 and the source r3
+    // vouch for it), so a replica that missed it can only catch up by state transfer.
+    const cluster = new MigrationCluster({ f: 1, config: { checkpointIntervalSeqs: 1, logWindowSeqs: 4 } });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    // While the round executes, r2 is cut off and the targets hear nothing: the source's one-shot
+    // MIGRATE-NOW is lost, and the source retires.
+    let partitioned = true;
+    const lagging = 2;
+    cluster.filter = (envelope) =>
+      !partitioned ||
+      !(
+        (envelope.from.kind === "replica" && envelope.from.id === lagging) ||
+        (envelope.to.kind === "replica" && envelope.to.id === lagging) ||
+        envelope.to.kind === "node"
+      );
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
+    const round = cluster.effectsOf("migrationExecuted")[0]!.effect as { seq: number };
+    const replica = cluster.replica(lagging);
+    expect(replica.lastExecutedSeq).toBeLessThan(round.seq);
+    partitioned = false;
+    cluster.advance(400); // before the next round's timer (500 ms)
+    expect(replica.metrics.stateTransfersCompleted).toBeGreaterThan(0);
+    const executedByLagging = cluster
+      .effectsOf("migrationExecuted")
+      .filter((entry) => entry.actor === `r${lagging}@${lagging}`)
+      .map((entry) => (entry.effect as { seq: number }).seq);
+    expect(executedByLagging).not.toContain(round.seq);
+    // r0, r1 and r2: 2f+1 MIGRATE-NOWs on the round's digest; the target takes over id 3.
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    expect(cluster.host(3).nodeId).not.toBe(3);
+    expect(cluster.replica(3).lastExecutedSeq).toBeGreaterThanOrEqual(round.seq);
+    expect(replica.metrics.skippedRoundsVouched).toBe(1);
+  });
+});
+
+describe("the round's checkpoint digest in the replicated state", () => {
+  it("lets a replica that installs a later checkpoint sign the round's MIGRATE-NOW with the right C", () => {
+    // No timer rounds: one on-demand round of id 3, which executes and completes without r2.
+    const cluster = new MigrationCluster({
+      f: 1,
+      proactive: false,
+      config: { checkpointIntervalSeqs: 1, logWindowSeqs: 4 },
+    });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const lagging = 2;
+    let partitioned = true;
+    cluster.filter = (envelope) =>
+      !partitioned ||
+      !(
+        (envelope.from.kind === "replica" && envelope.from.id === lagging) ||
+        (envelope.to.kind === "replica" && envelope.to.id === lagging)
+      );
+    const replica = cluster.replica(lagging);
+    let timestamp = 1;
+    cluster.onDemand([3]);
+    while (cluster.nowMs < 6000 && cluster.effectsOf("promoted").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    const round = cluster.effectsOf("migrationExecuted")[0]!.effect as {
+      seq: number;
+      stateDigest: Uint8Array;
+    };
+    // The others move on past the round, beyond r2's window: r2 must fetch a later checkpoint.
+    while (cluster.nowMs < 12_000 && cluster.replica(0).lastExecutedSeq <= round.seq + 4) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.replica(0).lastExecutedSeq).toBeGreaterThan(round.seq + 4);
+    expect(cluster.effectsOf("migrationExecuted")).toHaveLength(3); // r0, r1 and the source
+    partitioned = false;
+    cluster.advance(300);
+    const installed = cluster
+      .effectsOf("stateInstalled")
+      .filter((entry) => entry.actor === `r${lagging}@${lagging}`)
+      .map((entry) => (entry.effect as { seq: number }).seq);
+    expect(installed.length).toBeGreaterThan(0);
+    expect(Math.min(...installed)).toBeGreaterThan(round.seq);
+    expect(replica.metrics.skippedRoundsVouched).toBe(1);
+    const vouched = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === `r${lagging}@${lagging}`)
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .filter((message): message is MigrateNow => message.type === "MigrateNow");
+    expect(vouched.length).toBeGreaterThan(0);
+    expect(vouched[0]!.seq).toBe(round.seq);
+    expect(Buffer.from(vouched[0]!.checkpointDigest)).toEqual(Buffer.from(round.stateDigest));
   });
 });

@@ -236,6 +236,12 @@ export class Replica {
   private readonly checkpointVotes = new Map<number, VoteSet>();
   /** Each replica's highest CHECKPOINT above our window: enough to learn we fell behind. */
   private readonly checkpointsAhead: (Checkpoint | undefined)[];
+  /**
+   * Each replica's latest CHECKPOINT at an off-interval seq above our execution: a migration
+   * checkpoint (section 3.2), announced at the round's execution (afterMigration). Only a lagging
+   * replica uses them, to fetch the round's state once f+1 agree (certifiedCheckpointAhead).
+   */
+  private readonly migrationCheckpointClaims: (Checkpoint | undefined)[];
   private lastExecutedAtStatus = 0;
   private lagSeqAtStatus = 0;
   private readonly peerLastExecuted: number[];
@@ -330,6 +336,7 @@ export class Replica {
       logWindowSeqs: config.logWindowSeqs,
     };
     this.checkpointsAhead = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
+    this.migrationCheckpointClaims = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
     this.viewChanges = new Array<ViewChange | undefined>(this.replicaCount).fill(undefined);
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
@@ -1109,8 +1116,11 @@ export class Replica {
 
   private onCheckpoint(message: Checkpoint): void {
     const from: Principal = { kind: "replica", id: message.replicaId };
-    if (message.seq === 0 || !isCheckpointSeq(message.seq, this.config.checkpointIntervalSeqs)) {
-      return void this.drop("badCheckpointSeq", from, message.type);
+    if (message.seq === 0) return void this.drop("badCheckpointSeq", from, message.type);
+    if (!isCheckpointSeq(message.seq, this.config.checkpointIntervalSeqs)) {
+      if (this.middleware === null) return void this.drop("badCheckpointSeq", from, message.type);
+      this.onMigrationCheckpoint(message);
+      return;
     }
     if (message.seq <= this.stable) return void this.drop("staleCheckpoint", from, message.type);
     if (inWindow(message.seq, this.stable, this.config.logWindowSeqs)) {
@@ -1122,6 +1132,23 @@ export class Replica {
       const ahead = this.checkpointsAhead[message.replicaId];
       if (ahead === undefined || ahead.seq < message.seq) this.checkpointsAhead[message.replicaId] = message;
     }
+    this.maybeFetchLaggingState(false);
+  }
+
+  /**
+   * An off-interval CHECKPOINT: a peer's migration checkpoint. Kept (one per replica, the latest)
+   * only while it is above our execution: with f+1 matching ones a replica that missed the round
+   * fetches exactly that state instead of waiting for the next interval checkpoint, and then
+   * vouches for the round (vouchSkippedRound). A Byzantine replica's claims alone never reach
+   * f+1. Migration CI seed 153: the round's only other executing replicas were the retired
+   * source and the target-less id, and the lagging replica could not catch up across it.
+   */
+  private onMigrationCheckpoint(message: Checkpoint): void {
+    const from: Principal = { kind: "replica", id: message.replicaId };
+    if (message.seq <= this.lastExecuted) return void this.drop("staleCheckpoint", from, message.type);
+    const claim = this.migrationCheckpointClaims[message.replicaId];
+    if (claim === undefined || claim.seq <= message.seq)
+      this.migrationCheckpointClaims[message.replicaId] = message;
     this.maybeFetchLaggingState(false);
   }
 
@@ -1208,12 +1235,14 @@ export class Replica {
         if (digest !== undefined) consider(seq, digest, votes.votersMatching(digest));
       }
     }
-    for (const message of this.checkpointsAhead) {
-      if (message === undefined) continue;
-      const holders = this.checkpointsAhead
-        .filter((other) => other?.seq === message.seq && bytesEqual(other.stateDigest, message.stateDigest))
-        .map((other) => other!.replicaId);
-      consider(message.seq, message.stateDigest, holders);
+    for (const claims of [this.checkpointsAhead, this.migrationCheckpointClaims]) {
+      for (const message of claims) {
+        if (message === undefined) continue;
+        const holders = claims
+          .filter((other) => other?.seq === message.seq && bytesEqual(other.stateDigest, message.stateDigest))
+          .map((other) => other!.replicaId);
+        consider(message.seq, message.stateDigest, holders);
+      }
     }
     return best;
   }
@@ -1700,6 +1729,7 @@ export class Replica {
 
   private onStatus(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
+    this.resendMigrationCheckpoint(to, message);
     if (message.view !== this.viewCurrent || !this.viewActive) {
       // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
       // fetch the state it lacks. A replica that ran alone into a higher view while it lagged
@@ -1726,6 +1756,18 @@ export class Replica {
     if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck)
       this.resendCheckpoints(to, message.stableSeq);
     if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
+  }
+
+  /**
+   * Our latest migration checkpoint, when it is off the interval, to a peer (in any view) that
+   * has not executed its seq: the announcement at execution may have been lost, and the peer may
+   * be unable to execute the round from the log (item 6 of docs/migration-progress.md).
+   */
+  private resendMigrationCheckpoint(to: Principal, status: Status): void {
+    const seq = this.migrationCheckpointSeq;
+    if (seq <= status.lastExecutedSeq || isCheckpointSeq(seq, this.config.checkpointIntervalSeqs)) return;
+    const own = this.checkpoints.get(seq);
+    if (own !== undefined) this.retransmit(to, own.message);
   }
 
   private resendCheckpoints(to: Principal, aboveSeq: number): void {
@@ -2076,7 +2118,13 @@ export class Replica {
     this.migrationCheckpointSeq = seq;
     while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
     this.collectCheckpoints();
-    const own = this.checkpoints.get(seq) ?? this.makeCheckpoint(seq);
+    let own = this.checkpoints.get(seq);
+    if (own === undefined) {
+      // Off the checkpoint interval: announced like one, so a replica that misses the round can
+      // fetch this state (onMigrationCheckpoint); the interval checkpoint was announced already.
+      own = this.makeCheckpoint(seq);
+      this.emit({ kind: "broadcast", message: own.message });
+    }
     this.middleware!.recordCheckpointDigest(seq, own.message.stateDigest);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);

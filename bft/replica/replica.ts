@@ -2344,8 +2344,16 @@ export class Replica {
     const last = this.middleware?.lastMigration ?? null;
     if (last === null || last.checkpointDigest === null || last.seq <= executedBefore) return false;
     if (this.roundsInFlight.some((round) => round.seq === last.seq)) return false;
+    const nodeId = this.migrationSettings!.nodeId;
     const ours = last.pairs.find((pair) => pair.replicaId === this.config.replicaId);
-    if (ours !== undefined && ours.sourceNodeId !== this.migrationSettings!.nodeId) return false;
+    // Only the node that ran our id at n vouches: a source of an earlier round we skipped is no
+    // longer an active replica, and its word must not count towards a target's 2f+1.
+    if (
+      ours !== undefined
+        ? ours.sourceNodeId !== nodeId
+        : this.middleware!.nodeOf(this.config.replicaId) !== nodeId
+    )
+      return false;
     this.metrics.skippedRoundsVouched++;
     const migrateNow = this.makeMigrateNow(last.seq, last.checkpointDigest, last.pairs);
     for (const pair of last.pairs)

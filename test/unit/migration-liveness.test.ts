@@ -7,6 +7,8 @@
  * - a replica that passes a round by state transfer (at the round's own checkpoint or a later one)
  *   signs the round's MIGRATE-NOW with the digest C the replicated state records, so the target
  *   gets 2f+1 although the round executed without it and the source retired (seeds 78 and 93).
+ * - a migration checkpoint off the checkpoint interval is announced as a CHECKPOINT, and f+1
+ *   matching ones let a replica that cannot execute the round fetch that state (seed 153).
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
@@ -169,5 +171,64 @@ describe("the round's checkpoint digest in the replicated state", () => {
     expect(vouched.length).toBeGreaterThan(0);
     expect(vouched[0]!.seq).toBe(round.seq);
     expect(Buffer.from(vouched[0]!.checkpointDigest)).toEqual(Buffer.from(round.stateDigest));
+  });
+});
+
+describe("a migration checkpoint off the checkpoint interval (migration CI seed 153)", () => {
+  it("is announced as a CHECKPOINT by every replica that executes the round", () => {
+    const cluster = new MigrationCluster({
+      f: 1,
+      config: { checkpointIntervalSeqs: 64, logWindowSeqs: 128 },
+    });
+    cluster.start();
+    cluster.registerStandbys();
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length < 4) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    const executed = cluster.effectsOf("migrationExecuted");
+    expect(executed).toHaveLength(4);
+    const round = executed[0]!.effect as { seq: number; stateDigest: Uint8Array };
+    expect(round.seq % 64).not.toBe(0);
+    for (const { actor } of executed) {
+      const announced = cluster
+        .effectsOf("broadcast")
+        .filter((entry) => entry.actor === actor)
+        .map((entry) => (entry.effect as { message: Message }).message)
+        .filter((message) => message.type === "Checkpoint" && message.seq === round.seq);
+      expect(announced, actor).toHaveLength(1);
+      expect(Buffer.from((announced[0] as { stateDigest: Uint8Array }).stateDigest)).toEqual(
+        Buffer.from(round.stateDigest),
+      );
+    }
+  });
+
+  it("lets a replica that cannot execute the round fetch its state on f+1 matching ones", () => {
+    const cluster = new MigrationCluster({ f: 1, proactive: false });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const replica = cluster.replica(2);
+    const seq = replica.lastExecutedSeq + 3; // off the interval of 4 in the harness
+    expect(seq % 4).not.toBe(0);
+    const stateDigest = new Uint8Array(32).fill(7);
+    // Only the lagging replica hears anything from here on: nobody answers its fetch.
+    cluster.filter = (envelope) => envelope.to.kind === "replica" && envelope.to.id === 2;
+    for (const replicaId of [0, 1])
+      cluster.queue.push({
+        from: { kind: "replica", id: replicaId },
+        to: { kind: "replica", id: 2 },
+        message: { type: "Checkpoint", seq, stateDigest, replicaId },
+      });
+    cluster.advance(250); // two status intervals with no execution: stalled
+    const fetches = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r2@2")
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .filter((message) => message.type === "FetchState");
+    expect(fetches.length).toBeGreaterThan(0);
+    expect(fetches[0]).toMatchObject({ seq, stateDigest });
+    expect(replica.metrics.dropped.badCheckpointSeq).toBe(0);
   });
 });

@@ -1235,7 +1235,12 @@ export class Replica {
         if (digest !== undefined) consider(seq, digest, votes.votersMatching(digest));
       }
     }
+    // Migration checkpoints only when no interval checkpoint is ahead: their holders are fewer
+    // (a source announces its own and retires), so an interval one is the surer fetch (migration
+    // CI seed 74: a replica far behind chose the round's checkpoint, whose only holders had
+    // retired or crashed, over the interval checkpoint just below it, and never caught up).
     for (const claims of [this.checkpointsAhead, this.migrationCheckpointClaims]) {
+      if (best !== null) break;
       for (const message of claims) {
         if (message === undefined) continue;
         const holders = claims

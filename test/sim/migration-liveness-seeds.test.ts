@@ -9,12 +9,16 @@
  *   source retired (its one-shot MIGRATE-NOW lost), and the replica left out passed the round by
  *   state transfer without vouching, so its target never got 2f+1 MIGRATE-NOWs; that replica now
  *   signs the round's MIGRATE-NOW from the installed state (Replica.vouchSkippedRound).
+ * - 153: the same, with the lagging replica in a view change one seq before an off-interval
+ *   round: it fetches the round's checkpoint on the CHECKPOINTs its holders announce for it.
+ * - 74: a replica far behind chose such a migration checkpoint, whose holders had all retired or
+ *   crashed, over the interval checkpoint below it (interval checkpoints are now preferred).
  * How: runMigrationSimulation with migrationCiOptions(seed), then the history checker.
  */
 import { describe, expect, it } from "vitest";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
-const SEEDS = [71, 78, 93, 144, 150];
+const SEEDS = [71, 74, 78, 93, 144, 150, 153];
 
 describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {

@@ -231,4 +231,33 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
     expect(fetches[0]).toMatchObject({ seq, stateDigest });
     expect(replica.metrics.dropped.badCheckpointSeq).toBe(0);
   });
+
+  it("is fetched only when no interval checkpoint is certified ahead (seed 74)", () => {
+    const cluster = new MigrationCluster({ f: 1, proactive: false });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const replica = cluster.replica(2);
+    const interval = (Math.floor(replica.lastExecutedSeq / 4) + 1) * 4;
+    const round = interval + 1; // a later migration checkpoint whose holders may all be gone
+    cluster.filter = (envelope) => envelope.to.kind === "replica" && envelope.to.id === 2;
+    for (const [seq, fill] of [
+      [interval, 5],
+      [round, 6],
+    ] as const)
+      for (const replicaId of [0, 1])
+        cluster.queue.push({
+          from: { kind: "replica", id: replicaId },
+          to: { kind: "replica", id: 2 },
+          message: { type: "Checkpoint", seq, stateDigest: new Uint8Array(32).fill(fill), replicaId },
+        });
+    cluster.advance(250);
+    const fetches = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r2@2")
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .filter((message) => message.type === "FetchState");
+    expect(fetches.length).toBeGreaterThan(0);
+    expect(fetches.every((message) => message.seq === interval)).toBe(true);
+  });
 });

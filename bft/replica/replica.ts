@@ -307,6 +307,12 @@ export class Replica {
    * nodes (seed 163 on branch liveB). The CM ignores copies of a round it applied.
    */
   private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
+  /**
+   * Each peer's latest MIGRATE-NOW (signature checked), by replica id: relayed with ours to a
+   * round's pending targets when it matches the round (retransmitMigration). A source sends its
+   * MIGRATE-NOW once and retires; when the target missed it, a peer's copy is the only one left.
+   */
+  private readonly peerMigrateNows: (MigrateNow | undefined)[];
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
@@ -337,6 +343,7 @@ export class Replica {
     };
     this.checkpointsAhead = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
     this.migrationCheckpointClaims = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
+    this.peerMigrateNows = new Array<MigrateNow | undefined>(this.replicaCount).fill(undefined);
     this.viewChanges = new Array<ViewChange | undefined>(this.replicaCount).fill(undefined);
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
@@ -1235,12 +1242,7 @@ export class Replica {
         if (digest !== undefined) consider(seq, digest, votes.votersMatching(digest));
       }
     }
-    // Migration checkpoints only when no interval checkpoint is ahead: their holders are fewer
-    // (a source announces its own and retires), so an interval one is the surer fetch (migration
-    // CI seed 74: a replica far behind chose the round's checkpoint, whose only holders had
-    // retired or crashed, over the interval checkpoint just below it, and never caught up).
-    for (const claims of [this.checkpointsAhead, this.migrationCheckpointClaims]) {
-      if (best !== null) break;
+    const sameClaim = (claims: readonly (Checkpoint | undefined)[]): void => {
       for (const message of claims) {
         if (message === undefined) continue;
         const holders = claims
@@ -1248,7 +1250,16 @@ export class Replica {
           .map((other) => other!.replicaId);
         consider(message.seq, message.stateDigest, holders);
       }
-    }
+    };
+    sameClaim(this.checkpointsAhead);
+    // Migration checkpoints only when no interval checkpoint is ahead: their holders are fewer
+    // (a source announces its own and retires), so an interval one is the surer fetch (migration
+    // CI seed 74: a replica far behind chose the round's checkpoint, whose only holders had
+    // retired or crashed, over the interval checkpoint just below it, and never caught up). And
+    // only outside an active view: inside one, the peers in it resend the log (PBFT's way), while
+    // a replica in a view change hears no normal-case traffic and the view change itself may need
+    // the round's target (seed 153).
+    if (best === null && !this.viewActive) sameClaim(this.migrationCheckpointClaims);
     return best;
   }
 
@@ -1894,8 +1905,14 @@ export class Replica {
       case "MembershipCertificate":
         this.onMembershipCertificate(from, message);
         return;
-      case "JoinApproved":
       case "MigrateNow":
+        if (from.kind !== "replica" || from.id !== message.replicaId)
+          return void this.drop("senderMismatch", from, message.type);
+        if (from.id === this.config.replicaId || from.id >= this.replicaCount)
+          return void this.drop("unknownReplica", from, message.type);
+        this.onPeerMigrateNow(from, message);
+        return;
+      case "JoinApproved":
       case "NewMembership":
         this.drop("unexpectedType", from, message.type);
         return;
@@ -2139,6 +2156,12 @@ export class Replica {
     const cmCount = this.migrationSettings!.cmPublicKeys.length;
     for (let cmId = 0; cmId < cmCount; cmId++)
       this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    // To the peers too, which relay it while a target is pending (onPeerMigrateNow). Peers that
+    // applied the round before it arrives refuse a source's copy (its id maps to the target's
+    // node now); those still before it, the ones a partition kept away, take it.
+    for (let id = 0; id < this.replicaCount; id++)
+      if (id !== this.config.replicaId)
+        this.emit({ kind: "send", to: { kind: "replica", id }, message: migrateNow });
     this.emit({
       kind: "migrationExecuted",
       view: applied.request.view,
@@ -2383,6 +2406,25 @@ export class Replica {
     return false;
   }
 
+  /**
+   * A peer's MIGRATE-NOW, kept for relaying. Signed by the node that ran the sender's id when it
+   * executed the round: the pair's source node for a source, else the node our membership names
+   * (a copy whose signer moved since is dropped; the target would refuse it anyway).
+   */
+  private onPeerMigrateNow(from: Principal, message: MigrateNow): void {
+    const settings = this.migrationSettings!;
+    const known = this.peerMigrateNows[message.replicaId];
+    if (known !== undefined && known.seq >= message.seq)
+      return void this.drop("duplicate", from, message.type);
+    const source = message.pairs.find((pair) => pair.replicaId === message.replicaId);
+    const signer = source?.sourceNodeId ?? this.middleware!.nodeOf(message.replicaId);
+    const key = settings.roster.find((entry) => entry.nodeId === signer)?.publicKey;
+    const { type: _type, signature, ...fields } = message;
+    if (key === undefined || !this.deps.migration!.verify(key, migrateNowSignedBytes(fields), signature))
+      return void this.drop("badSignature", from, message.type);
+    this.peerMigrateNows[message.replicaId] = message;
+  }
+
   /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
   private onMigrationDone(from: Principal, message: MigrationDone): void {
     const index = this.roundsInFlight.findIndex((round) => round.seq === message.seq);
@@ -2596,8 +2638,12 @@ export class Replica {
         const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
         inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
       }
+      const relayed = this.peerMigrateNows.filter(
+        (copy): copy is MigrateNow => copy !== undefined && sameRound(copy, inFlight.migrateNow),
+      );
       for (const nodeId of inFlight.pending)
-        this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
+        for (const copy of [inFlight.migrateNow, ...relayed])
+          this.retransmit({ kind: "node", id: nodeId }, copy);
     }
     const cmNotice = this.cmNotice;
     if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
@@ -2814,4 +2860,21 @@ export class Replica {
       "request tables bounded",
     );
   }
+}
+
+/** Two MIGRATE-NOWs certify the same round: same n, C and P (views and signers may differ). */
+function sameRound(a: MigrateNow, b: MigrateNow): boolean {
+  return (
+    a.seq === b.seq &&
+    bytesEqual(a.checkpointDigest, b.checkpointDigest) &&
+    a.pairs.length === b.pairs.length &&
+    a.pairs.every((pair, index) => {
+      const other = b.pairs[index]!;
+      return (
+        pair.replicaId === other.replicaId &&
+        pair.sourceNodeId === other.sourceNodeId &&
+        pair.targetNodeId === other.targetNodeId
+      );
+    })
+  );
 }

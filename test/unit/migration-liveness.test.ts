@@ -174,6 +174,30 @@ describe("the round's checkpoint digest in the replicated state", () => {
   });
 });
 
+/** f+1 VIEW-CHANGEs for view 1 from r0 and r1 make `replicaId` join the view change. */
+function enterViewChange(cluster: MigrationCluster, replicaId: number): void {
+  const replica = cluster.replica(replicaId);
+  for (const from of [0, 1]) {
+    const viewChange: ViewChange = {
+      type: "ViewChange",
+      newView: 1,
+      stableSeq: replica.stableSeq,
+      checkpoints: [{ seq: replica.stableSeq, stateDigest: replica.stableStateDigest }],
+      prepared: [],
+      prePrepared: [],
+      batches: [],
+      replicaId: from,
+      signature: new Uint8Array(64),
+    };
+    cluster.queue.push({
+      from: { kind: "replica", id: from },
+      to: { kind: "replica", id: replicaId },
+      message: viewChange,
+    });
+  }
+  cluster.deliverAll();
+}
+
 describe("a migration checkpoint off the checkpoint interval (migration CI seed 153)", () => {
   it("is announced as a CHECKPOINT by every replica that executes the round", () => {
     const cluster = new MigrationCluster({
@@ -204,7 +228,7 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
     }
   });
 
-  it("lets a replica that cannot execute the round fetch its state on f+1 matching ones", () => {
+  it("lets a replica in a view change fetch the round's state on f+1 matching ones", () => {
     const cluster = new MigrationCluster({ f: 1, proactive: false });
     cluster.start();
     cluster.registerStandbys();
@@ -213,8 +237,11 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
     const seq = replica.lastExecutedSeq + 3; // off the interval of 4 in the harness
     expect(seq % 4).not.toBe(0);
     const stateDigest = new Uint8Array(32).fill(7);
-    // Only the lagging replica hears anything from here on: nobody answers its fetch.
+    // Only the lagging replica hears anything from here on: nobody answers its fetch. It is in a
+    // view change (no normal-case traffic reaches it, so it cannot execute the round's seq).
     cluster.filter = (envelope) => envelope.to.kind === "replica" && envelope.to.id === 2;
+    enterViewChange(cluster, 2);
+    expect(replica.viewChanging).toBe(true);
     for (const replicaId of [0, 1])
       cluster.queue.push({
         from: { kind: "replica", id: replicaId },
@@ -241,6 +268,8 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
     const interval = (Math.floor(replica.lastExecutedSeq / 4) + 1) * 4;
     const round = interval + 1; // a later migration checkpoint whose holders may all be gone
     cluster.filter = (envelope) => envelope.to.kind === "replica" && envelope.to.id === 2;
+    enterViewChange(cluster, 2);
+    expect(replica.viewChanging).toBe(true);
     for (const [seq, fill] of [
       [interval, 5],
       [round, 6],

@@ -8,12 +8,16 @@
  *   signs the round's MIGRATE-NOW with the digest C the replicated state records, so the target
  *   gets 2f+1 although the round executed without it and the source retired (seeds 78 and 93).
  * - a migration checkpoint off the checkpoint interval is announced as a CHECKPOINT, and f+1
- *   matching ones let a replica that cannot execute the round fetch that state (seed 153).
+ *   matching ones let a replica in a view change fetch that state (seed 153), an interval
+ *   checkpoint ahead being preferred (seed 74).
+ * - replicas relay peers' signed MIGRATE-NOWs to pending targets (a source's one-shot copy lost at
+ *   the target, seeds 66 and 79); the target counts each signer once, under its own signature.
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
 import { describe, expect, it } from "vitest";
 import type { Message, MigrateNow, ViewChange } from "../../bft/messages.js";
+import { migrateNowSignedBytes } from "../../bft/migration/index.js";
 import type { Effect } from "../../bft/replica/index.js";
 import { MigrationCluster } from "./migration-harness.js";
 import { Cluster, makeRequest } from "./replica-harness.js";
@@ -288,5 +292,71 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
       .filter((message) => message.type === "FetchState");
     expect(fetches.length).toBeGreaterThan(0);
     expect(fetches.every((message) => message.seq === interval)).toBe(true);
+  });
+});
+
+describe("a source's one-shot MIGRATE-NOW lost at the target (migration CI seeds 66, 79)", () => {
+  it("reaches it relayed by a peer, which counts under the source's own signature", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    // r2 is cut off for good, and no MIGRATE-NOW reaches a target while the round executes: the
+    // source's copy is lost, and only r0 and r1 are left to sign (2 of 3).
+    let targetsDeaf = true;
+    cluster.filter = (envelope) =>
+      !(envelope.from.kind === "replica" && envelope.from.id === 2) &&
+      !(envelope.to.kind === "replica" && envelope.to.id === 2) &&
+      !(targetsDeaf && envelope.to.kind === "node" && envelope.message.type === "MigrateNow");
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
+    expect(cluster.effectsOf("promoted")).toHaveLength(0);
+    targetsDeaf = false;
+    cluster.advance(300);
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    const relayed = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r0@0" || entry.actor === "r1@1")
+      .map((entry) => entry.effect as { to: { kind: string }; message: Message })
+      .filter((effect) => effect.to.kind === "node" && effect.message.type === "MigrateNow")
+      .map((effect) => (effect.message as MigrateNow).replicaId);
+    expect(relayed).toContain(3);
+    expect(cluster.host(3).nodeId).not.toBe(3);
+  });
+});
+
+describe("a target counting relayed MIGRATE-NOWs", () => {
+  it("counts each signer once, whoever relays it, and refuses a copy not signed by its replicaId's node", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    const target = 100;
+    const standby = cluster.standbys.get(target)!;
+    const signed = (replicaId: number, signer = replicaId): MigrateNow => {
+      const fields = {
+        view: 0,
+        seq: 10,
+        checkpointDigest: new Uint8Array(32).fill(1),
+        pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: target }],
+        replicaId,
+      };
+      const signature = cluster.coprocessors.get(signer)!.sign(migrateNowSignedBytes(fields));
+      return { type: "MigrateNow", ...fields, signature };
+    };
+    const deliver = (relay: number, message: MigrateNow) =>
+      standby.step({ kind: "message", from: { kind: "replica", id: relay }, message }, cluster.nowMs);
+    // r0's copy relayed by everyone is still one signer.
+    for (const relay of [0, 1, 2, 3]) deliver(relay, signed(0));
+    deliver(1, signed(2, 0)); // names r2, signed by r0's node
+    expect(standby.metrics.migrateNowDropped).toBe(1);
+    expect(standby.fetching).toBeNull();
+    deliver(0, signed(3)); // the source's copy, relayed by r0
+    expect(standby.fetching).toBeNull();
+    deliver(2, signed(1)); // a third signer, relayed: 2f+1 distinct replicas
+    expect(standby.fetching).not.toBeNull();
   });
 });

@@ -13,12 +13,15 @@
  *   round: it fetches the round's checkpoint on the CHECKPOINTs its holders announce for it.
  * - 74: a replica far behind chose such a migration checkpoint, whose holders had all retired or
  *   crashed, over the interval checkpoint below it (interval checkpoints are now preferred).
+ * - 66, 79: a round's MIGRATE-NOW reached the target from too few signers for good (sent into a
+ *   partition by a replica that retired in the next round, or by a source); the peers that got a
+ *   copy now relay it to the pending target, which checks the signer's signature.
  * How: runMigrationSimulation with migrationCiOptions(seed), then the history checker.
  */
 import { describe, expect, it } from "vitest";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
-const SEEDS = [71, 74, 78, 93, 144, 150, 153];
+const SEEDS = [66, 71, 74, 78, 79, 93, 144, 150, 153];
 
 describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {

@@ -21,12 +21,13 @@ const LIVENESS_CHECKS: ReadonlySet<CheckName> = new Set<CheckName>(["liveness", 
 
 /**
  * Seeds of one 50-seed file whose liveness may fail before the file fails. Measured on 200 seeds
- * (main after the liveA, ckpt, keyx, evid, perf, liveC and mcert merges): 13 fail liveness (7 lose
- * progress, 6 exceed the stall bound), 2/4/2/5 per file; the bound leaves a slack of one so a
- * regression shows. Every fix moves other seeds' timing,
- * so the set of failing seeds changes from commit to commit while the count stays in this range.
+ * (branch mnow: vouching after state transfer, migration checkpoints as CHECKPOINTs, MIGRATE-NOW
+ * relaying, on main after the liveA, ckpt, keyx, evid, perf, liveC and mcert merges): 4 fail
+ * liveness (2 lose progress, 2 exceed the stall bound), 2/0/0/2 per file; the bound leaves a
+ * slack of one so a regression shows. Every fix moves other seeds' timing, so the set of failing
+ * seeds changes from commit to commit while the count stays in this range.
  */
-export const LIVENESS_FAILURES_PER_FILE_MAX = 6;
+export const LIVENESS_FAILURES_PER_FILE_MAX = 3;
 
 /**
  * Seeds whose liveness loss was diagnosed and fixed (docs/migration-progress.md): they must keep

@@ -1405,6 +1405,7 @@ export class Replica {
     }
     this.metrics.stateTransfersCompleted++;
     this.emit({ kind: "stateInstalled", seq: fetch.seq, stateDigest: fetch.stateDigest });
+    this.authenticateCertifiedMembers();
     // The certified state is at least as good as a stable checkpoint for our own GC: we hold it.
     this.advanceStable(fetch.seq, fetch.stateDigest);
     if (this.vouchSkippedRound(executedBefore)) return; // we were its source: retired
@@ -1746,6 +1747,10 @@ export class Replica {
   private onStatus(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
     this.resendMigrationCheckpoint(to, message);
+    // A peer behind the round our CM certificate names may have missed it (the CM sends it once):
+    // with it, its wire authenticates the round's targets (authenticateCertifiedMembers).
+    if (this.certificate !== null && message.lastExecutedSeq < this.certificate.seq)
+      this.retransmit(to, this.certificate);
     if (message.view !== this.viewCurrent || !this.viewActive) {
       // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
       // fetch the state it lacks. A replica that ran alone into a higher view while it lagged
@@ -2182,6 +2187,7 @@ export class Replica {
       members: middleware.members.map((m) => ({ ...m })),
       pairs: applied.pairs,
     });
+    this.authenticateCertifiedMembers();
     // A retired source keeps no key with us; a new member without one gets an exchange now.
     if (this.keyExchange !== null)
       for (const pair of applied.pairs) this.applyKeyEffects(this.keyExchange.forget(pair.sourceNodeId));
@@ -2316,6 +2322,32 @@ export class Replica {
     this.certificateHeard.clear();
     this.certificateTicks = 0;
     this.pushCertificate();
+    this.authenticateCertifiedMembers();
+  }
+
+  /**
+   * While our state is behind the round a CM certificate names, our wire authenticates the ids
+   * that round moved by the certificate's nodes, not the retired ones: only the host's keys move
+   * (the replicated membership changes when we reach the round). The retired nodes send nothing
+   * after the round, while the new members' frames (their VIEW-CHANGEs and CHECKPOINTs) are what
+   * a replica that missed the round needs to catch up. Migration CI seed 37: r1 and r3 missed the
+   * round that promoted n5 and refused its frames, so their view change could not decide the
+   * round's seq and n5 never joined it. The CM is trusted (paper section 2) and its signature is
+   * checked (membershipCertificateValid). Called whenever something may have pointed the wire at
+   * an older membership: the certificate's arrival, an executed round, an installed state.
+   */
+  private authenticateCertifiedMembers(): void {
+    const certificate = this.certificate;
+    const middleware = this.middleware;
+    if (certificate === null || middleware === null || certificate.seq <= this.lastExecuted) return;
+    if (certificate.seq <= (middleware.lastMigration?.seq ?? 0)) return;
+    const moved = certificate.members.some((member) => middleware.nodeOf(member.replicaId) !== member.nodeId);
+    if (!moved) return;
+    this.emit({
+      kind: "membershipChanged",
+      members: certificate.members.map((member) => ({ ...member })),
+      pairs: [],
+    });
   }
 
   /**

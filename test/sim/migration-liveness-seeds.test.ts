@@ -16,12 +16,16 @@
  * - 66, 79: a round's MIGRATE-NOW reached the target from too few signers for good (sent into a
  *   partition by a replica that retired in the next round, or by a source); the peers that got a
  *   copy now relay it to the pending target, which checks the signer's signature.
+ * - 37: two replicas missed the round that promoted a target and refused its frames (their wire
+ *   keyed the id by the retired node), so their view change could not decide the round's seq;
+ *   a replica behind a CM-certified round now authenticates that round's members, and peers
+ *   resend the certificate to it.
  * How: runMigrationSimulation with migrationCiOptions(seed), then the history checker.
  */
 import { describe, expect, it } from "vitest";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
-const SEEDS = [66, 71, 74, 78, 79, 93, 144, 150, 153];
+const SEEDS = [37, 66, 71, 74, 78, 79, 93, 144, 150, 153];
 
 describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {

@@ -217,7 +217,9 @@ describe("standby and replicas with MEMBERSHIP-CERTIFICATE", () => {
       cluster
         .effectsOf("membershipChanged")
         .filter(({ actor }) => actor === `r${replicaId}@${replicaId}`)
-        .map(({ effect }) => (effect as { members: MemberAddress[] }).members.map((m) => m.nodeId));
+        .map(({ effect }) =>
+          effect.kind === "membershipChanged" ? effect.members.map((m) => m.nodeId) : [],
+        );
     // r0 holds the CM's certificate of a round at seq 40 that moved id 3 to the target; r2,
     // behind it, never got it from the CM.
     const certified = certificate(cluster.cmCoprocessor, 40, [0, 1, 2, target]);

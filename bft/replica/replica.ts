@@ -2336,28 +2336,11 @@ export class Replica {
    * checked (membershipCertificateValid). Called whenever something may have pointed the wire at
    * an older membership: the certificate's arrival, an executed round, an installed state.
    */
-  /** A MIGRATION-REQUEST above our execution and at or below seq in our log, P or Q sets. */
-  private holdsMigrationRequestUpTo(seq: number): boolean {
-    const ahead = (at: number) => at > this.lastExecuted && at <= seq;
-    for (const [at, slot] of this.log)
-      if (ahead(at) && slot.prePrepare?.special?.kind === "migration") return true;
-    for (const [at, batch] of this.preparedSet)
-      if (ahead(at) && batch.special?.kind === "migration") return true;
-    for (const [at, batches] of this.prePreparedSet)
-      if (ahead(at) && batches.some((batch) => batch.special?.kind === "migration")) return true;
-    return false;
-  }
-
   private authenticateCertifiedMembers(): void {
     const certificate = this.certificate;
     const middleware = this.middleware;
     if (certificate === null || middleware === null || certificate.seq <= this.lastExecuted) return;
     if (certificate.seq <= (middleware.lastMigration?.seq ?? 0)) return;
-    // Not while we may still execute the round ourselves: its MIGRATION-REQUEST carries the old
-    // nodes' INIT-MIGRATION authenticators, which the wire checks against the nodes it keys the
-    // ids by (migration CI seed 30: two replicas that held the round prepared refused every
-    // NEW-VIEW re-proposing it once their wire followed the certificate).
-    if (this.holdsMigrationRequestUpTo(certificate.seq)) return;
     const moved = certificate.members.some((member) => middleware.nodeOf(member.replicaId) !== member.nodeId);
     if (!moved) return;
     this.emit({

@@ -27,6 +27,11 @@ export function hexOf(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 
+/** The inverse of hexOf; the caller checks that `hex` is an even-length lowercase hex string. */
+export function bytesOfHex(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let totalBytes = 0;
   for (const part of parts) totalBytes += part.length;

@@ -75,6 +75,8 @@ export interface ReplicaMetrics {
   migrationsExecuted: number;
   /** Ordered MIGRATION-REQUESTs that failed the execution-time check (no-ops everywhere). */
   migrationsRejected: number;
+  /** Rounds we passed by state transfer and then vouched for with MIGRATE-NOW (vouchSkippedRound). */
+  skippedRoundsVouched: number;
   /** Proofs of a lying primary this replica verified (section 3.4, evidence.ts). */
   evidenceAccepted: number;
 }
@@ -103,6 +105,7 @@ export function newReplicaMetrics(): ReplicaMetrics {
     initMigrationsSent: 0,
     migrationsExecuted: 0,
     migrationsRejected: 0,
+    skippedRoundsVouched: 0,
     evidenceAccepted: 0,
   };
 }

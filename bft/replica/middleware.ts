@@ -11,6 +11,8 @@
  * structural check of a MIGRATION-REQUEST and its proofs.
  */
 import { assert } from "../assert.js";
+import { bytesOfHex, hexOf } from "../bytes.js";
+import { DIGEST_BYTES } from "../limits.js";
 import type {
   InitMigration,
   MemberAddress,
@@ -35,13 +37,21 @@ export interface LastMigration {
   readonly migrationNumber: number;
   readonly trigger: MigrationTrigger;
   readonly pairs: readonly MigrationPair[];
+  /**
+   * C: the digest of the migration checkpoint at `seq`, recorded once the state at `seq` is fixed
+   * (recordCheckpointDigest), so null only inside that checkpoint itself. Every later state holds
+   * it, so a replica that passes the round by state transfer learns the C it would have signed.
+   */
+  readonly checkpointDigest: Uint8Array | null;
 }
 
 export type Selection =
   | { readonly ok: true; readonly sources: readonly number[]; readonly targets: readonly number[] }
   | { readonly ok: false; readonly reason: string };
 
-const MIDDLEWARE_VERSION = 1;
+/** 2: lastMigration carries the checkpoint digest C. */
+const MIDDLEWARE_VERSION = 2;
+const DIGEST_HEX = new RegExp(`^[0-9a-f]{${2 * DIGEST_BYTES}}$`);
 
 export class Middleware {
   readonly f: number;
@@ -143,8 +153,22 @@ export class Middleware {
       migrationNumber: request.migrationNumber,
       trigger: request.trigger,
       pairs,
+      checkpointDigest: null,
     };
     return pairs;
+  }
+
+  /**
+   * The state at `seq` is now fixed (executed and checkpointed, fetched, or installed by a
+   * promoted target) and has digest `stateDigest`: if the last migration executed at `seq`, its
+   * checkpoint digest C becomes part of the state from seq + 1 on. Deterministic: every correct
+   * replica reaches the state at `seq` with the same digest, by whichever path, before it executes
+   * seq + 1.
+   */
+  recordCheckpointDigest(seq: number, stateDigest: Uint8Array): void {
+    const last = this.lastMigration;
+    if (last === null || last.seq !== seq || last.checkpointDigest !== null) return;
+    this.lastMigration = { ...last, checkpointDigest: stateDigest.slice() };
   }
 
   /** Canonical bytes for the checkpoint: the same state gives the same bytes at every replica. */
@@ -167,6 +191,10 @@ export class Middleware {
               migrationNumber: this.lastMigration.migrationNumber,
               trigger: this.lastMigration.trigger,
               pairs: this.lastMigration.pairs.map((p) => [p.replicaId, p.sourceNodeId, p.targetNodeId]),
+              checkpointDigest:
+                this.lastMigration.checkpointDigest === null
+                  ? null
+                  : hexOf(this.lastMigration.checkpointDigest),
             },
     };
     return new TextEncoder().encode(JSON.stringify(value));
@@ -305,6 +333,11 @@ function decodeLastMigration(value: unknown): LastMigration | null | undefined {
   if (!isCount(v.view) || !isCount(v.seq) || !isCount(v.migrationNumber) || pairs === null) return undefined;
   if (v.trigger !== "timer" && v.trigger !== "onDemand") return undefined;
   if (!pairs.every((pair) => pair.every(isCount))) return undefined;
+  let checkpointDigest: Uint8Array | null = null;
+  if (v.checkpointDigest !== null) {
+    if (typeof v.checkpointDigest !== "string" || !DIGEST_HEX.test(v.checkpointDigest)) return undefined;
+    checkpointDigest = bytesOfHex(v.checkpointDigest);
+  }
   return {
     view: v.view,
     seq: v.seq,
@@ -315,5 +348,6 @@ function decodeLastMigration(value: unknown): LastMigration | null | undefined {
       sourceNodeId: sourceNodeId as number,
       targetNodeId: targetNodeId as number,
     })),
+    checkpointDigest,
   };
 }

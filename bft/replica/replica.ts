@@ -199,7 +199,8 @@ interface OwnCheckpoint {
 /** A migration round whose targets may still fetch its checkpoint (section 3.2). */
 interface RoundInFlight {
   readonly seq: number;
-  readonly startMs: number;
+  /** When we accepted its MIGRATION-REQUEST; null for a round we passed by state transfer (no Ts). */
+  readonly startMs: number | null;
   /** Re-signed when resent after a view change (makeMigrateNow names the current view). */
   migrateNow: MigrateNow;
   /** Target nodes that have not sent MIGRATION-DONE yet. */
@@ -243,6 +244,12 @@ export class Replica {
   private readonly checkpointVotes = new Map<number, VoteSet>();
   /** Each replica's highest CHECKPOINT above our window: enough to learn we fell behind. */
   private readonly checkpointsAhead: (Checkpoint | undefined)[];
+  /**
+   * Each replica's latest CHECKPOINT at an off-interval seq above our execution: a migration
+   * checkpoint (section 3.2), announced at the round's execution (afterMigration). Only a lagging
+   * replica uses them, to fetch the round's state once f+1 agree (certifiedCheckpointAhead).
+   */
+  private readonly migrationCheckpointClaims: (Checkpoint | undefined)[];
   private lastExecutedAtStatus = 0;
   private lagSeqAtStatus = 0;
   private readonly peerLastExecuted: number[];
@@ -310,6 +317,12 @@ export class Replica {
    * nodes (seed 163 on branch liveB). The CM ignores copies of a round it applied.
    */
   private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
+  /**
+   * Each peer's latest MIGRATE-NOW (signature checked), by replica id: relayed with ours to a
+   * round's pending targets when it matches the round (retransmitMigration). A source sends its
+   * MIGRATE-NOW once and retires; when the target missed it, a peer's copy is the only one left.
+   */
+  private readonly peerMigrateNows: (MigrateNow | undefined)[];
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
@@ -339,6 +352,8 @@ export class Replica {
       logWindowSeqs: config.logWindowSeqs,
     };
     this.checkpointsAhead = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
+    this.migrationCheckpointClaims = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
+    this.peerMigrateNows = new Array<MigrateNow | undefined>(this.replicaCount).fill(undefined);
     this.viewChanges = new Array<ViewChange | undefined>(this.replicaCount).fill(undefined);
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
@@ -1185,8 +1200,11 @@ export class Replica {
 
   private onCheckpoint(message: Checkpoint): void {
     const from: Principal = { kind: "replica", id: message.replicaId };
-    if (message.seq === 0 || !isCheckpointSeq(message.seq, this.config.checkpointIntervalSeqs)) {
-      return void this.drop("badCheckpointSeq", from, message.type);
+    if (message.seq === 0) return void this.drop("badCheckpointSeq", from, message.type);
+    if (!isCheckpointSeq(message.seq, this.config.checkpointIntervalSeqs)) {
+      if (this.middleware === null) return void this.drop("badCheckpointSeq", from, message.type);
+      this.onMigrationCheckpoint(message);
+      return;
     }
     if (message.seq <= this.stable) return void this.drop("staleCheckpoint", from, message.type);
     if (inWindow(message.seq, this.stable, this.config.logWindowSeqs)) {
@@ -1198,6 +1216,23 @@ export class Replica {
       const ahead = this.checkpointsAhead[message.replicaId];
       if (ahead === undefined || ahead.seq < message.seq) this.checkpointsAhead[message.replicaId] = message;
     }
+    this.maybeFetchLaggingState(false);
+  }
+
+  /**
+   * An off-interval CHECKPOINT: a peer's migration checkpoint. Kept (one per replica, the latest)
+   * only while it is above our execution: with f+1 matching ones a replica that missed the round
+   * fetches exactly that state instead of waiting for the next interval checkpoint, and then
+   * vouches for the round (vouchSkippedRound). A Byzantine replica's claims alone never reach
+   * f+1. Migration CI seed 153: the round's only other executing replicas were the retired
+   * source and the target-less id, and the lagging replica could not catch up across it.
+   */
+  private onMigrationCheckpoint(message: Checkpoint): void {
+    const from: Principal = { kind: "replica", id: message.replicaId };
+    if (message.seq <= this.lastExecuted) return void this.drop("staleCheckpoint", from, message.type);
+    const claim = this.migrationCheckpointClaims[message.replicaId];
+    if (claim === undefined || claim.seq <= message.seq)
+      this.migrationCheckpointClaims[message.replicaId] = message;
     this.maybeFetchLaggingState(false);
   }
 
@@ -1284,13 +1319,24 @@ export class Replica {
         if (digest !== undefined) consider(seq, digest, votes.votersMatching(digest));
       }
     }
-    for (const message of this.checkpointsAhead) {
-      if (message === undefined) continue;
-      const holders = this.checkpointsAhead
-        .filter((other) => other?.seq === message.seq && bytesEqual(other.stateDigest, message.stateDigest))
-        .map((other) => other!.replicaId);
-      consider(message.seq, message.stateDigest, holders);
-    }
+    const sameClaim = (claims: readonly (Checkpoint | undefined)[]): void => {
+      for (const message of claims) {
+        if (message === undefined) continue;
+        const holders = claims
+          .filter((other) => other?.seq === message.seq && bytesEqual(other.stateDigest, message.stateDigest))
+          .map((other) => other!.replicaId);
+        consider(message.seq, message.stateDigest, holders);
+      }
+    };
+    sameClaim(this.checkpointsAhead);
+    // Migration checkpoints only when no interval checkpoint is ahead: their holders are fewer
+    // (a source announces its own and retires), so an interval one is the surer fetch (migration
+    // CI seed 74: a replica far behind chose the round's checkpoint, whose only holders had
+    // retired or crashed, over the interval checkpoint just below it, and never caught up). And
+    // only outside an active view: inside one, the peers in it resend the log (PBFT's way), while
+    // a replica in a view change hears no normal-case traffic and the view change itself may need
+    // the round's target (seed 153).
+    if (best === null && !this.viewActive) sameClaim(this.migrationCheckpointClaims);
     return best;
   }
 
@@ -1411,6 +1457,8 @@ export class Replica {
     }
     const appSnapshot = this.deps.app.checkpoint();
     assert(bytesEqual(appSnapshot.digest, parts.appDigest), "the app restored the digest it promised");
+    this.middleware?.recordCheckpointDigest(fetch.seq, fetch.stateDigest);
+    const executedBefore = this.lastExecuted;
     this.clientTable = table;
     this.abandonStateTransfer();
     const message: Checkpoint = {
@@ -1434,8 +1482,10 @@ export class Replica {
     }
     this.metrics.stateTransfersCompleted++;
     this.emit({ kind: "stateInstalled", seq: fetch.seq, stateDigest: fetch.stateDigest });
+    this.authenticateCertifiedMembers();
     // The certified state is at least as good as a stable checkpoint for our own GC: we hold it.
     this.advanceStable(fetch.seq, fetch.stateDigest);
+    if (this.vouchSkippedRound(executedBefore)) return; // we were its source: retired
     this.executeReady();
     this.tryPropose();
     this.refreshViewChangeTimer(true);
@@ -1783,6 +1833,11 @@ export class Replica {
 
   private onStatus(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
+    this.resendMigrationCheckpoint(to, message);
+    // A peer behind the round our CM certificate names may have missed it (the CM sends it once):
+    // with it, its wire authenticates the round's targets (authenticateCertifiedMembers).
+    if (this.certificate !== null && message.lastExecutedSeq < this.certificate.seq)
+      this.retransmit(to, this.certificate);
     if (message.view !== this.viewCurrent || !this.viewActive) {
       // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
       // fetch the state it lacks. A replica that ran alone into a higher view while it lagged
@@ -1810,6 +1865,18 @@ export class Replica {
       this.resendCheckpoints(to, message.stableSeq);
     if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
     else if (message.replicaId !== this.primary) this.resendUnvoted(to, message);
+  }
+
+  /**
+   * Our latest migration checkpoint, when it is off the interval, to a peer (in any view) that
+   * has not executed its seq: the announcement at execution may have been lost, and the peer may
+   * be unable to execute the round from the log (item 6 of docs/migration-progress.md).
+   */
+  private resendMigrationCheckpoint(to: Principal, status: Status): void {
+    const seq = this.migrationCheckpointSeq;
+    if (seq <= status.lastExecutedSeq || isCheckpointSeq(seq, this.config.checkpointIntervalSeqs)) return;
+    const own = this.checkpoints.get(seq);
+    if (own !== undefined) this.retransmit(to, own.message);
   }
 
   private resendCheckpoints(to: Principal, aboveSeq: number): void {
@@ -1979,8 +2046,14 @@ export class Replica {
       case "MembershipCertificate":
         this.onMembershipCertificate(from, message);
         return;
-      case "JoinApproved":
       case "MigrateNow":
+        if (from.kind !== "replica" || from.id !== message.replicaId)
+          return void this.drop("senderMismatch", from, message.type);
+        if (from.id === this.config.replicaId || from.id >= this.replicaCount)
+          return void this.drop("unknownReplica", from, message.type);
+        this.onPeerMigrateNow(from, message);
+        return;
+      case "JoinApproved":
       case "NewMembership":
         this.drop("unexpectedType", from, message.type);
         return;
@@ -2213,7 +2286,14 @@ export class Replica {
     this.migrationCheckpointSeq = seq;
     while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
     this.collectCheckpoints();
-    const own = this.checkpoints.get(seq) ?? this.makeCheckpoint(seq);
+    let own = this.checkpoints.get(seq);
+    if (own === undefined) {
+      // Off the checkpoint interval: announced like one, so a replica that misses the round can
+      // fetch this state (onMigrationCheckpoint); the interval checkpoint was announced already.
+      own = this.makeCheckpoint(seq);
+      this.emit({ kind: "broadcast", message: own.message });
+    }
+    this.middleware!.recordCheckpointDigest(seq, own.message.stateDigest);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
     const migrateNow = this.makeMigrateNow(seq, own.message.stateDigest, applied.pairs);
@@ -2222,6 +2302,12 @@ export class Replica {
     const cmCount = this.migrationSettings!.cmPublicKeys.length;
     for (let cmId = 0; cmId < cmCount; cmId++)
       this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    // To the peers too, which relay it while a target is pending (onPeerMigrateNow). Peers that
+    // applied the round before it arrives refuse a source's copy (its id maps to the target's
+    // node now); those still before it, the ones a partition kept away, take it.
+    for (let id = 0; id < this.replicaCount; id++)
+      if (id !== this.config.replicaId)
+        this.emit({ kind: "send", to: { kind: "replica", id }, message: migrateNow });
     this.emit({
       kind: "migrationExecuted",
       view: applied.request.view,
@@ -2242,6 +2328,7 @@ export class Replica {
       members: middleware.members.map((m) => ({ ...m })),
       pairs: applied.pairs,
     });
+    this.authenticateCertifiedMembers();
     // A retired source keeps no key with us; a new member without one gets an exchange now.
     if (this.keyExchange !== null)
       for (const pair of applied.pairs) this.applyKeyEffects(this.keyExchange.forget(pair.sourceNodeId));
@@ -2376,6 +2463,32 @@ export class Replica {
     this.certificateHeard.clear();
     this.certificateTicks = 0;
     this.pushCertificate();
+    this.authenticateCertifiedMembers();
+  }
+
+  /**
+   * While our state is behind the round a CM certificate names, our wire authenticates the ids
+   * that round moved by the certificate's nodes, not the retired ones: only the host's keys move
+   * (the replicated membership changes when we reach the round). The retired nodes send nothing
+   * after the round, while the new members' frames (their VIEW-CHANGEs and CHECKPOINTs) are what
+   * a replica that missed the round needs to catch up. Migration CI seed 37: r1 and r3 missed the
+   * round that promoted n5 and refused its frames, so their view change could not decide the
+   * round's seq and n5 never joined it. The CM is trusted (paper section 2) and its signature is
+   * checked (membershipCertificateValid). Called whenever something may have pointed the wire at
+   * an older membership: the certificate's arrival, an executed round, an installed state.
+   */
+  private authenticateCertifiedMembers(): void {
+    const certificate = this.certificate;
+    const middleware = this.middleware;
+    if (certificate === null || middleware === null || certificate.seq <= this.lastExecuted) return;
+    if (certificate.seq <= (middleware.lastMigration?.seq ?? 0)) return;
+    const moved = certificate.members.some((member) => middleware.nodeOf(member.replicaId) !== member.nodeId);
+    if (!moved) return;
+    this.emit({
+      kind: "membershipChanged",
+      members: certificate.members.map((member) => ({ ...member })),
+      pairs: [],
+    });
   }
 
   /**
@@ -2414,6 +2527,77 @@ export class Replica {
     this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
   }
 
+  /**
+   * After state transfer: the installed state holds the last migration (n, P) and its checkpoint
+   * digest C (Middleware.recordCheckpointDigest). If we had not executed n, we never sent its
+   * MIGRATE-NOW; we do now, exactly as if we had executed it, since the state we hold is the one
+   * we would have signed for: C is certified (f+1 matching CHECKPOINTs, so a correct replica's,
+   * or a NEW-VIEW's decision, and the fetched copy hashed to it), and the digest inside later
+   * states was recorded by correct replicas that reached n. The target still needs 2f+1 distinct
+   * replicas' signatures on (n, C, P) (paper section 3.2); this only lets a correct replica that
+   * was partitioned away during the round be one of them. Before, when the round executed in a
+   * partition without a correct non-source replica and its source retired, its MIGRATE-NOW was
+   * lost and the target never reached 2f+1 (migration CI seeds 78 and 93: two of three).
+   * A source of that round (it missed its own retirement) signs and retires. Returns whether we
+   * retired.
+   */
+  private vouchSkippedRound(executedBefore: number): boolean {
+    const last = this.middleware?.lastMigration ?? null;
+    if (last === null || last.checkpointDigest === null || last.seq <= executedBefore) return false;
+    if (this.roundsInFlight.some((round) => round.seq === last.seq)) return false;
+    const nodeId = this.migrationSettings!.nodeId;
+    const ours = last.pairs.find((pair) => pair.replicaId === this.config.replicaId);
+    // Only the node that ran our id at n vouches: a source of an earlier round we skipped is no
+    // longer an active replica, and its word must not count towards a target's 2f+1.
+    if (
+      ours !== undefined
+        ? ours.sourceNodeId !== nodeId
+        : this.middleware!.nodeOf(this.config.replicaId) !== nodeId
+    )
+      return false;
+    this.metrics.skippedRoundsVouched++;
+    const migrateNow = this.makeMigrateNow(last.seq, last.checkpointDigest, last.pairs);
+    for (const pair of last.pairs)
+      this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
+    const cmCount = this.migrationSettings!.cmPublicKeys.length;
+    for (let cmId = 0; cmId < cmCount; cmId++)
+      this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    if (ours !== undefined) {
+      this.retire(last.seq);
+      return true;
+    }
+    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
+    this.roundsInFlight.push({
+      seq: last.seq,
+      startMs: null,
+      migrateNow,
+      pending: new Set(last.pairs.map((pair) => pair.targetNodeId)),
+      retransmits: 0,
+    });
+    if (this.cmNotice === null || this.cmNotice.migrateNow.seq < last.seq)
+      this.cmNotice = { migrateNow, retransmits: 0 };
+    return false;
+  }
+
+  /**
+   * A peer's MIGRATE-NOW, kept for relaying. Signed by the node that ran the sender's id when it
+   * executed the round: the pair's source node for a source, else the node our membership names
+   * (a copy whose signer moved since is dropped; the target would refuse it anyway).
+   */
+  private onPeerMigrateNow(from: Principal, message: MigrateNow): void {
+    const settings = this.migrationSettings!;
+    const known = this.peerMigrateNows[message.replicaId];
+    if (known !== undefined && known.seq >= message.seq)
+      return void this.drop("duplicate", from, message.type);
+    const source = message.pairs.find((pair) => pair.replicaId === message.replicaId);
+    const signer = source?.sourceNodeId ?? this.middleware!.nodeOf(message.replicaId);
+    const key = settings.roster.find((entry) => entry.nodeId === signer)?.publicKey;
+    const { type: _type, signature, ...fields } = message;
+    if (key === undefined || !this.deps.migration!.verify(key, migrateNowSignedBytes(fields), signature))
+      return void this.drop("badSignature", from, message.type);
+    this.peerMigrateNows[message.replicaId] = message;
+  }
+
   /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
   private onMigrationDone(from: Principal, message: MigrationDone): void {
     const index = this.roundsInFlight.findIndex((round) => round.seq === message.seq);
@@ -2425,9 +2609,10 @@ export class Replica {
       return void this.drop("senderMismatch", from, message.type);
     inFlight.pending.delete(from.id);
     if (inFlight.pending.size > 0) return;
-    const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
     this.roundsInFlight.splice(index, 1);
     this.collectCheckpoints(); // every target has the state: only the latest may still be needed
+    if (inFlight.startMs === null) return; // a round we vouched for after state transfer: no Ts
+    const latencyMs = Math.max(0, this.nowMsLast - inFlight.startMs);
     this.emit({ kind: "migrationCompleted", seq: inFlight.seq, latencyMs });
     this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs));
   }
@@ -2626,9 +2811,13 @@ export class Replica {
         const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
         inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
       }
+      const relayed = this.peerMigrateNows.filter(
+        (copy): copy is MigrateNow => copy !== undefined && sameRound(copy, inFlight.migrateNow),
+      );
       for (const nodeId of inFlight.pending)
         if (this.stillTarget(inFlight.migrateNow, nodeId))
-          this.retransmit({ kind: "node", id: nodeId }, inFlight.migrateNow);
+          for (const copy of [inFlight.migrateNow, ...relayed])
+            this.retransmit({ kind: "node", id: nodeId }, copy);
     }
     const cmNotice = this.cmNotice;
     if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
@@ -2815,6 +3004,7 @@ export class Replica {
     assert(this.restoreMiddleware(parts.middlewareBytes), "certified middleware restores");
     const middleware = this.middleware;
     assert(middleware !== null, "a promoted replica has migration settings");
+    middleware.recordCheckpointDigest(installed.seq, installed.stateDigest);
     assert(
       middleware.nodeOf(this.config.replicaId) === this.migrationSettings!.nodeId,
       "we hold our logical id",
@@ -2856,4 +3046,21 @@ export class Replica {
       "request tables bounded",
     );
   }
+}
+
+/** Two MIGRATE-NOWs certify the same round: same n, C and P (views and signers may differ). */
+function sameRound(a: MigrateNow, b: MigrateNow): boolean {
+  return (
+    a.seq === b.seq &&
+    bytesEqual(a.checkpointDigest, b.checkpointDigest) &&
+    a.pairs.length === b.pairs.length &&
+    a.pairs.every((pair, index) => {
+      const other = b.pairs[index]!;
+      return (
+        pair.replicaId === other.replicaId &&
+        pair.sourceNodeId === other.sourceNodeId &&
+        pair.targetNodeId === other.targetNodeId
+      );
+    })
+  );
 }

@@ -282,7 +282,7 @@ export class StandbyNode {
       case "KeyExchange":
         return this.keys === null ? [] : this.keyEffects(this.keys.onMessage(from, message, null));
       case "MigrateNow":
-        return this.onMigrateNow(from.id, message);
+        return this.onMigrateNow(message);
       case "StateChunk":
         return this.onStateChunk(from.id, message);
       case "NewMembership":
@@ -309,13 +309,21 @@ export class StandbyNode {
     return this.fromRegistration(this.registration.step({ kind: "joinApproved", from, message }, nowMs));
   }
 
-  private onMigrateNow(from: number, message: MigrateNow): StandbyNodeEffect[] {
+  /**
+   * Sent by its signer, or relayed by another replica (a source's one-shot copy the target missed):
+   * either way only the signature of the node that runs `message.replicaId` in our membership
+   * counts, so 2f+1 still means 2f+1 distinct replicas (paper section 3.2).
+   */
+  private onMigrateNow(message: MigrateNow): StandbyNodeEffect[] {
     const { type: _type, signature, ...fields } = message;
+    const signer = message.replicaId;
     const ours = message.pairs.find((pair) => pair.targetNodeId === this.nodeId);
     if (
-      message.replicaId !== from ||
+      !Number.isInteger(signer) ||
+      signer < 0 ||
+      signer >= this.members.length ||
       ours === undefined ||
-      !this.signedBy(from, migrateNowSignedBytes(fields), signature)
+      !this.signedBy(signer, migrateNowSignedBytes(fields), signature)
     ) {
       this.metrics.migrateNowDropped++;
       return [];
@@ -326,7 +334,9 @@ export class StandbyNode {
     }
     const target = this.target;
     if (target !== null && target.fetch.seq > message.seq) return [];
-    this.migrateNows[from] = message;
+    const known = this.migrateNows[signer];
+    if (known !== undefined && known.seq > message.seq) return []; // a stale relayed copy
+    this.migrateNows[signer] = message;
     const key = migrateNowKey(message);
     const matching = this.migrateNows.filter(
       (vote): vote is MigrateNow => vote !== undefined && migrateNowKey(vote) === key,

@@ -148,7 +148,9 @@ const ROUTES: Readonly<Record<MessageType, Route>> = {
   JoinApproved: { from: REPLICA, to: ["node"] },
   LeaveRequest: { from: ["cm"], to: REPLICA },
   InitMigration: AMONG_REPLICAS,
-  MigrateNow: { from: REPLICA, to: ["node", "cm"] },
+  // Also to the other replicas, which relay it to targets still pending (the target checks the
+  // signer's signature, so a relay adds no trust; docs/migration.md, "Migration round").
+  MigrateNow: { from: REPLICA, to: ["node", "cm", "replica"] },
   NewMembership: { from: REPLICA, to: ["client", "node"] },
   KeyExchange: { from: ["node", "replica"], to: ["node", "replica"] },
   MigrationDone: { from: ["node"], to: REPLICA },
@@ -332,7 +334,11 @@ export class Wire {
     }
     // Forwarded messages name their author, not the sender: a relayed REQUEST its client, a
     // NEW-VIEW resent to a lagging replica its view's primary (see relaysAuthor below).
-    if ("replicaId" in message && this.self.kind === "replica" && !relaysAuthor(message))
+    if (
+      "replicaId" in message &&
+      this.self.kind === "replica" &&
+      !relaysAuthor(message, to === "replicas" ? "replica" : to.kind)
+    )
       assert(message.replicaId === this.self.id, "replicaId field names the sender");
     if (message.type === "Request" && this.self.kind === "client")
       assert(message.clientId === this.self.id, "clientId field names the sender");
@@ -460,7 +466,7 @@ export class Wire {
   private checkMessage(from: Principal, message: Message): DropReason | undefined {
     const route = ROUTES[message.type];
     if (!route.from.includes(from.kind) || !route.to.includes(this.self.kind)) return "wrongDirection";
-    const mismatch = senderFieldMismatch(from, message);
+    const mismatch = senderFieldMismatch(from, message, this.self.kind);
     if (mismatch) return "senderMismatch";
     switch (message.type) {
       case "Request":
@@ -664,10 +670,10 @@ export class Wire {
  * replicas, node ids for nodes (a target's FETCH-STATE names the logical id it will assume, which
  * the replica core checks against its membership), cm ids for the CM.
  */
-function senderFieldMismatch(from: Principal, message: Message): boolean {
+function senderFieldMismatch(from: Principal, message: Message, receiver: PrincipalKind): boolean {
   switch (from.kind) {
     case "replica":
-      return "replicaId" in message && message.replicaId !== from.id && !relaysAuthor(message);
+      return "replicaId" in message && message.replicaId !== from.id && !relaysAuthor(message, receiver);
     case "node":
       return "nodeId" in message && message.nodeId !== from.id;
     case "cm":
@@ -680,14 +686,16 @@ function senderFieldMismatch(from: Principal, message: Message): boolean {
 }
 
 /**
- * Messages any replica may forward although their replicaId names another author. Only NEW-VIEW,
+ * Messages any replica may forward although their replicaId names another author. NEW-VIEW,
  * resent to a replica that missed it (STATUS retransmission): its content is checked by re-running
  * the new-view decision on the enclosed signed VIEW-CHANGEs (PBFT, TOCS 2002, section 4.5), so the
  * frame's sender does not matter. The replica core accepts a relayed NEW-VIEW only if its replicaId
  * is the primary of its view and trusts nothing else in it but what the signatures vouch for.
+ * MIGRATE-NOW relayed to a migration target (a node): the standby core counts it only under the
+ * signature of the node running its replicaId, whoever relayed it (section 3.2).
  */
-function relaysAuthor(message: Message): boolean {
-  return message.type === "NewView";
+function relaysAuthor(message: Message, receiver: PrincipalKind): boolean {
+  return message.type === "NewView" || (message.type === "MigrateNow" && receiver === "node");
 }
 
 /**

@@ -5,12 +5,27 @@
  * - 150: an exception in the simulator: a partition naming two replica ids whose hostOf entries map
  *   to one node (a target never promoted, its node since promoted to the other id) put the node on
  *   an island twice.
+ * - 71, 78, 93, 144: a round executed in a partition without a correct non-source replica, its
+ *   source retired (its one-shot MIGRATE-NOW lost), and the replica left out passed the round by
+ *   state transfer without vouching, so its target never got 2f+1 MIGRATE-NOWs; that replica now
+ *   signs the round's MIGRATE-NOW from the installed state (Replica.vouchSkippedRound).
+ * - 153: the same, with the lagging replica in a view change one seq before an off-interval
+ *   round: it fetches the round's checkpoint on the CHECKPOINTs its holders announce for it.
+ * - 74: a replica far behind chose such a migration checkpoint, whose holders had all retired or
+ *   crashed, over the interval checkpoint below it (interval checkpoints are now preferred).
+ * - 66, 79: a round's MIGRATE-NOW reached the target from too few signers for good (sent into a
+ *   partition by a replica that retired in the next round, or by a source); the peers that got a
+ *   copy now relay it to the pending target, which checks the signer's signature.
+ * - 37: two replicas missed the round that promoted a target and refused its frames (their wire
+ *   keyed the id by the retired node), so their view change could not decide the round's seq;
+ *   a replica behind a CM-certified round now authenticates that round's members, and peers
+ *   resend the certificate to it.
  * How: runMigrationSimulation with migrationCiOptions(seed), then the history checker.
  */
 import { describe, expect, it } from "vitest";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
-const SEEDS = [150];
+const SEEDS = [37, 66, 71, 74, 78, 79, 93, 144, 150, 153];
 
 describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {

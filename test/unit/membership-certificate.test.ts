@@ -208,4 +208,30 @@ describe("standby and replicas with MEMBERSHIP-CERTIFICATE", () => {
     expect(relayed()).toBe(cluster.standbyIds.length);
     expect(cluster.replica(0).metrics.dropped.staleCertificate).toBe(1);
   });
+
+  it("a replica behind the certified round authenticates its members, and peers resend it (seed 37)", () => {
+    const cluster = new MigrationCluster({ f: 1, proactive: false }).start();
+    cluster.registerStandbys();
+    const target = cluster.standbyIds[0]!;
+    const wireMembers = (replicaId: number) =>
+      cluster
+        .effectsOf("membershipChanged")
+        .filter(({ actor }) => actor === `r${replicaId}@${replicaId}`)
+        .map(({ effect }) =>
+          effect.kind === "membershipChanged" ? effect.members.map((m) => m.nodeId) : [],
+        );
+    // r0 holds the CM's certificate of a round at seq 40 that moved id 3 to the target; r2,
+    // behind it, never got it from the CM.
+    const certified = certificate(cluster.cmCoprocessor, 40, [0, 1, 2, target]);
+    cluster.filter = (envelope) => envelope.message.type !== "MembershipCertificate" || envelope.to.id !== 2;
+    cluster.queue.push({ from: CM, to: { kind: "replica", id: 0 }, message: certified });
+    cluster.deliverAll();
+    expect(wireMembers(0)).toEqual([[0, 1, 2, target]]);
+    expect(cluster.replica(0).migrationState!.members.map((m) => m.nodeId)).toEqual([0, 1, 2, 3]);
+    expect(wireMembers(2)).toEqual([]);
+    // r2's STATUS shows it behind seq 40: r0 resends the certificate, and r2's wire follows it.
+    cluster.filter = () => true;
+    cluster.advance(150);
+    expect(wireMembers(2)).toEqual([[0, 1, 2, target]]);
+  });
 });

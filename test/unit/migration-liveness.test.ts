@@ -4,11 +4,20 @@
  * - a replica waiting for a NEW-VIEW bounds the wait once 2f+1 replicas asked for its view or a
  *   later one (a NEW-VIEW it cannot verify would otherwise hold it forever).
  * - the CM applies a round whose MIGRATE-NOWs it missed at execution, from retransmissions.
+ * - a replica that passes a round by state transfer (at the round's own checkpoint or a later one)
+ *   signs the round's MIGRATE-NOW with the digest C the replicated state records, so the target
+ *   gets 2f+1 although the round executed without it and the source retired (seeds 78 and 93).
+ * - a migration checkpoint off the checkpoint interval is announced as a CHECKPOINT, and f+1
+ *   matching ones let a replica in a view change fetch that state (seed 153), an interval
+ *   checkpoint ahead being preferred (seed 74).
+ * - replicas relay peers' signed MIGRATE-NOWs to pending targets (a source's one-shot copy lost at
+ *   the target, seeds 66 and 79); the target counts each signer once, under its own signature.
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
- * MigrationCluster with the CM cut off by an envelope filter (second).
+ * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
 import { describe, expect, it } from "vitest";
-import type { ViewChange } from "../../bft/messages.js";
+import type { Message, MigrateNow, ViewChange } from "../../bft/messages.js";
+import { migrateNowSignedBytes } from "../../bft/migration/index.js";
 import type { Effect } from "../../bft/replica/index.js";
 import { MigrationCluster } from "./migration-harness.js";
 import { Cluster, makeRequest } from "./replica-harness.js";
@@ -64,5 +73,290 @@ describe("the CM learns a round whose MIGRATE-NOWs it missed at execution (seed 
     const target = cluster.host(3).nodeId;
     expect(cluster.cm.nodes.get(target)?.role).toBe("active");
     expect(cluster.cm.nodes.get(target)?.nic1Enabled).toBe(true);
+  });
+});
+
+describe("a replica that passes a round by state transfer (migration CI seeds 78 and 93)", () => {
+  it("vouches for it with MIGRATE-NOW, so the target still reaches 2f+1 after its source retired", () => {
+    // Checkpoint at every seq: the round's seq becomes stable at once (r0, r1 and the source r3
+    // vouch for it), so a replica that missed it can only catch up by state transfer.
+    const cluster = new MigrationCluster({ f: 1, config: { checkpointIntervalSeqs: 1, logWindowSeqs: 4 } });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    // While the round executes, r2 is cut off and the targets hear nothing: the source's one-shot
+    // MIGRATE-NOW is lost, and the source retires.
+    let partitioned = true;
+    const lagging = 2;
+    cluster.filter = (envelope) =>
+      !partitioned ||
+      !(
+        (envelope.from.kind === "replica" && envelope.from.id === lagging) ||
+        (envelope.to.kind === "replica" && envelope.to.id === lagging) ||
+        envelope.to.kind === "node"
+      );
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
+    const round = cluster.effectsOf("migrationExecuted")[0]!.effect as { seq: number };
+    const replica = cluster.replica(lagging);
+    expect(replica.lastExecutedSeq).toBeLessThan(round.seq);
+    partitioned = false;
+    cluster.advance(400); // before the next round's timer (500 ms)
+    expect(replica.metrics.stateTransfersCompleted).toBeGreaterThan(0);
+    const executedByLagging = cluster
+      .effectsOf("migrationExecuted")
+      .filter((entry) => entry.actor === `r${lagging}@${lagging}`)
+      .map((entry) => (entry.effect as { seq: number }).seq);
+    expect(executedByLagging).not.toContain(round.seq);
+    // r0, r1 and r2: 2f+1 MIGRATE-NOWs on the round's digest; the target takes over id 3.
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    expect(cluster.host(3).nodeId).not.toBe(3);
+    expect(cluster.replica(3).lastExecutedSeq).toBeGreaterThanOrEqual(round.seq);
+    expect(replica.metrics.skippedRoundsVouched).toBe(1);
+  });
+});
+
+describe("the round's checkpoint digest in the replicated state", () => {
+  it("lets a replica that installs a later checkpoint sign the round's MIGRATE-NOW with the right C", () => {
+    // No timer rounds: one on-demand round of id 3, which executes and completes without r2.
+    const cluster = new MigrationCluster({
+      f: 1,
+      proactive: false,
+      config: { checkpointIntervalSeqs: 1, logWindowSeqs: 4 },
+    });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const lagging = 2;
+    let partitioned = true;
+    cluster.filter = (envelope) =>
+      !partitioned ||
+      !(
+        (envelope.from.kind === "replica" && envelope.from.id === lagging) ||
+        (envelope.to.kind === "replica" && envelope.to.id === lagging)
+      );
+    const replica = cluster.replica(lagging);
+    let timestamp = 1;
+    cluster.onDemand([3]);
+    while (cluster.nowMs < 6000 && cluster.effectsOf("promoted").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    const round = cluster.effectsOf("migrationExecuted")[0]!.effect as {
+      seq: number;
+      stateDigest: Uint8Array;
+    };
+    // The others move on past the round, beyond r2's window: r2 must fetch a later checkpoint.
+    while (cluster.nowMs < 12_000 && cluster.replica(0).lastExecutedSeq <= round.seq + 4) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.replica(0).lastExecutedSeq).toBeGreaterThan(round.seq + 4);
+    expect(cluster.effectsOf("migrationExecuted")).toHaveLength(3); // r0, r1 and the source
+    partitioned = false;
+    cluster.advance(300);
+    const installed = cluster
+      .effectsOf("stateInstalled")
+      .filter((entry) => entry.actor === `r${lagging}@${lagging}`)
+      .map((entry) => (entry.effect as { seq: number }).seq);
+    expect(installed.length).toBeGreaterThan(0);
+    expect(Math.min(...installed)).toBeGreaterThan(round.seq);
+    expect(replica.metrics.skippedRoundsVouched).toBe(1);
+    const vouched = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === `r${lagging}@${lagging}`)
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .filter((message): message is MigrateNow => message.type === "MigrateNow");
+    expect(vouched.length).toBeGreaterThan(0);
+    expect(vouched[0]!.seq).toBe(round.seq);
+    expect(Buffer.from(vouched[0]!.checkpointDigest)).toEqual(Buffer.from(round.stateDigest));
+  });
+});
+
+/** f+1 VIEW-CHANGEs for view 1 from r0 and r1 make `replicaId` join the view change. */
+function enterViewChange(cluster: MigrationCluster, replicaId: number): void {
+  const replica = cluster.replica(replicaId);
+  for (const from of [0, 1]) {
+    const viewChange: ViewChange = {
+      type: "ViewChange",
+      newView: 1,
+      stableSeq: replica.stableSeq,
+      checkpoints: [{ seq: replica.stableSeq, stateDigest: replica.stableStateDigest }],
+      prepared: [],
+      prePrepared: [],
+      batches: [],
+      replicaId: from,
+      signature: new Uint8Array(64),
+    };
+    cluster.queue.push({
+      from: { kind: "replica", id: from },
+      to: { kind: "replica", id: replicaId },
+      message: viewChange,
+    });
+  }
+  cluster.deliverAll();
+}
+
+describe("a migration checkpoint off the checkpoint interval (migration CI seed 153)", () => {
+  it("is announced as a CHECKPOINT by every replica that executes the round", () => {
+    const cluster = new MigrationCluster({
+      f: 1,
+      config: { checkpointIntervalSeqs: 64, logWindowSeqs: 128 },
+    });
+    cluster.start();
+    cluster.registerStandbys();
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length < 4) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    const executed = cluster.effectsOf("migrationExecuted");
+    expect(executed).toHaveLength(4);
+    const round = executed[0]!.effect as { seq: number; stateDigest: Uint8Array };
+    expect(round.seq % 64).not.toBe(0);
+    for (const { actor } of executed) {
+      const announced = cluster
+        .effectsOf("broadcast")
+        .filter((entry) => entry.actor === actor)
+        .map((entry) => (entry.effect as { message: Message }).message)
+        .filter((message) => message.type === "Checkpoint" && message.seq === round.seq);
+      expect(announced, actor).toHaveLength(1);
+      expect(Buffer.from((announced[0] as { stateDigest: Uint8Array }).stateDigest)).toEqual(
+        Buffer.from(round.stateDigest),
+      );
+    }
+  });
+
+  it("lets a replica in a view change fetch the round's state on f+1 matching ones", () => {
+    const cluster = new MigrationCluster({ f: 1, proactive: false });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const replica = cluster.replica(2);
+    const seq = replica.lastExecutedSeq + 3; // off the interval of 4 in the harness
+    expect(seq % 4).not.toBe(0);
+    const stateDigest = new Uint8Array(32).fill(7);
+    // Only the lagging replica hears anything from here on: nobody answers its fetch. It is in a
+    // view change (no normal-case traffic reaches it, so it cannot execute the round's seq).
+    cluster.filter = (envelope) => envelope.to.kind === "replica" && envelope.to.id === 2;
+    enterViewChange(cluster, 2);
+    expect(replica.viewChanging).toBe(true);
+    for (const replicaId of [0, 1])
+      cluster.queue.push({
+        from: { kind: "replica", id: replicaId },
+        to: { kind: "replica", id: 2 },
+        message: { type: "Checkpoint", seq, stateDigest, replicaId },
+      });
+    cluster.advance(250); // two status intervals with no execution: stalled
+    const fetches = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r2@2")
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .filter((message) => message.type === "FetchState");
+    expect(fetches.length).toBeGreaterThan(0);
+    expect(fetches[0]).toMatchObject({ seq, stateDigest });
+    expect(replica.metrics.dropped.badCheckpointSeq).toBe(0);
+  });
+
+  it("is fetched only when no interval checkpoint is certified ahead (seed 74)", () => {
+    const cluster = new MigrationCluster({ f: 1, proactive: false });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const replica = cluster.replica(2);
+    const interval = (Math.floor(replica.lastExecutedSeq / 4) + 1) * 4;
+    const round = interval + 1; // a later migration checkpoint whose holders may all be gone
+    cluster.filter = (envelope) => envelope.to.kind === "replica" && envelope.to.id === 2;
+    enterViewChange(cluster, 2);
+    expect(replica.viewChanging).toBe(true);
+    for (const [seq, fill] of [
+      [interval, 5],
+      [round, 6],
+    ] as const)
+      for (const replicaId of [0, 1])
+        cluster.queue.push({
+          from: { kind: "replica", id: replicaId },
+          to: { kind: "replica", id: 2 },
+          message: { type: "Checkpoint", seq, stateDigest: new Uint8Array(32).fill(fill), replicaId },
+        });
+    cluster.advance(250);
+    const fetches = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r2@2")
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .filter((message) => message.type === "FetchState");
+    expect(fetches.length).toBeGreaterThan(0);
+    expect(fetches.every((message) => message.seq === interval)).toBe(true);
+  });
+});
+
+describe("a source's one-shot MIGRATE-NOW lost at the target (migration CI seeds 66, 79)", () => {
+  it("reaches it relayed by a peer, which counts under the source's own signature", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    // r2 is cut off for good, and no MIGRATE-NOW reaches a target while the round executes: the
+    // source's copy is lost, and only r0 and r1 are left to sign (2 of 3).
+    let targetsDeaf = true;
+    cluster.filter = (envelope) =>
+      !(envelope.from.kind === "replica" && envelope.from.id === 2) &&
+      !(envelope.to.kind === "replica" && envelope.to.id === 2) &&
+      !(targetsDeaf && envelope.to.kind === "node" && envelope.message.type === "MigrateNow");
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
+    expect(cluster.effectsOf("promoted")).toHaveLength(0);
+    targetsDeaf = false;
+    cluster.advance(300);
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    const relayed = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r0@0" || entry.actor === "r1@1")
+      .map((entry) => entry.effect as { to: { kind: string }; message: Message })
+      .filter((effect) => effect.to.kind === "node" && effect.message.type === "MigrateNow")
+      .map((effect) => (effect.message as MigrateNow).replicaId);
+    expect(relayed).toContain(3);
+    expect(cluster.host(3).nodeId).not.toBe(3);
+  });
+});
+
+describe("a target counting relayed MIGRATE-NOWs", () => {
+  it("counts each signer once, whoever relays it, and refuses a copy not signed by its replicaId's node", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    const target = 100;
+    const standby = cluster.standbys.get(target)!;
+    const signed = (replicaId: number, signer = replicaId): MigrateNow => {
+      const fields = {
+        view: 0,
+        seq: 10,
+        checkpointDigest: new Uint8Array(32).fill(1),
+        pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: target }],
+        replicaId,
+      };
+      const signature = cluster.coprocessors.get(signer)!.sign(migrateNowSignedBytes(fields));
+      return { type: "MigrateNow", ...fields, signature };
+    };
+    const deliver = (relay: number, message: MigrateNow) =>
+      standby.step({ kind: "message", from: { kind: "replica", id: relay }, message }, cluster.nowMs);
+    // r0's copy relayed by everyone is still one signer.
+    for (const relay of [0, 1, 2, 3]) deliver(relay, signed(0));
+    deliver(1, signed(2, 0)); // names r2, signed by r0's node
+    expect(standby.metrics.migrateNowDropped).toBe(1);
+    expect(standby.fetching).toBeNull();
+    deliver(0, signed(3)); // the source's copy, relayed by r0
+    expect(standby.fetching).toBeNull();
+    deliver(2, signed(1)); // a third signer, relayed: 2f+1 distinct replicas
+    expect(standby.fetching).not.toBeNull();
   });
 });

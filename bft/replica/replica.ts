@@ -318,11 +318,15 @@ export class Replica {
    */
   private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
   /**
-   * Each peer's latest MIGRATE-NOW (signature checked), by replica id: relayed with ours to a
-   * round's pending targets when it matches the round (retransmitMigration). A source sends its
-   * MIGRATE-NOW once and retires; when the target missed it, a peer's copy is the only one left.
+   * Each peer's MIGRATE-NOWs (signature checked), by replica id: its latest copy of each of up to
+   * MIGRATION_CHECKPOINTS_MAX rounds, oldest first, relayed with ours to a round's pending targets
+   * when they match the round (retransmitMigration). A source sends its MIGRATE-NOW once and
+   * retires; when the target missed it, a peer's copy is the only one left. One copy per round,
+   * not per peer: with two rounds in flight, a peer's copy of the later round must not replace
+   * the one of the earlier round (migration CI seed 79: r0 signed both rounds and then lost its
+   * memory; its copy of the first was gone at r1, whose relay was that target's third signer).
    */
-  private readonly peerMigrateNows: (MigrateNow | undefined)[];
+  private readonly peerMigrateNows: MigrateNow[][];
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
   /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
@@ -353,7 +357,7 @@ export class Replica {
     };
     this.checkpointsAhead = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
     this.migrationCheckpointClaims = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
-    this.peerMigrateNows = new Array<MigrateNow | undefined>(this.replicaCount).fill(undefined);
+    this.peerMigrateNows = Array.from({ length: this.replicaCount }, () => []);
     this.viewChanges = new Array<ViewChange | undefined>(this.replicaCount).fill(undefined);
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
@@ -2586,8 +2590,12 @@ export class Replica {
    */
   private onPeerMigrateNow(from: Principal, message: MigrateNow): void {
     const settings = this.migrationSettings!;
-    const known = this.peerMigrateNows[message.replicaId];
-    if (known !== undefined && known.seq >= message.seq)
+    const known = this.peerMigrateNows[message.replicaId]!;
+    // A round we hold a copy of, or one older than every round kept while the bound is reached.
+    if (
+      known.some((copy) => copy.seq === message.seq) ||
+      (known.length >= MIGRATION_CHECKPOINTS_MAX && message.seq < known[0]!.seq)
+    )
       return void this.drop("duplicate", from, message.type);
     const source = message.pairs.find((pair) => pair.replicaId === message.replicaId);
     const signer = source?.sourceNodeId ?? this.middleware!.nodeOf(message.replicaId);
@@ -2595,7 +2603,10 @@ export class Replica {
     const { type: _type, signature, ...fields } = message;
     if (key === undefined || !this.deps.migration!.verify(key, migrateNowSignedBytes(fields), signature))
       return void this.drop("badSignature", from, message.type);
-    this.peerMigrateNows[message.replicaId] = message;
+    known.push(message);
+    known.sort((a, b) => a.seq - b.seq);
+    while (known.length > MIGRATION_CHECKPOINTS_MAX) known.shift();
+    assert(known.length <= MIGRATION_CHECKPOINTS_MAX, "peer MIGRATE-NOWs are bounded");
   }
 
   /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
@@ -2811,8 +2822,8 @@ export class Replica {
         const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
         inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
       }
-      const relayed = this.peerMigrateNows.filter(
-        (copy): copy is MigrateNow => copy !== undefined && sameRound(copy, inFlight.migrateNow),
+      const relayed = this.peerMigrateNows.flatMap((copies) =>
+        copies.filter((copy) => sameRound(copy, inFlight.migrateNow)),
       );
       for (const nodeId of inFlight.pending)
         if (this.stillTarget(inFlight.migrateNow, nodeId))

@@ -12,6 +12,7 @@
  *   checkpoint ahead being preferred (seed 74).
  * - replicas relay peers' signed MIGRATE-NOWs to pending targets (a source's one-shot copy lost at
  *   the target, seeds 66 and 79); the target counts each signer once, under its own signature.
+ *   With two rounds in flight a peer's copy of each is kept (seed 79 on the merged main).
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
@@ -326,6 +327,52 @@ describe("a source's one-shot MIGRATE-NOW lost at the target (migration CI seeds
       .map((effect) => (effect.message as MigrateNow).replicaId);
     expect(relayed).toContain(3);
     expect(cluster.host(3).nodeId).not.toBe(3);
+  });
+});
+
+describe("two rounds in flight (migration CI seed 79)", () => {
+  it("a peer's copy of the earlier round is still relayed after its copy of the later one arrives", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    // No MIGRATE-NOW reaches a target: both rounds stay in flight at every replica.
+    cluster.filter = (envelope) => !(envelope.to.kind === "node" && envelope.message.type === "MigrateNow");
+    const rounds = () => [
+      ...new Set(
+        cluster.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq),
+      ),
+    ];
+    let timestamp = 1;
+    while (cluster.nowMs < 10_000 && rounds().length < 2) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(rounds()).toHaveLength(2);
+    const [first, second] = rounds() as [number, number];
+    const executed = cluster
+      .effectsOf("migrationExecuted")
+      .map((entry) => entry.effect)
+      .filter((effect) => effect.kind === "migrationExecuted");
+    const firstTarget = executed.find((effect) => effect.seq === first)!.pairs[0]!.targetNodeId;
+    // The second round's source signed the first round and then its second-round copy reached
+    // the peers: its first-round signature must still travel to the first round's target.
+    const secondSource = executed.find((effect) => effect.seq === second)!.pairs[0]!.replicaId;
+    const sentBefore = cluster.effectsOf("send").length;
+    cluster.advance(500); // a few status intervals of retransmissions
+    const relayedSigners = cluster
+      .effectsOf("send")
+      .slice(sentBefore)
+      .map((entry) => entry.effect as { to: { kind: string; id: number }; message: Message })
+      .filter(
+        (effect) =>
+          effect.to.kind === "node" &&
+          effect.to.id === firstTarget &&
+          effect.message.type === "MigrateNow" &&
+          effect.message.seq === first,
+      )
+      .map((effect) => (effect.message as MigrateNow).replicaId);
+    expect(relayedSigners).toContain(secondSource);
   });
 });
 

@@ -2843,8 +2843,13 @@ export class Replica {
       own !== undefined &&
       own.migrationNumber === this.middleware.migrationNumber
     ) {
+      // Authenticated afresh: a peer that restarted, or a node that took an id over, keys us with
+      // a new session key since we built it, and would drop the old authenticator every time.
+      const { auth: _stale, ...body } = own;
+      const fresh: InitMigration = { ...body, auth: this.deps.migration!.authenticateInitMigration(body) };
+      this.initVotes[this.config.replicaId] = fresh;
       this.metrics.retransmissions++;
-      this.emit({ kind: "broadcast", message: own });
+      this.emit({ kind: "broadcast", message: fresh });
     }
   }
 

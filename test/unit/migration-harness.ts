@@ -79,6 +79,8 @@ export class MigrationCluster {
   /** Retired sources tell the CM they complied (a non-complying source is cut off at its deadline). */
   sourcesComply = true;
   filter: (envelope: Envelope) => boolean = () => true;
+  /** What the replicas' INIT-MIGRATION authenticators are made under (see replicaDeps). */
+  initMigrationKeyEpoch = 0;
   mutate: (envelope: Envelope) => Envelope = (envelope) => envelope;
   nowMs = 0;
   private readonly settingsBase: Omit<MigrationSettings, "nodeId">;
@@ -167,7 +169,8 @@ export class MigrationCluster {
       migration: {
         sign: (bytes) => coprocessor.sign(bytes),
         verify: verifySignature,
-        authenticateInitMigration: () => new Uint8Array(0),
+        // Stands for the session keys the host MACs with: a test bumps the epoch to renew them.
+        authenticateInitMigration: () => Uint8Array.of(this.initMigrationKeyEpoch),
         fitsInFrame,
       },
     };

@@ -269,6 +269,27 @@ describe("faults during a round", () => {
     return cluster;
   }
 
+  it("a retransmitted INIT-MIGRATION carries an authenticator made with the current keys", () => {
+    // A peer that restarted renewed its session keys: the authenticator we built before is
+    // dropped there every time (seed 107 of the migration CI options).
+    const cluster = registered(new MigrationCluster({ f: 1 }));
+    load(cluster, 1, 1, 2);
+    const sent: Uint8Array[] = [];
+    cluster.filter = (envelope) => {
+      if (envelope.message.type !== "InitMigration") return true;
+      if (envelope.from.kind === "replica" && envelope.from.id === 0) sent.push(envelope.message.auth);
+      return false; // no round completes, so replica 0 keeps retransmitting its INIT
+    };
+    cluster.advance(TIMEOUT_MS + 10);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((auth) => auth[0] === 0)).toBe(true);
+    cluster.initMigrationKeyEpoch = 1;
+    const before = sent.length;
+    cluster.advance(2000);
+    expect(sent.length).toBeGreaterThan(before);
+    expect(sent.slice(before).every((auth) => auth[0] === 1)).toBe(true);
+  });
+
   it("a primary that withholds the MIGRATION-REQUEST is replaced and the new primary orders it", () => {
     const cluster = withheldInViewZero();
     const executed = executedMigrations(cluster);

@@ -377,6 +377,11 @@ export interface MembershipCertificate {
   readonly type: "MembershipCertificate";
   /** n of the round's MIGRATION-REQUEST. */
   readonly seq: number;
+  /**
+   * C of the round: the checkpoint digest its f+1 matching MIGRATE-NOWs named at the CM (one of
+   * them a correct replica's), so a replica that missed the round can fetch exactly that state.
+   */
+  readonly checkpointDigest: Uint8Array;
   /** All 3f+1 members after the round, by ascending replicaId. */
   readonly members: readonly MemberAddress[];
   readonly cmId: number;

@@ -573,6 +573,7 @@ function applyMigration(state: CmState, message: MigrateNow, nowMs: number, effe
   effects.push({
     kind: "membershipCertified",
     seq: message.seq,
+    checkpointDigest: message.checkpointDigest,
     members: state.members.map((nodeId, replicaId) => ({ replicaId, nodeId })),
   });
 }

@@ -189,5 +189,7 @@ export type CmEffect =
   | {
       readonly kind: "membershipCertified";
       readonly seq: number;
+      /** C of the round's f+1 matching MIGRATE-NOWs. */
+      readonly checkpointDigest: Uint8Array;
       readonly members: readonly { readonly replicaId: number; readonly nodeId: number }[];
     };

@@ -130,7 +130,10 @@ export function newMembershipSignedBytes(message: Omit<NewMembership, "type" | "
 export function membershipCertificateSignedBytes(
   message: Omit<MembershipCertificate, "type" | "signature">,
 ): Uint8Array {
-  const writer = new SignedBytesWriter("membership-certificate").u64(message.seq).u64(message.members.length);
+  const writer = new SignedBytesWriter("membership-certificate")
+    .u64(message.seq)
+    .bytes(message.checkpointDigest)
+    .u64(message.members.length);
   for (const member of message.members) writer.u64(member.replicaId).u64(member.nodeId).text(member.address);
   return writer.u64(message.cmId).finish();
 }

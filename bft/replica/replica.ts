@@ -1341,7 +1341,39 @@ export class Replica {
     // a replica in a view change hears no normal-case traffic and the view change itself may need
     // the round's target (seed 153).
     if (best === null && !this.viewActive) sameClaim(this.migrationCheckpointClaims);
+    if (best === null && !this.viewActive) best = this.cmCertifiedRound();
     return best;
+  }
+
+  /**
+   * The round of the newest CM membership certificate, when we have not executed it: the trusted
+   * CM signs it on f+1 MIGRATE-NOWs naming the same checkpoint digest C (one of them a correct
+   * replica's), so C certifies the round's state as f+1 matching CHECKPOINTs would. For a replica
+   * that missed the round while fewer than f+1 of the replicas that executed it can still vouch
+   * (one restarted without memory, another retired as its source): it fetches the state from
+   * whoever holds it, then vouches for the round (vouchSkippedRound). Migration CI seeds 181 and
+   * 198: the only other correct holder's claim was one where f+1 are needed, and the round's
+   * target stayed a signature short for good. Holders: the replicas that announced C, then any.
+   */
+  private cmCertifiedRound(): DecidedCheckpoint | null {
+    const certificate = this.certificate;
+    if (certificate === null || certificate.seq <= this.lastExecuted) return null;
+    const announced = this.migrationCheckpointClaims
+      .filter(
+        (claim): claim is Checkpoint =>
+          claim !== undefined &&
+          claim.seq === certificate.seq &&
+          bytesEqual(claim.stateDigest, certificate.checkpointDigest),
+      )
+      .map((claim) => claim.replicaId);
+    const others = Array.from({ length: this.replicaCount }, (_, id) => id).filter(
+      (id) => id !== this.config.replicaId,
+    );
+    return {
+      seq: certificate.seq,
+      stateDigest: certificate.checkpointDigest,
+      holders: announced.length > 0 ? announced : others,
+    };
   }
 
   /**
@@ -2468,6 +2500,7 @@ export class Replica {
     this.certificateTicks = 0;
     this.pushCertificate();
     this.authenticateCertifiedMembers();
+    this.maybeFetchLaggingState(false);
   }
 
   /**

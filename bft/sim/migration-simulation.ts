@@ -1146,7 +1146,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
           if (process.env.SIM_PUBLISH_MEMBERSHIP) this.publishMembership(effect.pairs);
           break;
         case "membershipCertified":
-          this.sendCertificate(effect.seq, effect.members);
+          this.sendCertificate(effect.seq, effect.checkpointDigest, effect.members);
           break;
         case "adminNotification":
           if (effect.reason === "sourceNotComplying") this.cutOffs += 1;
@@ -1256,9 +1256,14 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
    * running each id (as the certificate names it) and to every standby; replicas relay it to
    * clients (docs/migration.md, "Membership certificates").
    */
-  private sendCertificate(seq: number, members: readonly { replicaId: number; nodeId: number }[]): void {
+  private sendCertificate(
+    seq: number,
+    checkpointDigest: Uint8Array,
+    members: readonly { replicaId: number; nodeId: number }[],
+  ): void {
     const fields = {
       seq,
+      checkpointDigest,
       members: members.map((member) => ({ ...member, address: nodeAddress(member.nodeId) })),
       cmId: CM_ID,
     };

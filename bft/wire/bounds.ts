@@ -20,8 +20,11 @@ import {
   STATE_CHUNK_BYTES_MAX,
 } from "../limits.js";
 
-/** Version byte of an encoded message; bump on any layout change (3: JOIN-APPROVED is signed). */
-export const CODEC_VERSION = 3;
+/**
+ * Version byte of an encoded message; bump on any layout change (3: JOIN-APPROVED is signed; 4:
+ * MEMBERSHIP-CERTIFICATE carries the round's checkpoint digest).
+ */
+export const CODEC_VERSION = 4;
 /**
  * Version byte of a frame header (sender, receivers, MACs). 4: the frame MAC covers header and
  * body directly (1 MACed a digest of the body). 5: the frame MAC of a client's REQUEST and of a

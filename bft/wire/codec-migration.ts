@@ -248,6 +248,7 @@ export function validateMigrationMessage(message: FlatMigrationMessage): Verdict
     case "MembershipCertificate":
       return checkFirst(
         () => (isSafe(message.seq) ? undefined : "integerUnsafe"),
+        () => (message.checkpointDigest.length === DIGEST_BYTES ? undefined : "digestLength"),
         () => validateMembers(message.members),
         () => (message.cmId < CM_REPLICAS_MAX && Number.isInteger(message.cmId) ? undefined : "cmIdRange"),
         () => checkSignature(message.signature),
@@ -365,6 +366,7 @@ export const MIGRATION_LAYOUTS: {
   MembershipCertificate: struct<MembershipCertificate>({
     type: constant("MembershipCertificate"),
     seq: u64,
+    checkpointDigest: shortBytes,
     members,
     cmId: u8,
     signature: shortBytes,

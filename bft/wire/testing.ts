@@ -182,6 +182,7 @@ export function sampleMessages(): Record<MessageType, Message> {
     MembershipCertificate: {
       type: "MembershipCertificate",
       seq: 130,
+      checkpointDigest: filledBytes(DIGEST_BYTES, 9),
       members: [0, 1, 2, 3].map((replicaId) => ({
         replicaId,
         nodeId: replicaId === 3 ? 17 : replicaId,

@@ -183,6 +183,7 @@ describe("CM on MIGRATE-NOW", () => {
       {
         kind: "membershipCertified",
         seq: 64,
+        checkpointDigest: migrateNow(0).checkpointDigest,
         members: [0, 1, 2, 10].map((nodeId, replicaId) => ({ replicaId, nodeId })),
       },
     ]);

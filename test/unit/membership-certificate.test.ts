@@ -32,7 +32,12 @@ function certificate(
   nodeIds: readonly number[],
   cmId = 0,
 ): MembershipCertificate {
-  const fields = { seq, members: members(nodeIds), cmId };
+  const fields = {
+    seq,
+    checkpointDigest: new Uint8Array(32).fill(seq % 256),
+    members: members(nodeIds),
+    cmId,
+  };
   return {
     type: "MembershipCertificate",
     ...fields,

@@ -17,8 +17,8 @@
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
 import { describe, expect, it } from "vitest";
-import type { Message, MigrateNow, ViewChange } from "../../bft/messages.js";
-import { migrateNowSignedBytes } from "../../bft/migration/index.js";
+import type { MembershipCertificate, Message, MigrateNow, ViewChange } from "../../bft/messages.js";
+import { membershipCertificateSignedBytes, migrateNowSignedBytes } from "../../bft/migration/index.js";
 import type { Effect } from "../../bft/replica/index.js";
 import { MigrationCluster } from "./migration-harness.js";
 import { Cluster, makeRequest } from "./replica-harness.js";
@@ -405,5 +405,62 @@ describe("a target counting relayed MIGRATE-NOWs", () => {
     expect(standby.fetching).toBeNull();
     deliver(2, signed(1)); // a third signer, relayed: 2f+1 distinct replicas
     expect(standby.fetching).not.toBeNull();
+  });
+});
+
+describe("a replica behind a round that the CM certified (migration CI seed 181's family)", () => {
+  it("fetches the round's state on the CM's certificate although one holder alone claims it, and vouches", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    cluster.advance(50);
+    const lagging = 2;
+    const holder = 1;
+    let roundRunning = true;
+    const isLagging = (principal: { readonly kind: string; readonly id: number }) =>
+      principal.kind === "replica" && principal.id === lagging;
+    cluster.filter = (envelope) => {
+      if (envelope.to.kind === "node") return false; // no MIGRATE-NOW reaches a target
+      if (!isLagging(envelope.from) && !isLagging(envelope.to)) return true;
+      if (roundRunning) return false;
+      // After the round the lagging replica hears one holder (one claim, f+1 needed), the CM and
+      // clients only.
+      const other = isLagging(envelope.from) ? envelope.to : envelope.from;
+      return other.kind !== "replica" || other.id === holder;
+    };
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    const sent = cluster
+      .effectsOf("send")
+      .map((entry) => (entry.effect as { message: Message }).message)
+      .find((message): message is MigrateNow => message.type === "MigrateNow")!;
+    const replica = cluster.replica(lagging);
+    expect(replica.lastExecutedSeq).toBeLessThan(sent.seq);
+    roundRunning = false;
+    const members = cluster
+      .cmMembers()
+      .map((member) => ({ ...member, address: `10.1.0.${member.nodeId}:7000` }));
+    const fields = { seq: sent.seq, checkpointDigest: sent.checkpointDigest, members, cmId: 0 };
+    const certificate: MembershipCertificate = {
+      type: "MembershipCertificate",
+      ...fields,
+      signature: cluster.cmCoprocessor.sign(membershipCertificateSignedBytes(fields)),
+    };
+    cluster.queue.push({
+      from: { kind: "cm", id: 0 },
+      to: { kind: "replica", id: lagging },
+      message: certificate,
+    });
+    // A request the lagging replica cannot get ordered takes it out of its active view.
+    for (let step = 0; step < 60 && replica.metrics.stateTransfersCompleted === 0; step++) {
+      cluster.request(makeRequest(2, step + 1));
+      cluster.advance(100);
+    }
+    expect(replica.metrics.stateTransfersCompleted).toBeGreaterThan(0);
+    expect(replica.lastExecutedSeq).toBeGreaterThanOrEqual(sent.seq);
+    expect(replica.metrics.skippedRoundsVouched).toBe(1);
   });
 });

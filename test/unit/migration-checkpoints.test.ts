@@ -24,13 +24,6 @@ const CONFIG = { checkpointIntervalSeqs: 16, logWindowSeqs: 32 };
 const OWN_CHECKPOINTS_MAX =
   CONFIG.logWindowSeqs / CONFIG.checkpointIntervalSeqs + 1 + MIGRATION_CHECKPOINTS_MAX;
 
-function registered(cluster: MigrationCluster): MigrationCluster {
-  cluster.start();
-  cluster.registerStandbys();
-  cluster.advance(50);
-  return cluster;
-}
-
 function migrationNumber(cluster: MigrationCluster): number {
   return Math.min(...[...cluster.hosts.values()].map((host) => host.replica.migrationState!.migrationNumber));
 }
@@ -45,7 +38,7 @@ describe.each([1, 2])("many rounds between stable checkpoints with f=%i", (f) =>
     // On-demand rounds for the last id: the other replicas are never sources, so they take every
     // round's checkpoint for as long as the run lasts (proactive rounds replace each replica every
     // 3f+1 rounds, and a promoted replica starts with one checkpoint).
-    const cluster = registered(new MigrationCluster({ f, config: CONFIG, proactive: false }));
+    const cluster = new MigrationCluster({ f, config: CONFIG, proactive: false }).startRegistered();
     const rounds = 24;
     let checkpointsMax = 0;
     while (cluster.nowMs < 60_000 && migrationNumber(cluster) < rounds) {
@@ -71,7 +64,7 @@ describe.each([1, 2])("many rounds between stable checkpoints with f=%i", (f) =>
 
 describe("proactive rounds at the minimum interval", () => {
   it("run back to back with f=1, every round completes, checkpoints stay bounded", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, config: CONFIG }));
+    const cluster = new MigrationCluster({ f: 1, config: CONFIG }).startRegistered();
     const rounds = 24;
     let checkpointsMax = 0;
     let timestamp = 1;
@@ -90,7 +83,7 @@ describe("proactive rounds at the minimum interval", () => {
 
 describe("a migration checkpoint's lifetime", () => {
   it("outlives the next round while its target still fetches it, and ends when every target has it", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, config: CONFIG }));
+    const cluster = new MigrationCluster({ f: 1, config: CONFIG }).startRegistered();
     // Hold every state chunk to the first round's target until the second round has executed.
     let firstTarget: number | null = null;
     const held: Envelope[] = [];
@@ -138,7 +131,7 @@ describe("a migration checkpoint's lifetime", () => {
 
 describe("a JOIN executed between the replicas' migration timers", () => {
   it("makes the replicas that already sent INIT-MIGRATION send it again for the new targets", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, config: CONFIG }));
+    const cluster = new MigrationCluster({ f: 1, config: CONFIG }).startRegistered();
     // r0 and r1 expire later; r2 and r3 send INIT-MIGRATION first, and it stays among them.
     const late = [0, 1].map((id) => `r${id}@${id}:migration`);
     const lateTimers = late.map((key) => cluster.timers.get(key)!);
@@ -183,7 +176,7 @@ describe("a JOIN executed between the replicas' migration timers", () => {
 
 describe("a source with later seqs committed when its MIGRATION-REQUEST executes", () => {
   it("stops at the MIGRATION-REQUEST: nothing executes after it retires", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, config: CONFIG }));
+    const cluster = new MigrationCluster({ f: 1, config: CONFIG }).startRegistered();
     // r3 is round 0's source. Its COMMITs for the MIGRATION-REQUEST's seq and the target's state
     // are held, so r3 still runs id 3 and commits the next seq before the migration.
     let migrationSeq: number | null = null;

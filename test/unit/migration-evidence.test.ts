@@ -248,9 +248,7 @@ function effectsOf(cluster: MigrationCluster, kind: string, actorPrefix?: string
 describe("a lying new primary is migrated on the evidence (section 3.4)", () => {
   function run(options: { lie: boolean }): MigrationCluster {
     const cluster = new MigrationCluster({ f: 1, proactive: false });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     cluster.request(makeRequest(1, 1));
     cluster.advance(100);
     isolateReplicaZero(cluster);
@@ -326,9 +324,7 @@ describe("a lying new primary is migrated on the evidence (section 3.4)", () => 
     // INIT-MIGRATION quorum and its execution) and the primary, which had ordered the first
     // version, refused to order the second until a view change (specialKey ignored the targets).
     const cluster = new MigrationCluster({ f: 1, proactive: false });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     const replica = cluster.replica(2);
     const steps: Effect[][] = [];
     const step = replica.step.bind(replica);

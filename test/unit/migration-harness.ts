@@ -219,6 +219,14 @@ export class MigrationCluster {
     this.deliverAll();
   }
 
+  /** Starts the cluster and lets every standby register: where most migration tests begin. */
+  startRegistered(): this {
+    this.start();
+    this.registerStandbys();
+    this.advance(50);
+    return this;
+  }
+
   replica(replicaId: number): Replica {
     const host = this.hosts.get(replicaId);
     if (host === undefined) throw new Error(`no running replica ${replicaId}`);

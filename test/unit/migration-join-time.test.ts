@@ -19,11 +19,7 @@ const SKEW_MS = 1000; // the harness's joinTimeSkewMsMax
 const NODE = 100;
 
 function registered(): MigrationCluster {
-  const cluster = new MigrationCluster({ f: 1, proactive: false });
-  cluster.start();
-  cluster.registerStandbys();
-  cluster.advance(50);
-  return cluster;
+  return new MigrationCluster({ f: 1, proactive: false }).startRegistered();
 }
 
 function isJoin(envelope: Envelope): envelope is Envelope & { message: PrePrepare } {

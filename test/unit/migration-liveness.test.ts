@@ -82,9 +82,7 @@ describe("a replica that passes a round by state transfer (migration CI seeds 78
     // Checkpoint at every seq: the round's seq becomes stable at once (r0, r1 and the source r3
     // vouch for it), so a replica that missed it can only catch up by state transfer.
     const cluster = new MigrationCluster({ f: 1, config: { checkpointIntervalSeqs: 1, logWindowSeqs: 4 } });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     // While the round executes, r2 is cut off and the targets hear nothing: the source's one-shot
     // MIGRATE-NOW is lost, and the source retires.
     let partitioned = true;
@@ -129,9 +127,7 @@ describe("the round's checkpoint digest in the replicated state", () => {
       proactive: false,
       config: { checkpointIntervalSeqs: 1, logWindowSeqs: 4 },
     });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     const lagging = 2;
     let partitioned = true;
     cluster.filter = (envelope) =>
@@ -235,9 +231,7 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
 
   it("lets a replica in a view change fetch the round's state on f+1 matching ones", () => {
     const cluster = new MigrationCluster({ f: 1, proactive: false });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     const replica = cluster.replica(2);
     const seq = replica.lastExecutedSeq + 3; // off the interval of 4 in the harness
     expect(seq % 4).not.toBe(0);
@@ -266,9 +260,7 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
 
   it("is fetched only when no interval checkpoint is certified ahead (seed 74)", () => {
     const cluster = new MigrationCluster({ f: 1, proactive: false });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     const replica = cluster.replica(2);
     const interval = (Math.floor(replica.lastExecutedSeq / 4) + 1) * 4;
     const round = interval + 1; // a later migration checkpoint whose holders may all be gone
@@ -299,9 +291,7 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
 describe("a source's one-shot MIGRATE-NOW lost at the target (migration CI seeds 66, 79)", () => {
   it("reaches it relayed by a peer, which counts under the source's own signature", () => {
     const cluster = new MigrationCluster({ f: 1 });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     // r2 is cut off for good, and no MIGRATE-NOW reaches a target while the round executes: the
     // source's copy is lost, and only r0 and r1 are left to sign (2 of 3).
     let targetsDeaf = true;
@@ -333,9 +323,7 @@ describe("a source's one-shot MIGRATE-NOW lost at the target (migration CI seeds
 describe("two rounds in flight (migration CI seed 79)", () => {
   it("a peer's copy of the earlier round is still relayed after its copy of the later one arrives", () => {
     const cluster = new MigrationCluster({ f: 1 });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     // No MIGRATE-NOW reaches a target: both rounds stay in flight at every replica.
     cluster.filter = (envelope) => !(envelope.to.kind === "node" && envelope.message.type === "MigrateNow");
     const rounds = () => [
@@ -411,9 +399,7 @@ describe("a target counting relayed MIGRATE-NOWs", () => {
 describe("a replica behind a round that the CM certified (migration CI seed 181's family)", () => {
   it("fetches the round's state on the CM's certificate although one holder alone claims it, and vouches", () => {
     const cluster = new MigrationCluster({ f: 1 });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     const lagging = 2;
     const holder = 1;
     let roundRunning = true;

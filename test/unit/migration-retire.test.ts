@@ -16,9 +16,7 @@ import { makeRequest } from "./replica-harness.js";
 describe("a retiring source", () => {
   it("executes nothing past the MIGRATION-REQUEST even if the next seq committed first", () => {
     const cluster = new MigrationCluster({ f: 1, config: { checkpointIntervalSeqs: 16, logWindowSeqs: 32 } });
-    cluster.start();
-    cluster.registerStandbys();
-    cluster.advance(50);
+    cluster.startRegistered();
     const source = selectSources({ f: 1, round: 0 })[0]!;
     const sourceHost = cluster.host(source);
     let migrationSeq: number | null = null;

@@ -18,13 +18,6 @@ import { makeRequest } from "./replica-harness.js";
 
 const TIMEOUT_MS = 500; // Tw0 = p0 * Toe0 = 10 * 50 ms
 
-function registered(cluster: MigrationCluster): MigrationCluster {
-  cluster.start();
-  cluster.registerStandbys();
-  cluster.advance(50);
-  return cluster;
-}
-
 function load(cluster: MigrationCluster, clientId: number, from: number, count: number): void {
   for (let timestamp = from; timestamp < from + count; timestamp++) {
     cluster.request(makeRequest(clientId, timestamp));
@@ -40,7 +33,7 @@ function executedMigrations(cluster: MigrationCluster) {
 
 describe("standby registration (section 3.1)", () => {
   it("registers every standby with 2f+1 approvals and the same join times everywhere", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const cluster = new MigrationCluster({ f: 1, proactive: false }).startRegistered();
     const registrations = cluster.effectsOf("registered");
     expect(registrations.map((entry) => entry.actor).sort()).toEqual(["n100", "n101"]);
     const views = [0, 1, 2, 3].map((id) => cluster.replica(id).migrationState!.standbys);
@@ -50,7 +43,7 @@ describe("standby registration (section 3.1)", () => {
   });
 
   it("answers a replayed JOIN-REQUEST with its approval again and rejects a stale one", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const cluster = new MigrationCluster({ f: 1, proactive: false }).startRegistered();
     const join = cluster.effects.find((entry) => entry.actor === "n100" && entry.effect.kind === "broadcast")!
       .effect as { message: JoinRequest };
     const before = cluster
@@ -84,7 +77,7 @@ describe("standby registration (section 3.1)", () => {
 
 describe.each([1, 2, 3])("a full proactive round with f=%i (section 3.2)", (f) => {
   it("replaces the selected sources with the selected targets", () => {
-    const cluster = registered(new MigrationCluster({ f }));
+    const cluster = new MigrationCluster({ f }).startRegistered();
     load(cluster, 1, 1, 3);
     const expectedSources = selectSources({ f, round: 0 });
     const standbysBefore = cluster.replica(0).migrationState!.standbys.map((s) => s.nodeId);
@@ -132,7 +125,7 @@ describe.each([1, 2, 3])("a full proactive round with f=%i (section 3.2)", (f) =
 
 describe("faults during a round", () => {
   it("a wrong full state from the designated sender: the target asks another replica", () => {
-    const cluster = registered(new MigrationCluster({ f: 1 }));
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
     load(cluster, 1, 1, 3);
     let corrupted = 0;
     cluster.mutate = (envelope) => {
@@ -154,7 +147,7 @@ describe("faults during a round", () => {
   });
 
   it("a target crashing mid-transfer restarts and completes from retransmitted MIGRATE-NOWs", () => {
-    const cluster = registered(new MigrationCluster({ f: 1 }));
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
     load(cluster, 1, 1, 3);
     let crashed = false;
     cluster.filter = (envelope) => {
@@ -179,7 +172,7 @@ describe("faults during a round", () => {
   describe("a target replaced by an on-demand round while down is not promoted by the old round", () => {
     /** Round 1 moves r3 to a target that crashes mid-transfer; an on-demand round moves r3 on. */
     function replacedWhileDown() {
-      const cluster = registered(new MigrationCluster({ f: 1, standbyCount: 3 }));
+      const cluster = new MigrationCluster({ f: 1, standbyCount: 3 }).startRegistered();
       load(cluster, 1, 1, 3);
       let crashed = false;
       const oldRound: Envelope[] = [];
@@ -238,7 +231,7 @@ describe("faults during a round", () => {
   it("a source that does not comply is cut off by the CM", () => {
     const cluster = new MigrationCluster({ f: 1 });
     cluster.sourcesComply = false;
-    registered(cluster);
+    cluster.startRegistered();
     cluster.advance(TIMEOUT_MS + 10);
     cluster.advance(100);
     // The CM's compliance deadline passes without the source reporting compliance.
@@ -254,7 +247,7 @@ describe("faults during a round", () => {
 
   /** A loaded f=1 cluster whose view-0 primary withholds the MIGRATION-REQUEST, run past the view change. */
   function withheldInViewZero(): MigrationCluster {
-    const cluster = registered(new MigrationCluster({ f: 1 }));
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
     load(cluster, 1, 1, 2);
     cluster.filter = (envelope) =>
       !(
@@ -272,7 +265,7 @@ describe("faults during a round", () => {
   it("a retransmitted INIT-MIGRATION carries an authenticator made with the current keys", () => {
     // A peer that restarted renewed its session keys: the authenticator we built before is
     // dropped there every time (seed 107 of the migration CI options).
-    const cluster = registered(new MigrationCluster({ f: 1 }));
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
     load(cluster, 1, 1, 2);
     const sent: Uint8Array[] = [];
     cluster.filter = (envelope) => {
@@ -315,7 +308,7 @@ describe("faults during a round", () => {
   it("a promoted target sends STATUS as it starts, before its first status interval", () => {
     // Peers that changed view while it fetched the state answer a STATUS with their VIEW-CHANGEs
     // or NEW-VIEW; waiting a whole interval left it out of the view change (seed 71).
-    const cluster = registered(new MigrationCluster({ f: 1 }));
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
     load(cluster, 1, 1, 2);
     cluster.advance(TIMEOUT_MS + 10);
     cluster.advance(200);
@@ -334,7 +327,7 @@ describe("faults during a round", () => {
   });
 
   it("a Byzantine replica naming a far view in its MIGRATE-NOW does not move the target there", () => {
-    const cluster = registered(new MigrationCluster({ f: 1 }));
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
     load(cluster, 1, 1, 2);
     cluster.mutate = (envelope) => {
       const message = envelope.message;

@@ -15,13 +15,6 @@ import type { InitMigration, Message, NewMembership } from "../../bft/messages.j
 import { MigrationCluster } from "./migration-harness.js";
 import { makeRequest } from "./replica-harness.js";
 
-function registered(cluster: MigrationCluster): MigrationCluster {
-  cluster.start();
-  cluster.registerStandbys();
-  cluster.advance(50);
-  return cluster;
-}
-
 function migratedIds(cluster: MigrationCluster): Set<number> {
   const ids = new Set<number>();
   for (const entry of cluster.effectsOf("migrationExecuted")) {
@@ -33,7 +26,7 @@ function migratedIds(cluster: MigrationCluster): Set<number> {
 
 describe.each([1, 2])("four consecutive rounds with f=%i", (f) => {
   it("migrate every logical id, the primary included, and keep the replicas in agreement", () => {
-    const cluster = registered(new MigrationCluster({ f }));
+    const cluster = new MigrationCluster({ f }).startRegistered();
     // Clients keep working while the timer drives the rounds; retired sources are sanitized by
     // the CM and rejoin the pool, so every round finds f targets.
     let timestamp = 1;
@@ -58,7 +51,7 @@ describe.each([1, 2])("four consecutive rounds with f=%i", (f) => {
 
 describe("on-demand migration (section 3.4)", () => {
   it("migrates the replica the CM names at once, without waiting for the timer", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const cluster = new MigrationCluster({ f: 1, proactive: false }).startRegistered();
     cluster.request(makeRequest(1, 1));
     cluster.onDemand([1]);
     cluster.advance(100);
@@ -73,7 +66,7 @@ describe("on-demand migration (section 3.4)", () => {
   });
 
   it("rejects an on-demand request with a bad signature or a replayed counter", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const cluster = new MigrationCluster({ f: 1, proactive: false }).startRegistered();
     cluster.onDemand([2]);
     const request = cluster.queue.find((e) => e.message.type === "OnDemandMigration")!.message;
     cluster.deliverAll();
@@ -89,7 +82,7 @@ describe("on-demand migration (section 3.4)", () => {
 
 describe("INIT-MIGRATION checks (section 3.2)", () => {
   it("drops INIT-MIGRATIONs whose sources or targets differ from the local selection, and stale ones", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, proactive: false }));
+    const cluster = new MigrationCluster({ f: 1, proactive: false }).startRegistered();
     const base: InitMigration = {
       type: "InitMigration",
       view: 0,
@@ -120,7 +113,10 @@ describe("INIT-MIGRATION checks (section 3.2)", () => {
 
 describe("dynamic interval (Equations 1 and 2)", () => {
   it("measures Toe and Ts and notifies the administrator when Ts exceeds Ts0", () => {
-    const cluster = registered(new MigrationCluster({ f: 1, interval: { p0: 10, toeMs0: 50, tsMs0: 0.5 } }));
+    const cluster = new MigrationCluster({
+      f: 1,
+      interval: { p0: 10, toeMs0: 50, tsMs0: 0.5 },
+    }).startRegistered();
     cluster.request(makeRequest(1, 1));
     cluster.advance(20);
     const plan = cluster.replica(0).intervalPlan!;

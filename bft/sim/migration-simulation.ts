@@ -577,13 +577,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     node.up = true;
     this.network.setDown(node.principal, false);
     node.sessionKeys = new SessionKeyStore(node.randomBytes(MAC_KEY_BYTES));
-    node.wire = this.createWire(
-      { kind: "replica", id: replicaId },
-      node.principal,
-      this.hostOf,
-      node.signingKey,
-      node.sessionKeys,
-    );
+    node.wire = this.replicaWire(node, replicaId);
     this.activity = `in r${replicaId}@n${node.id} boot`;
     // hostOf may name this node for an id whose target never promoted as well (the node retired
     // from it, was sanitized and promoted for another id): a restarted replica recovers its
@@ -1010,13 +1004,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     hosts[replicaId] = node.id;
     // Built on the old holders, then moved to the checkpoint's membership (below), so the wire
     // keeps each moved id's previous node key for VIEW-CHANGEs nested in older NEW-VIEWs.
-    node.wire = this.createWire(
-      { kind: "replica", id: replicaId },
-      node.principal,
-      this.hostOf,
-      node.signingKey,
-      node.sessionKeys,
-    );
+    node.wire = this.replicaWire(node, replicaId);
     const core = Replica.promoted(
       this.replicaConfig(replicaId, node.id, constructionHosts(hosts, replicaId, this.roster)),
       this.replicaDeps(node),
@@ -1368,6 +1356,17 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       membership: hosts,
       ...(sessionKeys === undefined ? {} : { sessionKeys }),
     });
+  }
+
+  /** A node's wire as replica `replicaId`, keying the other ids by the nodes in hostOf. */
+  private replicaWire(node: SimNode, replicaId: number): Wire {
+    return this.createWire(
+      { kind: "replica", id: replicaId },
+      node.principal,
+      this.hostOf,
+      node.signingKey,
+      node.sessionKeys,
+    );
   }
 
   private publicKeyOf(nodeId: number): Uint8Array {

@@ -2333,11 +2333,7 @@ export class Replica {
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.replicaCount);
     const migrateNow = this.makeMigrateNow(seq, own.message.stateDigest, applied.pairs);
-    for (const pair of applied.pairs)
-      this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
-    const cmCount = this.migrationSettings!.cmPublicKeys.length;
-    for (let cmId = 0; cmId < cmCount; cmId++)
-      this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    this.sendMigrateNow(migrateNow);
     // To the peers too, which relay it while a target is pending (onPeerMigrateNow). Peers that
     // applied the round before it arrives refuse a source's copy (its id maps to the target's
     // node now); those still before it, the ones a partition kept away, take it.
@@ -2564,6 +2560,15 @@ export class Replica {
     this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
   }
 
+  /** Section 3.2: our MIGRATE-NOW to the round's targets and to every CM replica. */
+  private sendMigrateNow(migrateNow: MigrateNow): void {
+    for (const pair of migrateNow.pairs)
+      this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
+    const cmCount = this.migrationSettings!.cmPublicKeys.length;
+    for (let cmId = 0; cmId < cmCount; cmId++)
+      this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+  }
+
   /**
    * After state transfer: the installed state holds the last migration (n, P) and its checkpoint
    * digest C (Middleware.recordCheckpointDigest). If we had not executed n, we never sent its
@@ -2594,11 +2599,7 @@ export class Replica {
       return false;
     this.metrics.skippedRoundsVouched++;
     const migrateNow = this.makeMigrateNow(last.seq, last.checkpointDigest, last.pairs);
-    for (const pair of last.pairs)
-      this.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
-    const cmCount = this.migrationSettings!.cmPublicKeys.length;
-    for (let cmId = 0; cmId < cmCount; cmId++)
-      this.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
+    this.sendMigrateNow(migrateNow);
     if (ours !== undefined) {
       this.retire(last.seq);
       return true;

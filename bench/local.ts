@@ -38,7 +38,8 @@ import { parseCsv, renderPng } from "./plot.js";
 const F = 1;
 const N = 3 * F + 1;
 const PAYLOAD_BYTES = 1024;
-const SECRET = "bench-local";
+/** This launcher is the key dealer: the secret stays in this process. */
+const CLUSTER_SECRET = clusterSecretFrom("bench-local");
 
 const options = new Command()
   .name("bench:local")
@@ -92,7 +93,7 @@ async function startReplicas(execMs: number): Promise<Cluster> {
       f: F,
       replicaId: endpoint.id,
       // This launcher deals keys: each replica process gets its own, never the cluster secret.
-      keys: keyMaterialJson(dealHostKeys(clusterSecretFrom(SECRET), { kind: "replica", id: endpoint.id }, F)),
+      keys: keyMaterialJson(dealHostKeys(CLUSTER_SECRET, { kind: "replica", id: endpoint.id }, F)),
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
       core: {
@@ -165,7 +166,7 @@ async function measure(
 }
 
 function clientKeys(clientId: number) {
-  return dealHostKeys(clusterSecretFrom(SECRET), { kind: "client", id: clientId }, F);
+  return dealHostKeys(CLUSTER_SECRET, { kind: "client", id: clientId }, F);
 }
 
 async function startClients(

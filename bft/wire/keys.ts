@@ -185,7 +185,7 @@ export function dealKeyMaterial(options: {
     signingSeed: self.kind === "replica" ? signingSeedOf(clusterSecret, self.id) : null,
     replicaPublicKeys: Array.from(
       { length: replicaCount },
-      (_, id) => signingKeyPairFromSeed(signingSeedOf(clusterSecret, id)).publicKeyRaw,
+      (_, id) => deriveSigningKeyPair(clusterSecret, id).publicKeyRaw,
     ),
   };
 }

@@ -1,4 +1,5 @@
 /** Shared helpers for benchmark scripts: durations, free ports, latency statistics, CSV. */
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 export function parseDurationMs(text: string): number {
@@ -58,4 +59,15 @@ export function csvLine(values: readonly (string | number)[]): string {
   return values
     .map((value) => (typeof value === "number" ? Number(value.toFixed(3)).toString() : value))
     .join(",");
+}
+
+/** User plus system CPU time of a child process so far, from /proc (0 once it is gone). */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }

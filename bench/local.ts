@@ -8,16 +8,18 @@
  * would have.
  *
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
- *     [--inflight n] [--connection-per-client] [--propose-each-request]
+ *     [--settle 90s] [--inflight n] [--connection-per-client] [--propose-each-request]
  *
- * Before the first point of each exec value the cluster runs the largest client count for one
- * warm-up period, so every point measures JIT-compiled replicas. Environment, for profiling:
- * BENCH_REPLICA_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"), BENCH_REPLICA_ENTRY (a
+ * Before the first point of each exec value the cluster runs the largest client count in 5 s
+ * windows until its CPU per request stops falling (by under 1.5% a window, at most --settle), so every
+ * point measures replicas whose hot paths V8 has finished optimizing (see settle()).
+ *
+ * Environment, for profiling: BENCH_REPLICA_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"), BENCH_REPLICA_ENTRY (a
  * prebuilt replica-main bundle to run instead of tsx), BENCH_REPLICA_LOG_LEVEL (info lets SIGUSR2
  * print a replica's metrics).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -32,7 +34,7 @@ import {
   startClientHost,
   startClientPool,
 } from "../bft/host/index.js";
-import { csvLine, freePorts, parseDurationMs, parseList, summarize } from "./lib.js";
+import { csvLine, freePorts, parseDurationMs, parseList, processCpuMs, summarize } from "./lib.js";
 import { parseCsv, renderPng } from "./plot.js";
 
 const F = 1;
@@ -47,6 +49,7 @@ const options = new Command()
   .option("--exec <list>", "busy-wait per request in ms", "0,1")
   .option("--duration <time>", "measured time per point", "10s")
   .option("--warmup <time>", "unmeasured time per point", "2s")
+  .option("--settle <time>", "longest run before a cluster's first point while the JIT settles", "90s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--connection-per-client", "each client opens its own connections (no gateway)")
   .option("--propose-each-request", "the primary proposes at each request, not once per turn")
@@ -57,6 +60,7 @@ const options = new Command()
     exec: string;
     duration: string;
     warmup: string;
+    settle: string;
     out: string;
     inflight?: string;
     connectionPerClient?: boolean;
@@ -64,16 +68,6 @@ const options = new Command()
   }>();
 
 /** CPU time (user + system) a child process has used so far, from /proc (Linux). */
-function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return 0;
-  }
-}
-
 interface Cluster {
   endpoints: ReplicaEndpoint[];
   cpuMs(): number;
@@ -199,11 +193,73 @@ async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
   await probe.close();
 }
 
+/** Settling windows: long enough to hold thousands of requests even at 1 ms of execution. */
+const SETTLE_WINDOW_MS = 5000;
+const SETTLE_WINDOWS_MIN = 4;
+/** Settled: CPU per request fell by less than this fraction from one window to the next. */
+const SETTLE_TOLERANCE = 0.015;
+
+/**
+ * Runs the largest client count in windows until CPU per request stops falling, at most settleMs.
+ * A fresh replica runs its hot paths unoptimized at first and V8 keeps compiling them for tens of
+ * seconds (longer at 1 ms of execution, where they run less often): in a profile 7-11 s after
+ * start a third of every process's CPU was the optimizing compiler. The service this measures is
+ * meant to run for months, so the points measure it once that has passed. Returns the next unused
+ * client id.
+ */
+async function settle(
+  cluster: Cluster,
+  clientCount: number,
+  execMs: number,
+  settleMs: number,
+  firstClientId: number,
+): Promise<number> {
+  const { clients, close } = await startClients(cluster.endpoints, clientCount, firstClientId);
+  const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
+  const cpuMs = () => {
+    const own = process.cpuUsage();
+    return cluster.cpuMs() + (own.user + own.system) / 1000;
+  };
+  let completed = 0;
+  let running = true;
+  const loops = clients.map(async (client) => {
+    while (running) {
+      const { result } = await client.invoke(payload);
+      if (!bytesEqual(result, payload)) throw new Error("a reply did not echo its request");
+      completed += 1;
+    }
+  });
+  const perRequest: number[] = [];
+  const start = performance.now();
+  let last = { cpuMs: cpuMs(), completed };
+  try {
+    for (;;) {
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS)), ...loops]);
+      const now = { cpuMs: cpuMs(), completed };
+      perRequest.push(((now.cpuMs - last.cpuMs) * 1000) / Math.max(1, now.completed - last.completed));
+      last = now;
+      const [before, latest] = perRequest.slice(-2) as [number, number];
+      const settled = perRequest.length >= SETTLE_WINDOWS_MIN && before - latest <= SETTLE_TOLERANCE * before;
+      const outOfTime = performance.now() - start + SETTLE_WINDOW_MS > settleMs;
+      const verdict = settled ? " (settled)" : outOfTime ? " (out of time, not settled)" : "";
+      console.error(
+        `settling exec ${execMs} ms, ${clientCount} clients: ${perRequest.map((us) => Math.round(us)).join(", ")} us of CPU per request${verdict}`,
+      );
+      if (settled || outOfTime) return firstClientId + clientCount;
+    }
+  } finally {
+    running = false;
+    await Promise.all(loops);
+    await close();
+  }
+}
+
 async function main(): Promise<void> {
   const clientCounts = parseList(options.clients, "clients");
   const execValues = parseList(options.exec, "exec");
   const durationMs = parseDurationMs(options.duration);
   const warmupMs = parseDurationMs(options.warmup);
+  const settleMs = parseDurationMs(options.settle);
   const lines = [
     csvLine([
       "exec_ms",
@@ -221,11 +277,7 @@ async function main(): Promise<void> {
     const cluster = await startReplicas(execMs);
     try {
       await waitReady(cluster.endpoints);
-      // Steady state: the first point would otherwise also pay for the JIT compiling the replicas'
-      // hot paths (several seconds of CPU right after start), which no later point pays.
-      const warmClients = Math.max(...clientCounts);
-      await measure(cluster, warmClients, warmupMs, 0, nextClientId);
-      nextClientId += warmClients;
+      nextClientId = await settle(cluster, Math.max(...clientCounts), execMs, settleMs, nextClientId);
       for (const clientCount of clientCounts) {
         const summary = await measure(cluster, clientCount, warmupMs, durationMs, nextClientId);
         nextClientId += clientCount;

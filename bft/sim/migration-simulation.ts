@@ -1077,14 +1077,19 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     }
     const { from, message } = opened;
     if (message.type !== "MigrateNow" || from.kind !== "replica") return;
+    // Sent by its signer or relayed by a peer: either way it counts as the vote of the replica
+    // it names, under the signature of the node the CM's membership has running that id (the
+    // source node for a round the CM has not applied yet), never as the relaying replica's.
+    const signer = message.replicaId;
     const { type: _type, signature, ...fields } = message;
-    const nodeId = this.cmWire.nodeOf(from.id);
+    const nodeId =
+      Number.isSafeInteger(signer) && signer >= 0 && signer < this.n ? this.cmWire.nodeOf(signer) : undefined;
     const key = nodeId === undefined ? undefined : this.publicKeyOf(nodeId);
     if (key === undefined || !verifySignature(key, migrateNowSignedBytes(fields), signature)) {
       this.countRejected("cm:badSignature");
       return;
     }
-    this.feedCm({ kind: "migrateNow", from: from.id, message });
+    this.feedCm({ kind: "migrateNow", from: signer, message });
   }
 
   /** The CM's view of who runs each logical id (what `admit` carries). */

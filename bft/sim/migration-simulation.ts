@@ -25,7 +25,14 @@ import { performance } from "node:perf_hooks";
 import { assert } from "../assert.js";
 import { hexOf, type MigrationHistoryInfo, type OrderedSpecialRecord } from "../checker/index.js";
 import { type ClientDeps, type ClientEffect, defaultClientConfig } from "../client/index.js";
-import { type CmEffect, type CmInput, type CmState, step as cmStep, createCmState } from "../cm/index.js";
+import {
+  type CmEffect,
+  type CmInput,
+  type CmState,
+  step as cmStep,
+  createCmState,
+  migrateNowInput,
+} from "../cm/index.js";
 import {
   createFakeCoprocessorStore,
   createX25519KeyAgreement,
@@ -48,7 +55,6 @@ import {
   JOIN_TIME_SKEW_MS_DEFAULT,
   leaveRequestSignedBytes,
   membershipCertificateSignedBytes,
-  migrateNowSignedBytes,
   newViewSignedBytes,
   onDemandMigrationSignedBytes,
   type RosterEntry,
@@ -1077,19 +1083,18 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     }
     const { from, message } = opened;
     if (message.type !== "MigrateNow" || from.kind !== "replica") return;
-    // Sent by its signer or relayed by a peer: either way it counts as the vote of the replica
-    // it names, under the signature of the node the CM's membership has running that id (the
-    // source node for a round the CM has not applied yet), never as the relaying replica's.
-    const signer = message.replicaId;
-    const { type: _type, signature, ...fields } = message;
-    const nodeId =
-      Number.isSafeInteger(signer) && signer >= 0 && signer < this.n ? this.cmWire.nodeOf(signer) : undefined;
-    const key = nodeId === undefined ? undefined : this.publicKeyOf(nodeId);
-    if (key === undefined || !verifySignature(key, migrateNowSignedBytes(fields), signature)) {
+    // Sent by its signer or relayed by a peer: the vote of the replica it names, if signed so.
+    const input = migrateNowInput(
+      this.cm,
+      message,
+      (nodeId) => this.roster[nodeId]?.publicKey,
+      verifySignature,
+    );
+    if (input === null) {
       this.countRejected("cm:badSignature");
       return;
     }
-    this.feedCm({ kind: "migrateNow", from: signer, message });
+    this.feedCm(input);
   }
 
   /** The CM's view of who runs each logical id (what `admit` carries). */

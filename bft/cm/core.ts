@@ -7,7 +7,7 @@
  */
 import { assert, unreachable } from "../assert.js";
 import { DIGEST_BYTES, FAULTS_MAX } from "../limits.js";
-import { type MigrateNow, MigrationConfigError } from "../migration/index.js";
+import { type MigrateNow, MigrationConfigError, migrateNowSignedBytes } from "../migration/index.js";
 import {
   CM_EFFECTS_PER_STEP_MAX,
   CM_NODES_MAX,
@@ -498,6 +498,29 @@ function isWellFormedMigrateNow(state: CmState, from: number, message: MigrateNo
   return replicaIds.size === message.pairs.length && nodeIds.size === 2 * message.pairs.length;
 }
 
+/**
+ * The CM host's check of a MIGRATE-NOW before it becomes a `migrateNow` input. Replicas send
+ * their own and relay their peers' signed copies: a signer that sent its copy into a partition
+ * and then lost its memory or retired reaches the CM only so (migration CI seed 198: the CM held
+ * one vote of the f+1 for good and never certified the round). A copy is the vote of the
+ * replica it names, whoever's frame carried it, and only under the signature of the node the
+ * CM's membership has running that id (the round's source node while the CM has not applied
+ * it), so f+1 votes are still f+1 distinct replicas (paper section 3.2). Null: not its vote.
+ */
+export function migrateNowInput(
+  state: CmState,
+  message: MigrateNow,
+  publicKeyOf: (nodeId: number) => Uint8Array | undefined,
+  verify: (publicKey: Uint8Array, bytes: Uint8Array, signature: Uint8Array) => boolean,
+): Extract<CmInput, { kind: "migrateNow" }> | null {
+  const signer = message.replicaId;
+  const nodeId = Number.isSafeInteger(signer) && signer >= 0 ? state.members[signer] : undefined;
+  const publicKey = nodeId === undefined ? undefined : publicKeyOf(nodeId);
+  const { type: _type, signature, ...fields } = message;
+  if (publicKey === undefined || !verify(publicKey, migrateNowSignedBytes(fields), signature)) return null;
+  return { kind: "migrateNow", from: signer, message };
+}
+
 /** Section 3.2: act only on f+1 MIGRATE-NOW with the same n, C and P from distinct replicas. */
 function onMigrateNow(
   state: CmState,
@@ -511,6 +534,12 @@ function onMigrateNow(
     return;
   }
   if (message.seq <= state.lastMigrationSeq) {
+    state.drops.staleMigrateNow += 1;
+    return;
+  }
+  // A relayed copy of an older round does not replace the signer's newer vote.
+  const known = state.votes.get(from);
+  if (known !== undefined && known.message.seq > message.seq) {
     state.drops.staleMigrateNow += 1;
     return;
   }

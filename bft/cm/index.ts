@@ -1,5 +1,5 @@
 /** Public surface of the configuration manager's pure core. */
-export { createCmState, type InitialNode, step, validateCmConfig } from "./core.js";
+export { createCmState, type InitialNode, migrateNowInput, step, validateCmConfig } from "./core.js";
 export {
   CM_EFFECTS_PER_STEP_MAX,
   CM_NODES_MAX,

@@ -119,7 +119,10 @@ export type CmInput =
    * the node before hearing of its approval.
    */
   | { readonly kind: "joinRequested"; readonly nodeId: number; readonly counter: number }
-  /** A MIGRATE-NOW whose signature the host verified as replica `from`'s. */
+  /**
+   * A MIGRATE-NOW whose signature the host verified as replica `from`'s, sent by it or relayed by
+   * a peer (`migrateNowInput`).
+   */
   | { readonly kind: "migrateNow"; readonly from: number; readonly message: MigrateNow }
   /** Whether a retiring source stopped serving; "it keeps sending" is `complied: false`. */
   | { readonly kind: "complianceCheck"; readonly nodeId: number; readonly complied: boolean }

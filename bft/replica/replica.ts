@@ -2867,9 +2867,17 @@ export class Replica {
     const cmNotice = this.cmNotice;
     if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
       cmNotice.retransmits++;
+      // The peers' signed copies of the round too: the CM counts each under its signer, so a
+      // signer that sent its own into a partition and lost its memory (or retired) before its
+      // next retransmission still counts towards the CM's f+1 (migration CI seed 198: the CM
+      // had only our copy, never certified the round, and the replica left out of it could not
+      // fetch its state on the CM's certificate).
+      const relayed = this.peerMigrateNows.flatMap((copies) =>
+        copies.filter((copy) => sameRound(copy, cmNotice.migrateNow)),
+      );
       const cmCount = this.migrationSettings!.cmPublicKeys.length;
       for (let cmId = 0; cmId < cmCount; cmId++)
-        this.retransmit({ kind: "cm", id: cmId }, cmNotice.migrateNow);
+        for (const copy of [cmNotice.migrateNow, ...relayed]) this.retransmit({ kind: "cm", id: cmId }, copy);
     }
     const own = this.initVotes[this.config.replicaId];
     if (

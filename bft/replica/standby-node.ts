@@ -228,8 +228,11 @@ export class StandbyNode {
   private fromRegistration(effects: readonly StandbyEffect[]): StandbyNodeEffect[] {
     const out: StandbyNodeEffect[] = [];
     for (const effect of effects) {
-      if (effect.kind === "startKeyExchange") out.push(...this.startKeyExchange(effect.counter));
-      else out.push(effect);
+      if (effect.kind === "startKeyExchange") {
+        // Already exchanging under this l: we started as a target before the approvals came.
+        if (this.keys === null || effect.counter > this.keys.counter)
+          out.push(...this.startKeyExchange(effect.counter));
+      } else out.push(effect);
     }
     return out;
   }
@@ -359,7 +362,23 @@ export class StandbyNode {
       requesterId: ours.replicaId,
     });
     this.target = { replicaId: ours.replicaId, view, migrateNow: message, fetch };
-    return this.sendFetch(fetch.request());
+    return [...this.keysAsTarget(), ...this.sendFetch(fetch.request())];
+  }
+
+  /**
+   * A certified target whose registration never completed exchanges keys now, under the l of
+   * its JOIN-REQUEST: FETCH-STATE and STATE-CHUNK travel under session keys only. The replicas
+   * did execute its join (they chose it from their registry), only the JOIN-APPROVEDs were lost,
+   * and no replica approves it again once the round's execution moved it from the registry's
+   * standbys to its active nodes (migration CI seed 198: the target's approvals went into a
+   * partition, it reached 2f+1 MIGRATE-NOWs and then dropped every FETCH-STATE reply for want of
+   * a key). The exchange trusts nothing new: each side checks the other's roster signature.
+   */
+  private keysAsTarget(): StandbyNodeEffect[] {
+    if (this.keys !== null) return [];
+    const phase = this.registration.phase;
+    if (phase.phase !== "joining" && phase.phase !== "failed") return [];
+    return this.startKeyExchange(phase.counter);
   }
 
   /**

@@ -25,7 +25,14 @@ import { performance } from "node:perf_hooks";
 import { assert } from "../assert.js";
 import { hexOf, type MigrationHistoryInfo, type OrderedSpecialRecord } from "../checker/index.js";
 import { type ClientDeps, type ClientEffect, defaultClientConfig } from "../client/index.js";
-import { type CmEffect, type CmInput, type CmState, step as cmStep, createCmState } from "../cm/index.js";
+import {
+  type CmEffect,
+  type CmInput,
+  type CmState,
+  step as cmStep,
+  createCmState,
+  migrateNowInput,
+} from "../cm/index.js";
 import {
   createFakeCoprocessorStore,
   createX25519KeyAgreement,
@@ -48,7 +55,6 @@ import {
   JOIN_TIME_SKEW_MS_DEFAULT,
   leaveRequestSignedBytes,
   membershipCertificateSignedBytes,
-  migrateNowSignedBytes,
   newViewSignedBytes,
   onDemandMigrationSignedBytes,
   type RosterEntry,
@@ -1077,14 +1083,18 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     }
     const { from, message } = opened;
     if (message.type !== "MigrateNow" || from.kind !== "replica") return;
-    const { type: _type, signature, ...fields } = message;
-    const nodeId = this.cmWire.nodeOf(from.id);
-    const key = nodeId === undefined ? undefined : this.publicKeyOf(nodeId);
-    if (key === undefined || !verifySignature(key, migrateNowSignedBytes(fields), signature)) {
+    // Sent by its signer or relayed by a peer: the vote of the replica it names, if signed so.
+    const input = migrateNowInput(
+      this.cm,
+      message,
+      (nodeId) => this.roster[nodeId]?.publicKey,
+      verifySignature,
+    );
+    if (input === null) {
       this.countRejected("cm:badSignature");
       return;
     }
-    this.feedCm({ kind: "migrateNow", from: from.id, message });
+    this.feedCm(input);
   }
 
   /** The CM's view of who runs each logical id (what `admit` carries). */

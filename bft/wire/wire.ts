@@ -691,11 +691,15 @@ function senderFieldMismatch(from: Principal, message: Message, receiver: Princi
  * the new-view decision on the enclosed signed VIEW-CHANGEs (PBFT, TOCS 2002, section 4.5), so the
  * frame's sender does not matter. The replica core accepts a relayed NEW-VIEW only if its replicaId
  * is the primary of its view and trusts nothing else in it but what the signatures vouch for.
- * MIGRATE-NOW relayed to a migration target (a node): the standby core counts it only under the
- * signature of the node running its replicaId, whoever relayed it (section 3.2).
+ * MIGRATE-NOW relayed to a migration target (a node) or to the CM: the standby core and the CM
+ * count it only under the signature of the node running its replicaId, whoever relayed it
+ * (section 3.2).
  */
 function relaysAuthor(message: Message, receiver: PrincipalKind): boolean {
-  return message.type === "NewView" || (message.type === "MigrateNow" && receiver === "node");
+  return (
+    message.type === "NewView" ||
+    (message.type === "MigrateNow" && (receiver === "node" || receiver === "cm"))
+  );
 }
 
 /**

@@ -23,12 +23,18 @@
  *   keyed the id by the retired node), so their view change could not decide the round's seq;
  *   a replica behind a CM-certified round now authenticates that round's members, and peers
  *   resend the certificate to it.
+ * - 198: a round executed in a partition that cut off the CM, the target and one replica; a
+ *   signer lost its memory before resending its MIGRATE-NOW, so the CM held one vote of f+1 and
+ *   never certified the round, and the replica left out could not fetch the round's state (one
+ *   holder's claim where f+1 are needed). Replicas now relay their peers' copies to the CM, which
+ *   counts each under its signer's signature; the target, whose JOIN-APPROVEDs were lost, then
+ *   exchanges keys once 2f+1 MIGRATE-NOWs certify it as a target.
  * How: runMigrationSimulation with migrationCiOptions(seed), then the history checker.
  */
 import { describe, expect, it } from "vitest";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
-const SEEDS = [37, 66, 71, 74, 78, 93, 144, 150, 153];
+const SEEDS = [37, 66, 71, 74, 78, 93, 144, 150, 153, 198];
 
 describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {

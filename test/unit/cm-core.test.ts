@@ -8,12 +8,28 @@
  * swap -> damaged, and a damaged node stays out (no probes, no promotion) until repaired; a node
  * the CM gives up on is deregistered with the l of its latest JOIN-REQUEST (the replicas may have
  * executed that join unbeknown to the CM); a
- * failed probe or an IDS report on an active node requests an on-demand migration.
+ * failed probe or an IDS report on an active node requests an on-demand migration; a MIGRATE-NOW
+ * relayed by a peer counts as its signer's vote, under the signature of the node the CM's
+ * membership has running the signer's id, and an older round's copy does not replace that
+ * signer's newer vote (migration CI seed 198).
  * How: drive `step` with inputs as a host would and compare the effect lists.
  */
 import { describe, expect, it } from "vitest";
-import { type CmConfig, type CmEffect, type CmState, createCmState, step } from "../../bft/cm/index.js";
-import type { MigrateNow, MigrationPair } from "../../bft/migration/index.js";
+import {
+  type CmConfig,
+  type CmEffect,
+  type CmState,
+  createCmState,
+  migrateNowInput,
+  step,
+} from "../../bft/cm/index.js";
+import {
+  createFakeCoprocessorStore,
+  FakeCoprocessor,
+  fakeSeed,
+  verifySignature,
+} from "../../bft/coprocessor/index.js";
+import { type MigrateNow, type MigrationPair, migrateNowSignedBytes } from "../../bft/migration/index.js";
 
 const config: CmConfig = {
   f: 1,
@@ -252,6 +268,56 @@ describe("CM on MIGRATE-NOW", () => {
       { kind: "setNic", nodeId: 21, nic: "nic1", enabled: true },
       { kind: "setNic", nodeId: 22, nic: "nic1", enabled: true },
     ]);
+  });
+});
+
+describe("CM on relayed MIGRATE-NOWs (migration CI seed 198)", () => {
+  const coprocessors = new Map(
+    [0, 1, 2, 3, 10].map((nodeId) => [
+      nodeId,
+      new FakeCoprocessor(
+        createFakeCoprocessorStore({ seed: fakeSeed(3, nodeId), codeDigest: new Uint8Array(32) }),
+      ),
+    ]),
+  );
+  const publicKeyOf = (nodeId: number) => coprocessors.get(nodeId)?.publicKey();
+  const signed = (replicaId: number, signerNode: number, overrides: Partial<MigrateNow> = {}): MigrateNow => {
+    const { type: _type, signature: _signature, ...fields } = migrateNow(replicaId, overrides);
+    const signature = coprocessors.get(signerNode)!.sign(migrateNowSignedBytes(fields));
+    return { type: "MigrateNow", ...fields, signature };
+  };
+
+  it("counts a copy as the vote of the replica it names, under that replica's node's signature", () => {
+    const state = readyState();
+    // r0's copy reached the CM only relayed by r1 (r0 sent its own into a partition and then
+    // lost its memory): with r1's own, f+1 distinct replicas.
+    const relayed = migrateNowInput(state, signed(0, 0), publicKeyOf, verifySignature);
+    expect(relayed).toEqual({ kind: "migrateNow", from: 0, message: signed(0, 0) });
+    expect(step(state, relayed!, 100)).toEqual([]);
+    const own = migrateNowInput(state, signed(1, 1), publicKeyOf, verifySignature)!;
+    expect(step(state, own, 100).filter((effect) => effect.kind === "migrationApplied")).toHaveLength(1);
+  });
+
+  it("verifies a source's copy under the source node until the CM applied the round", () => {
+    const state = readyState();
+    expect(migrateNowInput(state, signed(3, 3), publicKeyOf, verifySignature)?.from).toBe(3);
+    expect(migrateNowInput(state, signed(3, 10), publicKeyOf, verifySignature)).toBeNull();
+  });
+
+  it("refuses a copy signed by another replica's node or naming no replica", () => {
+    const state = readyState();
+    expect(migrateNowInput(state, signed(2, 1), publicKeyOf, verifySignature)).toBeNull();
+    expect(migrateNowInput(state, signed(7, 1), publicKeyOf, verifySignature)).toBeNull();
+  });
+
+  it("keeps a signer's newer vote when an older round's copy is relayed after it", () => {
+    const state = readyState();
+    const later = { seq: 72, checkpointDigest: new Uint8Array(32).fill(2) };
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, later) }, 100);
+    expect(step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100)).toEqual([]);
+    expect(state.drops.staleMigrateNow).toBe(1);
+    const effects = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, later) }, 100);
+    expect(effects.filter((effect) => effect.kind === "migrationApplied")).toHaveLength(1);
   });
 });
 

@@ -6,7 +6,7 @@
  * Ed25519 from FakeCoprocessors. Messages to a logical replica id go to whichever node runs it now.
  */
 import type { CmEffect, CmState } from "../../bft/cm/index.js";
-import { step as cmStep, createCmState } from "../../bft/cm/index.js";
+import { step as cmStep, createCmState, migrateNowInput } from "../../bft/cm/index.js";
 import {
   createFakeCoprocessorStore,
   FakeCoprocessor,
@@ -344,8 +344,15 @@ export class MigrationCluster {
         this.stepStandby(to.id, { kind: "message", from, message });
         return;
       case "cm":
-        if (message.type === "MigrateNow" && from.kind === "replica")
-          this.applyCm(cmStep(this.cm, { kind: "migrateNow", from: from.id, message }, this.nowMs));
+        if (message.type === "MigrateNow" && from.kind === "replica") {
+          const input = migrateNowInput(
+            this.cm,
+            message,
+            (nodeId) => this.coprocessors.get(nodeId)?.publicKey(),
+            verifySignature,
+          );
+          if (input !== null) this.applyCm(cmStep(this.cm, input, this.nowMs));
+        }
         return;
       case "client": {
         const inbox = this.clientInbox.get(to.id) ?? [];

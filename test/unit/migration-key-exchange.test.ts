@@ -5,7 +5,9 @@
  * node, a stale counter, a conflicting key and replays (of an initiation: answered again with the
  * same key; of an answer: ignored) are dropped and counted; crossed initiations settle on the
  * lower node's; and on the wire, node-to-node traffic needs the exchanged key, the JOIN flow does
- * not, and a node's old key stops working once it re-joins with a higher counter.
+ * not, and a node's old key stops working once it re-joins with a higher counter; a target
+ * certified by 2f+1 MIGRATE-NOWs whose registration never completed exchanges keys all the same
+ * (migration CI seed 198).
  * How: KeyExchangeTables over FakeCoprocessors and a seeded X25519, driven like a host would;
  * Wires with SessionKeyStores fed from the tables' peerKey effects.
  */
@@ -26,6 +28,7 @@ import {
   type KeyExchangeEffect,
   KeyExchangeTable,
   keyExchangeSignedBytes,
+  migrateNowSignedBytes,
   type RosterEntry,
 } from "../../bft/migration/index.js";
 import { defaultReplicaConfig, Replica, StandbyNode } from "../../bft/replica/index.js";
@@ -444,6 +447,54 @@ describe("key exchange in the cores", () => {
     const completed = node.step({ kind: "message", from: replicaFrom, message: answer.message }, 30);
     expect(completed).toEqual([{ kind: "peerKey", nodeId: REPLICA_NODE, key: installed?.key }]);
     expect(node.keyExchange?.hasKey(REPLICA_NODE)).toBe(true);
+  });
+
+  /** MIGRATE-NOW of a round at seq 8 moving r3 to this standby, from replica `id` signed by its node. */
+  function signedMigrateNow(id: number) {
+    const fields = {
+      view: 0,
+      seq: 8,
+      checkpointDigest: new Uint8Array(32).fill(4),
+      pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: STANDBY }],
+      replicaId: id,
+    };
+    const signature = coprocessors.get(members[id]!.nodeId)!.sign(migrateNowSignedBytes(fields));
+    return {
+      kind: "message" as const,
+      from: { kind: "replica" as const, id },
+      message: { type: "MigrateNow" as const, ...fields, signature },
+    };
+  }
+
+  it("a certified target whose approvals were lost exchanges keys under its JOIN-REQUEST's l (seed 198)", () => {
+    const node = standby();
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    // One approval only: the others went into a partition, and the replicas will not approve a
+    // node their registry has promoted since.
+    node.step(signedApproval(0, members[0]!.nodeId), 10);
+    expect(node.registration.phase.phase).toBe("joining");
+    expect(node.step(signedMigrateNow(0), 20)).toEqual([]);
+    expect(node.step(signedMigrateNow(1), 20)).toEqual([]);
+    const effects = node.step(signedMigrateNow(2), 20);
+    expect(node.fetching?.seq).toBe(8);
+    const initiations = effects.flatMap((e) =>
+      e.kind === "send" && e.message.type === "KeyExchange" ? [e.message] : [],
+    );
+    expect(initiations.map((message) => message.peerNodeId)).toEqual([0, REPLICA_NODE, OTHER_NODE, 3]);
+    expect(initiations.every((message) => message.counter === 3)).toBe(true);
+    // The initiations go out before the first FETCH-STATE.
+    const firstFetch = effects.findIndex((e) => e.kind === "send" && e.message.type === "FetchState");
+    const lastInitiation = effects.findLastIndex(
+      (e) => e.kind === "send" && e.message.type === "KeyExchange",
+    );
+    expect(lastInitiation).toBeLessThan(firstFetch);
+    // Registration completing later under the same l keeps the exchange already under way.
+    node.step(signedApproval(1, REPLICA_NODE), 30);
+    const registered = node.step(signedApproval(2, OTHER_NODE), 30);
+    expect(node.registration.phase.phase).toBe("registered");
+    expect(registered.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
+    expect(node.keyExchange?.counter).toBe(3);
   });
 
   it("a replica initiates with the other members at start and forgets a re-joining node's key", () => {

@@ -13,6 +13,8 @@
  * - replicas relay peers' signed MIGRATE-NOWs to pending targets (a source's one-shot copy lost at
  *   the target, seeds 66 and 79); the target counts each signer once, under its own signature.
  *   With two rounds in flight a peer's copy of each is kept (seed 79 on the merged main).
+ * - replicas relay peers' signed MIGRATE-NOWs to the CM too, which counts each as its signer's
+ *   vote (seed 198: the CM heard one of f+1 and never certified the round).
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
@@ -74,6 +76,36 @@ describe("the CM learns a round whose MIGRATE-NOWs it missed at execution (seed 
     const target = cluster.host(3).nodeId;
     expect(cluster.cm.nodes.get(target)?.role).toBe("active");
     expect(cluster.cm.nodes.get(target)?.nic1Enabled).toBe(true);
+  });
+});
+
+describe("a signer's MIGRATE-NOW lost on its way to the CM (migration CI seed 198)", () => {
+  it("reaches the CM relayed by a peer, which counts it as the signer's vote", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.startRegistered();
+    // r2 is cut off, and neither r0 nor the source r3 ever reaches the CM (their copies went
+    // into a partition, and r0 then lost its memory): the CM hears r1 alone, one of f+1.
+    const lagging = 2;
+    cluster.filter = (envelope) =>
+      !(envelope.from.kind === "replica" && envelope.from.id === lagging) &&
+      !(envelope.to.kind === "replica" && envelope.to.id === lagging) &&
+      !(envelope.to.kind === "cm" && envelope.from.kind === "replica" && envelope.from.id !== 1);
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
+    cluster.advance(300); // a few status intervals of retransmissions
+    const applied = cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied");
+    expect(applied).toHaveLength(1);
+    const toCm = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r1@1")
+      .map((entry) => entry.effect as { to: { kind: string }; message: Message })
+      .filter((effect) => effect.to.kind === "cm" && effect.message.type === "MigrateNow")
+      .map((effect) => (effect.message as MigrateNow).replicaId);
+    expect(toCm).toContain(0);
   });
 });
 

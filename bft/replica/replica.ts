@@ -854,14 +854,42 @@ export class Replica {
     // certificate stalled every view in which the target's vote was needed for one (migration CI
     // seeds 2 and 29: the clients' re-authenticated retransmissions reached the target, but the
     // primary's batch kept the authenticators made for the source node).
-    if (!this.batchAuthentic(message) && !this.certifiedInSlot(slot, message.digest)) {
+    // The same holds for the INIT-MIGRATION proofs of a MIGRATION-REQUEST (proofsAuthentic).
+    if (!this.prePrepareAuthentic(message) && !this.certifiedInSlot(slot, message.digest)) {
       slot.parked = message;
       this.parkedSeqs.add(slot.seq);
       assert(this.parkedSeqs.size <= this.config.logWindowSeqs, "parked seqs lie in the window");
-      return void this.drop("requestUnauthenticated", from, message.type);
+      const reason = this.batchAuthentic(message) ? "initMigrationUnauthenticated" : "requestUnauthenticated";
+      return void this.drop(reason, from, message.type);
     }
     if (!this.joinTimeAcceptable(from, slot, message)) return;
     this.acceptPrePrepare(slot, message);
+  }
+
+  /** The batch's requests and a MIGRATION-REQUEST's proofs are authenticated for us. */
+  private prePrepareAuthentic(message: PrePrepare): boolean {
+    if (!this.batchAuthentic(message)) return false;
+    return message.special?.kind !== "migration" || this.proofsAuthentic(message.special.request);
+  }
+
+  /**
+   * Each INIT-MIGRATION proof is authenticated for us (section 3.2: a backup accepts a
+   * MIGRATION-REQUEST only if 2f+1 replicas asked for the round): by its sender's authenticator
+   * entry for us, or because we hold an INIT-MIGRATION for the same round (l, S, D, trigger) from
+   * that sender, which the wire authenticated on arrival. The entry alone fails for a sender or a
+   * receiver that restarted without memory since the proof was made (session keys are renewed at
+   * each boot, and a node's entry for itself uses a key of its own memory): that MIGRATION-REQUEST
+   * is then taken only once a quorum vouches for it (onPrePrepare, takeParkedPrePrepare). Checked
+   * at the wire before, a PRE-PREPARE holding such a proof was dropped for good, at every replica
+   * for an amnesiac sender's slot (migration CI seeds 30, 79 and 107).
+   */
+  private proofsAuthentic(request: MigrationRequest): boolean {
+    const migration = this.deps.migration!;
+    return request.proofs.every((proof) => {
+      if (migration.initMigrationAuthentic(proof)) return true;
+      const known = this.initVotes[proof.replicaId];
+      return known !== undefined && known.replicaId === proof.replicaId && initMatches(known, proof);
+    });
   }
 
   /**
@@ -885,11 +913,32 @@ export class Replica {
   private takeParkedPrePrepare(slot: Slot): void {
     const parked = slot.parked;
     if (parked === null || slot.prePrepare !== null || slot.view !== this.viewCurrent) return;
-    if (!this.batchAuthentic(parked) && !this.certifiedInSlot(slot, parked.digest)) return;
-    assert(parked.special === undefined, "only request batches are parked");
+    if (!this.prePrepareAuthentic(parked) && !this.certifiedInSlot(slot, parked.digest)) return;
+    assert(
+      parked.special === undefined || parked.special.kind === "migration",
+      "joins and leaves never park",
+    );
     slot.parked = null;
     this.parkedSeqs.delete(slot.seq);
     this.acceptPrePrepare(slot, parked);
+  }
+
+  /** An INIT-MIGRATION just became known: a parked MIGRATION-REQUEST holding it may now be authenticated. */
+  private takeParkedWithInit(init: InitMigration): void {
+    if (this.parkedSeqs.size === 0 || !this.viewActive) return;
+    for (const seq of [...this.parkedSeqs]) {
+      const slot = this.log.get(seq);
+      if (slot?.parked == null) {
+        this.parkedSeqs.delete(seq);
+        continue;
+      }
+      const special = slot.parked.special;
+      if (
+        special?.kind === "migration" &&
+        special.request.proofs.some((proof) => proof.replicaId === init.replicaId)
+      )
+        this.takeParkedPrePrepare(slot);
+    }
   }
 
   /** A request just became known: parked PRE-PREPAREs holding it may now be authenticated. */
@@ -2800,6 +2849,7 @@ export class Replica {
     // An on-demand INIT-MIGRATION before the CM's request reached us is kept (one slot per
     // replica) and counts only once our own, built from the CM's request, matches it.
     this.initVotes[message.replicaId] = message;
+    this.takeParkedWithInit(message);
     const own = this.initVotes[this.config.replicaId];
     const ownCurrent = own !== undefined && own.migrationNumber === middleware.migrationNumber;
     if (!ownCurrent && expected.ok && this.countInitVotes(message) >= weakQuorumOf(this.config.f)) {

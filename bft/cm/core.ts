@@ -514,6 +514,14 @@ function onMigrateNow(
     state.drops.staleMigrateNow += 1;
     return;
   }
+  // A replica's copies arrive relayed by its peers as well (the host checked each one's
+  // signature), so an older round's copy may come after the author's newer one: it does not
+  // replace it (a correct replica vouches for rounds in seq order).
+  const previous = state.votes.get(from);
+  if (previous !== undefined && previous.message.seq > message.seq) {
+    state.drops.staleMigrateNow += 1;
+    return;
+  }
   const key = migrateNowKey(message);
   state.votes.set(from, { key, message });
   assert(state.votes.size <= MIGRATE_NOW_VOTES_MAX, "one vote per replica");

@@ -2917,9 +2917,18 @@ export class Replica {
     const cmNotice = this.cmNotice;
     if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
       cmNotice.retransmits++;
+      // The peers' signed copies of the round too: a replica that executed the round and then
+      // lost its memory, or a source that retired, sent its copy to the CM once, and a partition
+      // may have cut the CM off then. The CM counts a copy under its author's signature only, so
+      // f+1 still means f+1 distinct replicas (migration CI seed 79: the CM held one of the
+      // round's two surviving signatures, so no certificate let the replica that restarted
+      // without memory fetch the round's state in its view change).
+      const relayed = this.peerMigrateNows.flatMap((copies) =>
+        copies.filter((copy) => sameRound(copy, cmNotice.migrateNow)),
+      );
       const cmCount = this.migrationSettings!.cmPublicKeys.length;
       for (let cmId = 0; cmId < cmCount; cmId++)
-        this.retransmit({ kind: "cm", id: cmId }, cmNotice.migrateNow);
+        for (const copy of [cmNotice.migrateNow, ...relayed]) this.retransmit({ kind: "cm", id: cmId }, copy);
     }
     const own = this.initVotes[this.config.replicaId];
     if (

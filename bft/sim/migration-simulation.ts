@@ -1078,14 +1078,19 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     }
     const { from, message } = opened;
     if (message.type !== "MigrateNow" || from.kind !== "replica") return;
+    // A replica relays its peers' copies too (the wire lets a MIGRATE-NOW to the CM name another
+    // author): each counts for its author, under the signature of the node that ran the author's
+    // id when it signed, as at a replica (onPeerMigrateNow): the pair's source node for a source,
+    // else the node the CM's membership names. The frame's sender adds no trust.
     const { type: _type, signature, ...fields } = message;
-    const nodeId = this.cmWire.nodeOf(from.id);
+    const source = message.pairs.find((pair) => pair.replicaId === message.replicaId);
+    const nodeId = source?.sourceNodeId ?? this.cmWire.nodeOf(message.replicaId);
     const key = nodeId === undefined ? undefined : this.publicKeyOf(nodeId);
     if (key === undefined || !verifySignature(key, migrateNowSignedBytes(fields), signature)) {
       this.countRejected("cm:badSignature");
       return;
     }
-    this.feedCm({ kind: "migrateNow", from: from.id, message });
+    this.feedCm({ kind: "migrateNow", from: message.replicaId, message });
   }
 
   /** The CM's view of who runs each logical id (what `admit` carries). */

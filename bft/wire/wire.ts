@@ -691,10 +691,14 @@ function senderFieldMismatch(from: Principal, message: Message, receiver: Princi
  * frame's sender does not matter. The replica core accepts a relayed NEW-VIEW only if its replicaId
  * is the primary of its view and trusts nothing else in it but what the signatures vouch for.
  * MIGRATE-NOW relayed to a migration target (a node): the standby core counts it only under the
- * signature of the node running its replicaId, whoever relayed it (section 3.2).
+ * signature of the node running its replicaId, whoever relayed it (section 3.2); relayed to a CM
+ * replica, the CM host checks it the same way and the CM core counts it for its author.
  */
 function relaysAuthor(message: Message, receiver: PrincipalKind): boolean {
-  return message.type === "NewView" || (message.type === "MigrateNow" && receiver === "node");
+  return (
+    message.type === "NewView" ||
+    (message.type === "MigrateNow" && (receiver === "node" || receiver === "cm"))
+  );
 }
 
 /**

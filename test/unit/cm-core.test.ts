@@ -236,6 +236,19 @@ describe("CM on MIGRATE-NOW", () => {
     expect(step(state, { kind: "migrateNow", from, message }, 100)).toEqual([]);
   });
 
+  it("keeps a replica's newest vote when an older round's copy of it arrives relayed afterwards", () => {
+    // Replicas relay their peers' signed copies to the CM (the host checks each one's signature
+    // and names its author): replica 0's copy of round 64, relayed late, must not replace its
+    // own copy of round 70, or round 70 lacks that vote until replica 0 resends (seed 79).
+    const state = readyState();
+    const later = { seq: 70, pairs: [{ replicaId: 2, sourceNodeId: 2, targetNodeId: 11 }] };
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, later) }, 100);
+    expect(step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100)).toEqual([]);
+    expect(state.drops.staleMigrateNow).toBe(1);
+    const effects = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, later) }, 100);
+    expect(effects).toContainEqual({ kind: "roleChanged", nodeId: 2, from: "active", to: "retiring" });
+  });
+
   it("f=2: disables every source's NIC1 before enabling any target's", () => {
     const state = makeState(2, [20, 21, 22]);
     for (const nodeId of [20, 21, 22]) admitToPool(state, nodeId, 0);

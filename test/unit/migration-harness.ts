@@ -17,6 +17,7 @@ import type {
   InitMigration,
   MemberAddress,
   Message,
+  MigrateNow,
   OnDemandMigration,
   Principal,
   Request,
@@ -24,6 +25,7 @@ import type {
 import {
   DEFAULT_INTERVAL_PARAMS,
   type IntervalParams,
+  migrateNowSignedBytes,
   onDemandMigrationSignedBytes,
   type RosterEntry,
 } from "../../bft/migration/index.js";
@@ -357,8 +359,8 @@ export class MigrationCluster {
         this.stepStandby(to.id, { kind: "message", from, message });
         return;
       case "cm":
-        if (message.type === "MigrateNow" && from.kind === "replica")
-          this.applyCm(cmStep(this.cm, { kind: "migrateNow", from: from.id, message }, this.nowMs));
+        if (message.type === "MigrateNow" && from.kind === "replica" && this.cmSignatureValid(message))
+          this.applyCm(cmStep(this.cm, { kind: "migrateNow", from: message.replicaId, message }, this.nowMs));
         return;
       case "client": {
         const inbox = this.clientInbox.get(to.id) ?? [];
@@ -367,6 +369,20 @@ export class MigrationCluster {
         return;
       }
     }
+  }
+
+  /**
+   * As the simulator's CM host: a MIGRATE-NOW, relayed or not, counts for its author under the
+   * signature of the node that ran the author's id (the pair's source node for a source).
+   */
+  private cmSignatureValid(message: MigrateNow): boolean {
+    const source = message.pairs.find((pair) => pair.replicaId === message.replicaId);
+    const member = this.cmMembers().find((entry) => entry.replicaId === message.replicaId);
+    const nodeId = source?.sourceNodeId ?? member?.nodeId;
+    const coprocessor = nodeId === undefined ? undefined : this.coprocessors.get(nodeId);
+    if (coprocessor === undefined) return false;
+    const { type: _type, signature, ...fields } = message;
+    return verifySignature(coprocessor.publicKey(), migrateNowSignedBytes(fields), signature);
   }
 
   stepStandby(nodeId: number, input: Parameters<StandbyNode["step"]>[0]): void {

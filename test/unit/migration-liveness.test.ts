@@ -12,7 +12,8 @@
  *   checkpoint ahead being preferred (seed 74).
  * - replicas relay peers' signed MIGRATE-NOWs to pending targets (a source's one-shot copy lost at
  *   the target, seeds 66 and 79); the target counts each signer once, under its own signature.
- *   With two rounds in flight a peer's copy of each is kept (seed 79 on the merged main).
+ *   With two rounds in flight a peer's copy of each is kept (seed 79 on the merged main). They
+ *   relay them to the CM too, which counts each for its author (seed 79 after item 4).
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
@@ -74,6 +75,61 @@ describe("the CM learns a round whose MIGRATE-NOWs it missed at execution (seed 
     const target = cluster.host(3).nodeId;
     expect(cluster.cm.nodes.get(target)?.role).toBe("active");
     expect(cluster.cm.nodes.get(target)?.nic1Enabled).toBe(true);
+  });
+});
+
+describe("the CM missed every copy but one correct replica's (migration CI seed 79)", () => {
+  it("counts the peers' signed copies that replica relays, each for its author, and applies the round", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    // Only r1 reaches the CM (the others' copies went into a partition, then they restarted
+    // without memory or retired): r1's own copy is one where f+1 are needed.
+    cluster.filter = (envelope) =>
+      envelope.to.kind !== "cm" || (envelope.from.kind === "replica" && envelope.from.id === 1);
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("migrationExecuted").length).toBeGreaterThan(0);
+    cluster.advance(300); // a few status intervals (100 ms) of retransmissions
+    const applied = cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied");
+    expect(applied).toHaveLength(1);
+    const relayed = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r1@1")
+      .map((entry) => entry.effect as { to: { kind: string }; message: Message })
+      .filter((effect) => effect.to.kind === "cm" && effect.message.type === "MigrateNow")
+      .map((effect) => (effect.message as MigrateNow).replicaId);
+    expect(new Set(relayed).size).toBeGreaterThan(1);
+  });
+
+  it("does not count a relayed copy whose signature is not its author's node's", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    const fields = {
+      view: 0,
+      seq: 10,
+      checkpointDigest: new Uint8Array(32).fill(1),
+      pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 100 }],
+    };
+    const copy = (replicaId: number, signer: number): MigrateNow => ({
+      type: "MigrateNow",
+      ...fields,
+      replicaId,
+      signature: cluster.coprocessors.get(signer)!.sign(migrateNowSignedBytes({ ...fields, replicaId })),
+    });
+    const relay = (message: MigrateNow) =>
+      cluster.queue.push({ from: { kind: "replica", id: 1 }, to: { kind: "cm", id: 0 }, message });
+    relay(copy(1, 1));
+    relay(copy(2, 1)); // names r2, signed by r1's node: r1 alone, however it is relayed
+    cluster.deliverAll();
+    expect(cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied")).toHaveLength(0);
+    relay(copy(2, 2));
+    cluster.deliverAll();
+    expect(cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied")).toHaveLength(1);
   });
 });
 

@@ -286,21 +286,18 @@ describe("frames: node and CM principals", () => {
     });
   });
 
-  it("a replica relays a peer's MIGRATE-NOW to a target, but names only itself to the CM and replicas", () => {
-    // The target counts the copy under the signer's signature (StandbyNode), not the frame's sender.
+  it("a replica relays a peer's MIGRATE-NOW to a target and the CM, but names only itself to replicas", () => {
+    // The target and the CM count the copy under the signer's signature (StandbyNode, the CM
+    // host), not the frame's sender.
     const peerCopy = { ...samples.MigrateNow, replicaId: 2 } as Message;
     expectOpen(node, replicas[1]!.seal(peerCopy, { kind: "node", id: 17 }), { kind: "replica", id: 1 });
+    expectOpen(cm, replicas[1]!.seal(peerCopy, { kind: "cm", id: 1 }), { kind: "replica", id: 1 });
     expectOpen(replicas[0]!, replicas[1]!.seal(samples.MigrateNow, { kind: "replica", id: 0 }), {
       kind: "replica",
       id: 1,
     });
-    for (const [to, wire] of [
-      [{ kind: "cm", id: 1 }, cm],
-      [{ kind: "replica", id: 0 }, replicas[0]!],
-    ] as const) {
-      const opened = wire.open(replicas[1]!.sealUnchecked(peerCopy, to));
-      expect(opened.ok ? "opened" : opened.reason).toBe("senderMismatch");
-    }
+    const opened = replicas[0]!.open(replicas[1]!.sealUnchecked(peerCopy, { kind: "replica", id: 0 }));
+    expect(opened.ok ? "opened" : opened.reason).toBe("senderMismatch");
   });
 
   it("LEAVE-REQUEST and ON-DEMAND come from the CM", () => {

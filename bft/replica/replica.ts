@@ -310,13 +310,18 @@ export class Replica {
    */
   private readonly roundsInFlight: RoundInFlight[] = [];
   /**
-   * Our latest MIGRATE-NOW, resent to the CM once per status interval up to
-   * migrateNowRetransmitsMax times: the CM never acknowledges, and one it missed (a partition at
-   * execution) keeps its view of the membership stale for good: the target's NIC1 stays off, the
-   * source is never cut off, and standbys it admits later check signatures against the wrong
-   * nodes (seed 163 on branch liveB). The CM ignores copies of a round it applied.
+   * Our MIGRATE-NOWs of the latest MIGRATION_CHECKPOINTS_MAX rounds, oldest first, each resent to
+   * the CM once per status interval up to migrateNowRetransmitsMax times: the CM never
+   * acknowledges, and one it missed (a partition at execution) keeps its view of the membership
+   * stale for good: the target's NIC1 stays off, the source is never cut off, and standbys it
+   * admits later check signatures against the wrong nodes (seed 163 on branch liveB). The CM
+   * ignores copies of a round it applied. Not only the latest round: the CM cannot tell that it
+   * skipped one (MIGRATE-NOW carries no l), and once it applied a later round the earlier one is
+   * stale there, so its members stay wrong for the ids only the earlier round moved (migration CI
+   * seed 79: two rounds executed while the CM was cut off, and its certificate of the second
+   * still named the first round's source).
    */
-  private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
+  private readonly cmNotices: { readonly migrateNow: MigrateNow; retransmits: number }[] = [];
   /**
    * Each peer's MIGRATE-NOWs (signature checked), by replica id: its latest copy of each of up to
    * MIGRATION_CHECKPOINTS_MAX rounds, oldest first, relayed with ours to a round's pending targets
@@ -2421,7 +2426,7 @@ export class Replica {
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
     });
-    this.cmNotice = { migrateNow, retransmits: 0 };
+    this.noticeCm(migrateNow);
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
     this.afterEvidenceRound(applied.pairs);
@@ -2661,9 +2666,17 @@ export class Replica {
       pending: new Set(last.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
     });
-    if (this.cmNotice === null || this.cmNotice.migrateNow.seq < last.seq)
-      this.cmNotice = { migrateNow, retransmits: 0 };
+    this.noticeCm(migrateNow);
     return false;
+  }
+
+  /** Keeps a round's MIGRATE-NOW for retransmission to the CM (cmNotices), in seq order. */
+  private noticeCm(migrateNow: MigrateNow): void {
+    const notices = this.cmNotices;
+    if (notices.some((notice) => notice.migrateNow.seq >= migrateNow.seq)) return;
+    notices.push({ migrateNow, retransmits: 0 });
+    while (notices.length > MIGRATION_CHECKPOINTS_MAX) notices.shift();
+    assert(notices.length <= MIGRATION_CHECKPOINTS_MAX, "CM notices bounded");
   }
 
   /**
@@ -2914,8 +2927,10 @@ export class Replica {
           for (const copy of [inFlight.migrateNow, ...relayed])
             this.retransmit({ kind: "node", id: nodeId }, copy);
     }
-    const cmNotice = this.cmNotice;
-    if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+    // Oldest round first: the CM applies rounds in seq order and drops a copy of one below the
+    // latest it applied.
+    for (const cmNotice of this.cmNotices) {
+      if (cmNotice.retransmits >= this.migrationSettings!.migrateNowRetransmitsMax) continue;
       cmNotice.retransmits++;
       // The peers' signed copies of the round too: a replica that executed the round and then
       // lost its memory, or a source that retired, sent its copy to the CM once, and a partition

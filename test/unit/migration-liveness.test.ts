@@ -105,6 +105,39 @@ describe("the CM missed every copy but one correct replica's (migration CI seed 
     expect(new Set(relayed).size).toBeGreaterThan(1);
   });
 
+  it("gets both rounds that executed while it was cut off, the earlier one first", () => {
+    // The CM applies rounds in seq order and cannot tell it skipped one: resending only the
+    // latest round let it apply that alone, and its membership kept the earlier round's source
+    // (seed 79: its certificate then named a retired node, and the target of the later round
+    // could not check the earlier round's target's MIGRATE-NOW).
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.startRegistered();
+    let cut = true;
+    cluster.filter = (envelope) =>
+      !cut ||
+      (envelope.to.kind !== "cm" && !(envelope.to.kind === "node" && envelope.message.type === "MigrateNow"));
+    const rounds = () => [
+      ...new Set(
+        cluster.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq),
+      ),
+    ];
+    let timestamp = 1;
+    while (cluster.nowMs < 10_000 && rounds().length < 2) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(rounds()).toHaveLength(2);
+    cut = false;
+    cluster.advance(300); // a few status intervals (100 ms) of retransmissions
+    const applied = cluster.cmEffects
+      .filter((effect) => effect.kind === "migrationApplied")
+      .map((effect) => (effect as { seq: number }).seq);
+    expect(applied).toEqual(rounds());
+    expect(cluster.cmMembers().map((member) => member.nodeId)).toEqual(
+      [0, 1, 2, 3].map((replicaId) => cluster.replica(0).migrationState!.members[replicaId]!.nodeId),
+    );
+  });
+
   it("does not count a relayed copy whose signature is not its author's node's", () => {
     const cluster = new MigrationCluster({ f: 1 });
     cluster.start();

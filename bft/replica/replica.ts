@@ -1576,6 +1576,7 @@ export class Replica {
     // The certified state is at least as good as a stable checkpoint for our own GC: we hold it.
     this.advanceStable(fetch.seq, fetch.stateDigest);
     if (this.vouchSkippedRound(executedBefore)) return; // we were its source: retired
+    this.refreshViewChange();
     this.executeReady();
     this.tryPropose();
     this.refreshViewChangeTimer(true);
@@ -1640,6 +1641,18 @@ export class Replica {
     this.proposedSpecials.clear();
     this.migrationBarrierSeq = 0;
     this.deferredBatches.clear();
+    const viewChange = this.makeViewChange(newView);
+    this.viewChanges[this.config.replicaId] = viewChange;
+    this.emit({ kind: "broadcast", message: viewChange });
+    if (this.viewChangeTimerArmed) this.emit({ kind: "cancelTimer", timer: "viewChange" });
+    this.viewChangeTimerArmed = false;
+    this.armNewViewTimer();
+    this.deps.log?.info({ replicaId: this.config.replicaId, view: newView }, "view change started");
+    if (this.actingPrimary) this.tryNewView();
+  }
+
+  /** Our signed VIEW-CHANGE for `newView` from the current checkpoints and P and Q sets (4.5.2). */
+  private makeViewChange(newView: number): ViewChange {
     const body = buildViewChangeBody({
       newView,
       stableSeq: this.stable,
@@ -1650,13 +1663,28 @@ export class Replica {
       preparedSet: this.preparedSet,
       prePreparedSet: this.prePreparedSet,
     });
-    const viewChange: ViewChange = { ...body, signature: this.deps.signViewChange(body) };
+    return { ...body, signature: this.deps.signViewChange(body) };
+  }
+
+  /**
+   * In a view change, once a state transfer moved our stable checkpoint above the one our
+   * VIEW-CHANGE names: sign a new one for the same view and send it (peers replace our earlier
+   * one, onViewChange). The new one is as true as the first (the installed state is certified,
+   * and a replica whose fetch ended before its timer fired would have sent exactly this), so the
+   * NEW-VIEW decision stays sound whichever of the two it uses; a Byzantine replica could send
+   * different VIEW-CHANGEs anyway. Why: a VIEW-CHANGE sent before the fetch left a seq below the
+   * installed checkpoint to be decided from the log, where one correct replica's prepared
+   * certificate could not satisfy A2 (f+1 pre-prepared) nor the null rule, and the view never
+   * formed (migration CI seed 79: view 1 waited a whole backed-off timeout, 4 s).
+   */
+  private refreshViewChange(): void {
+    if (this.viewActive) return;
+    const own = this.viewChanges[this.config.replicaId];
+    if (own === undefined || own.newView !== this.viewCurrent || own.stableSeq >= this.stable) return;
+    const viewChange = this.makeViewChange(this.viewCurrent);
+    assert(viewChange.stableSeq > own.stableSeq, "a refreshed VIEW-CHANGE names a later checkpoint");
     this.viewChanges[this.config.replicaId] = viewChange;
     this.emit({ kind: "broadcast", message: viewChange });
-    if (this.viewChangeTimerArmed) this.emit({ kind: "cancelTimer", timer: "viewChange" });
-    this.viewChangeTimerArmed = false;
-    this.armNewViewTimer();
-    this.deps.log?.info({ replicaId: this.config.replicaId, view: newView }, "view change started");
     if (this.actingPrimary) this.tryNewView();
   }
 
@@ -1673,7 +1701,12 @@ export class Replica {
       return void this.drop("staleViewChange", from, message.type);
     }
     const previous = this.viewChanges[message.replicaId];
-    if (previous !== undefined && previous.newView >= message.newView)
+    // The same view again with a later stable checkpoint replaces the earlier (refreshViewChange).
+    if (
+      previous !== undefined &&
+      (previous.newView > message.newView ||
+        (previous.newView === message.newView && previous.stableSeq >= message.stableSeq))
+    )
       return void this.drop("duplicate", from, message.type);
     this.viewChanges[message.replicaId] = message;
     if (message.newView > this.viewCurrent) this.maybeJoinViewChange();

@@ -11,6 +11,7 @@ import { type MigrateNow, MigrationConfigError, migrateNowSignedBytes } from "..
 import {
   CM_EFFECTS_PER_STEP_MAX,
   CM_NODES_MAX,
+  MIGRATE_NOW_ROUNDS_PER_REPLICA,
   MIGRATE_NOW_VOTES_MAX,
   SANITIZE_ATTEMPTS_MAX,
 } from "./limits.js";
@@ -537,21 +538,29 @@ function onMigrateNow(
     state.drops.staleMigrateNow += 1;
     return;
   }
-  // A relayed copy of an older round does not replace the signer's newer vote.
-  const known = state.votes.get(from);
-  if (known !== undefined && known.message.seq > message.seq) {
+  // A replica's copies arrive relayed by its peers as well (the host checked each one's
+  // signature), in any order, and replicas resend their latest rounds oldest first: each
+  // replica's votes for its newest MIGRATE_NOW_ROUNDS_PER_REPLICA rounds are kept, so a copy of
+  // one round never displaces the same author's vote for another (seed 79).
+  const key = migrateNowKey(message);
+  const held = (state.votes.get(from) ?? []).filter((vote) => vote.message.seq !== message.seq);
+  held.push({ key, message });
+  held.sort((a, b) => a.message.seq - b.message.seq);
+  while (held.length > MIGRATE_NOW_ROUNDS_PER_REPLICA) held.shift();
+  state.votes.set(from, held);
+  assert(state.votes.size <= MIGRATE_NOW_VOTES_MAX, "votes of 3f+1 replicas at most");
+  if (!held.some((vote) => vote.key === key)) {
     state.drops.staleMigrateNow += 1;
     return;
   }
-  const key = migrateNowKey(message);
-  state.votes.set(from, { key, message });
-  assert(state.votes.size <= MIGRATE_NOW_VOTES_MAX, "one vote per replica");
   let matching = 0;
-  for (const vote of state.votes.values()) if (vote.key === key) matching += 1;
+  for (const votes of state.votes.values()) if (votes.some((vote) => vote.key === key)) matching += 1;
   if (matching < state.config.f + 1) return;
   state.lastMigrationSeq = message.seq;
-  for (const [replicaId, vote] of state.votes) {
-    if (vote.message.seq <= state.lastMigrationSeq) state.votes.delete(replicaId);
+  for (const [replicaId, votes] of state.votes) {
+    const later = votes.filter((vote) => vote.message.seq > state.lastMigrationSeq);
+    if (later.length === 0) state.votes.delete(replicaId);
+    else state.votes.set(replicaId, later);
   }
   applyMigration(state, message, nowMs, effects);
 }

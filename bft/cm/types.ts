@@ -80,8 +80,11 @@ export interface CmState {
   readonly config: CmConfig;
   /** Fixed at creation: at most CM_NODES_MAX entries. */
   readonly nodes: Map<number, NodeEntry>;
-  /** Latest MIGRATE-NOW per replica id: at most 3f+1 entries. */
-  readonly votes: Map<number, MigrateNowVote>;
+  /**
+   * MIGRATE-NOWs per replica id (at most 3f+1 entries): its votes for its newest
+   * MIGRATE_NOW_ROUNDS_PER_REPLICA rounds above the last one applied, in seq order.
+   */
+  readonly votes: Map<number, MigrateNowVote[]>;
   /**
    * Node running each logical replica id (index = replica id), as the rounds the CM applied left
    * it: what a MEMBERSHIP-CERTIFICATE states.

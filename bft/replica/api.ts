@@ -195,6 +195,12 @@ export interface MigrationDeps {
   /** Wire.authenticateInitMigration: one MAC per replica. */
   authenticateInitMigration(message: Omit<InitMigration, "auth">): Uint8Array;
   /**
+   * Whether the sender's authenticator entry for this replica is valid (Wire.initMigrationAuthentic).
+   * The wire checks INIT-MIGRATION messages itself; the proofs inside a MIGRATION-REQUEST
+   * PRE-PREPARE are checked here, so a quorum can vouch for one this replica cannot verify.
+   */
+  initMigrationAuthentic(message: InitMigration): boolean;
+  /**
    * Session keys by KEY-EXCHANGE (docs/migration.md): this boot's coprocessor counter (the host
    * increments it before each boot) and the X25519 source. Absent: the host's wire uses derived
    * keys only and KEY-EXCHANGE is dropped.

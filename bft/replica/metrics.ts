@@ -24,6 +24,7 @@ export const DROP_REASONS = [
   "relayUncertified",
   "relayToPrimary",
   "requestUnauthenticated",
+  "initMigrationUnauthenticated",
   "badCheckpointSeq",
   "staleCheckpoint",
   "badViewChange",

@@ -310,13 +310,18 @@ export class Replica {
    */
   private readonly roundsInFlight: RoundInFlight[] = [];
   /**
-   * Our latest MIGRATE-NOW, resent to the CM once per status interval up to
-   * migrateNowRetransmitsMax times: the CM never acknowledges, and one it missed (a partition at
-   * execution) keeps its view of the membership stale for good: the target's NIC1 stays off, the
-   * source is never cut off, and standbys it admits later check signatures against the wrong
-   * nodes (seed 163 on branch liveB). The CM ignores copies of a round it applied.
+   * Our MIGRATE-NOWs of the latest MIGRATION_CHECKPOINTS_MAX rounds, oldest first, each resent to
+   * the CM once per status interval up to migrateNowRetransmitsMax times: the CM never
+   * acknowledges, and one it missed (a partition at execution) keeps its view of the membership
+   * stale for good: the target's NIC1 stays off, the source is never cut off, and standbys it
+   * admits later check signatures against the wrong nodes (seed 163 on branch liveB). The CM
+   * ignores copies of a round it applied. Not only the latest round: the CM cannot tell that it
+   * skipped one (MIGRATE-NOW carries no l), and once it applied a later round the earlier one is
+   * stale there, so its members stay wrong for the ids only the earlier round moved (migration CI
+   * seed 79: two rounds executed while the CM was cut off, and its certificate of the second
+   * still named the first round's source).
    */
-  private cmNotice: { readonly migrateNow: MigrateNow; retransmits: number } | null = null;
+  private readonly cmNotices: { readonly migrateNow: MigrateNow; retransmits: number }[] = [];
   /**
    * Each peer's MIGRATE-NOWs (signature checked), by replica id: its latest copy of each of up to
    * MIGRATION_CHECKPOINTS_MAX rounds, oldest first, relayed with ours to a round's pending targets
@@ -854,14 +859,42 @@ export class Replica {
     // certificate stalled every view in which the target's vote was needed for one (migration CI
     // seeds 2 and 29: the clients' re-authenticated retransmissions reached the target, but the
     // primary's batch kept the authenticators made for the source node).
-    if (!this.batchAuthentic(message) && !this.certifiedInSlot(slot, message.digest)) {
+    // The same holds for the INIT-MIGRATION proofs of a MIGRATION-REQUEST (proofsAuthentic).
+    if (!this.prePrepareAuthentic(message) && !this.certifiedInSlot(slot, message.digest)) {
       slot.parked = message;
       this.parkedSeqs.add(slot.seq);
       assert(this.parkedSeqs.size <= this.config.logWindowSeqs, "parked seqs lie in the window");
-      return void this.drop("requestUnauthenticated", from, message.type);
+      const reason = this.batchAuthentic(message) ? "initMigrationUnauthenticated" : "requestUnauthenticated";
+      return void this.drop(reason, from, message.type);
     }
     if (!this.joinTimeAcceptable(from, slot, message)) return;
     this.acceptPrePrepare(slot, message);
+  }
+
+  /** The batch's requests and a MIGRATION-REQUEST's proofs are authenticated for us. */
+  private prePrepareAuthentic(message: PrePrepare): boolean {
+    if (!this.batchAuthentic(message)) return false;
+    return message.special?.kind !== "migration" || this.proofsAuthentic(message.special.request);
+  }
+
+  /**
+   * Each INIT-MIGRATION proof is authenticated for us (section 3.2: a backup accepts a
+   * MIGRATION-REQUEST only if 2f+1 replicas asked for the round): by its sender's authenticator
+   * entry for us, or because we hold an INIT-MIGRATION for the same round (l, S, D, trigger) from
+   * that sender, which the wire authenticated on arrival. The entry alone fails for a sender or a
+   * receiver that restarted without memory since the proof was made (session keys are renewed at
+   * each boot, and a node's entry for itself uses a key of its own memory): that MIGRATION-REQUEST
+   * is then taken only once a quorum vouches for it (onPrePrepare, takeParkedPrePrepare). Checked
+   * at the wire before, a PRE-PREPARE holding such a proof was dropped for good, at every replica
+   * for an amnesiac sender's slot (migration CI seeds 30, 79 and 107).
+   */
+  private proofsAuthentic(request: MigrationRequest): boolean {
+    const migration = this.deps.migration!;
+    return request.proofs.every((proof) => {
+      if (migration.initMigrationAuthentic(proof)) return true;
+      const known = this.initVotes[proof.replicaId];
+      return known !== undefined && known.replicaId === proof.replicaId && initMatches(known, proof);
+    });
   }
 
   /**
@@ -885,11 +918,32 @@ export class Replica {
   private takeParkedPrePrepare(slot: Slot): void {
     const parked = slot.parked;
     if (parked === null || slot.prePrepare !== null || slot.view !== this.viewCurrent) return;
-    if (!this.batchAuthentic(parked) && !this.certifiedInSlot(slot, parked.digest)) return;
-    assert(parked.special === undefined, "only request batches are parked");
+    if (!this.prePrepareAuthentic(parked) && !this.certifiedInSlot(slot, parked.digest)) return;
+    assert(
+      parked.special === undefined || parked.special.kind === "migration",
+      "joins and leaves never park",
+    );
     slot.parked = null;
     this.parkedSeqs.delete(slot.seq);
     this.acceptPrePrepare(slot, parked);
+  }
+
+  /** An INIT-MIGRATION just became known: a parked MIGRATION-REQUEST holding it may now be authenticated. */
+  private takeParkedWithInit(init: InitMigration): void {
+    if (this.parkedSeqs.size === 0 || !this.viewActive) return;
+    for (const seq of [...this.parkedSeqs]) {
+      const slot = this.log.get(seq);
+      if (slot?.parked == null) {
+        this.parkedSeqs.delete(seq);
+        continue;
+      }
+      const special = slot.parked.special;
+      if (
+        special?.kind === "migration" &&
+        special.request.proofs.some((proof) => proof.replicaId === init.replicaId)
+      )
+        this.takeParkedPrePrepare(slot);
+    }
   }
 
   /** A request just became known: parked PRE-PREPAREs holding it may now be authenticated. */
@@ -1522,6 +1576,7 @@ export class Replica {
     // The certified state is at least as good as a stable checkpoint for our own GC: we hold it.
     this.advanceStable(fetch.seq, fetch.stateDigest);
     if (this.vouchSkippedRound(executedBefore)) return; // we were its source: retired
+    this.refreshViewChange();
     this.executeReady();
     this.tryPropose();
     this.refreshViewChangeTimer(true);
@@ -1586,6 +1641,18 @@ export class Replica {
     this.proposedSpecials.clear();
     this.migrationBarrierSeq = 0;
     this.deferredBatches.clear();
+    const viewChange = this.makeViewChange(newView);
+    this.viewChanges[this.config.replicaId] = viewChange;
+    this.emit({ kind: "broadcast", message: viewChange });
+    if (this.viewChangeTimerArmed) this.emit({ kind: "cancelTimer", timer: "viewChange" });
+    this.viewChangeTimerArmed = false;
+    this.armNewViewTimer();
+    this.deps.log?.info({ replicaId: this.config.replicaId, view: newView }, "view change started");
+    if (this.actingPrimary) this.tryNewView();
+  }
+
+  /** Our signed VIEW-CHANGE for `newView` from the current checkpoints and P and Q sets (4.5.2). */
+  private makeViewChange(newView: number): ViewChange {
     const body = buildViewChangeBody({
       newView,
       stableSeq: this.stable,
@@ -1596,13 +1663,28 @@ export class Replica {
       preparedSet: this.preparedSet,
       prePreparedSet: this.prePreparedSet,
     });
-    const viewChange: ViewChange = { ...body, signature: this.deps.signViewChange(body) };
+    return { ...body, signature: this.deps.signViewChange(body) };
+  }
+
+  /**
+   * In a view change, once a state transfer moved our stable checkpoint above the one our
+   * VIEW-CHANGE names: sign a new one for the same view and send it (peers replace our earlier
+   * one, onViewChange). The new one is as true as the first (the installed state is certified,
+   * and a replica whose fetch ended before its timer fired would have sent exactly this), so the
+   * NEW-VIEW decision stays sound whichever of the two it uses; a Byzantine replica could send
+   * different VIEW-CHANGEs anyway. Why: a VIEW-CHANGE sent before the fetch left a seq below the
+   * installed checkpoint to be decided from the log, where one correct replica's prepared
+   * certificate could not satisfy A2 (f+1 pre-prepared) nor the null rule, and the view never
+   * formed (migration CI seed 79: view 1 waited a whole backed-off timeout, 4 s).
+   */
+  private refreshViewChange(): void {
+    if (this.viewActive) return;
+    const own = this.viewChanges[this.config.replicaId];
+    if (own === undefined || own.newView !== this.viewCurrent || own.stableSeq >= this.stable) return;
+    const viewChange = this.makeViewChange(this.viewCurrent);
+    assert(viewChange.stableSeq > own.stableSeq, "a refreshed VIEW-CHANGE names a later checkpoint");
     this.viewChanges[this.config.replicaId] = viewChange;
     this.emit({ kind: "broadcast", message: viewChange });
-    if (this.viewChangeTimerArmed) this.emit({ kind: "cancelTimer", timer: "viewChange" });
-    this.viewChangeTimerArmed = false;
-    this.armNewViewTimer();
-    this.deps.log?.info({ replicaId: this.config.replicaId, view: newView }, "view change started");
     if (this.actingPrimary) this.tryNewView();
   }
 
@@ -1619,7 +1701,12 @@ export class Replica {
       return void this.drop("staleViewChange", from, message.type);
     }
     const previous = this.viewChanges[message.replicaId];
-    if (previous !== undefined && previous.newView >= message.newView)
+    // The same view again with a later stable checkpoint replaces the earlier (refreshViewChange).
+    if (
+      previous !== undefined &&
+      (previous.newView > message.newView ||
+        (previous.newView === message.newView && previous.stableSeq >= message.stableSeq))
+    )
       return void this.drop("duplicate", from, message.type);
     this.viewChanges[message.replicaId] = message;
     if (message.newView > this.viewCurrent) this.maybeJoinViewChange();
@@ -2372,7 +2459,7 @@ export class Replica {
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
     });
-    this.cmNotice = { migrateNow, retransmits: 0 };
+    this.noticeCm(migrateNow);
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
     this.afterEvidenceRound(applied.pairs);
@@ -2612,9 +2699,17 @@ export class Replica {
       pending: new Set(last.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
     });
-    if (this.cmNotice === null || this.cmNotice.migrateNow.seq < last.seq)
-      this.cmNotice = { migrateNow, retransmits: 0 };
+    this.noticeCm(migrateNow);
     return false;
+  }
+
+  /** Keeps a round's MIGRATE-NOW for retransmission to the CM (cmNotices), in seq order. */
+  private noticeCm(migrateNow: MigrateNow): void {
+    const notices = this.cmNotices;
+    if (notices.some((notice) => notice.migrateNow.seq >= migrateNow.seq)) return;
+    notices.push({ migrateNow, retransmits: 0 });
+    while (notices.length > MIGRATION_CHECKPOINTS_MAX) notices.shift();
+    assert(notices.length <= MIGRATION_CHECKPOINTS_MAX, "CM notices bounded");
   }
 
   /**
@@ -2800,6 +2895,7 @@ export class Replica {
     // An on-demand INIT-MIGRATION before the CM's request reached us is kept (one slot per
     // replica) and counts only once our own, built from the CM's request, matches it.
     this.initVotes[message.replicaId] = message;
+    this.takeParkedWithInit(message);
     const own = this.initVotes[this.config.replicaId];
     const ownCurrent = own !== undefined && own.migrationNumber === middleware.migrationNumber;
     if (!ownCurrent && expected.ok && this.countInitVotes(message) >= weakQuorumOf(this.config.f)) {
@@ -2864,14 +2960,17 @@ export class Replica {
           for (const copy of [inFlight.migrateNow, ...relayed])
             this.retransmit({ kind: "node", id: nodeId }, copy);
     }
-    const cmNotice = this.cmNotice;
-    if (cmNotice !== null && cmNotice.retransmits < this.migrationSettings!.migrateNowRetransmitsMax) {
+    // Oldest round first: the CM applies rounds in seq order and drops a copy of one below the
+    // latest it applied.
+    for (const cmNotice of this.cmNotices) {
+      if (cmNotice.retransmits >= this.migrationSettings!.migrateNowRetransmitsMax) continue;
       cmNotice.retransmits++;
-      // The peers' signed copies of the round too: the CM counts each under its signer, so a
-      // signer that sent its own into a partition and lost its memory (or retired) before its
-      // next retransmission still counts towards the CM's f+1 (migration CI seed 198: the CM
-      // had only our copy, never certified the round, and the replica left out of it could not
-      // fetch its state on the CM's certificate).
+      // The peers' signed copies of the round too: a replica that executed the round and then
+      // lost its memory, or a source that retired, sent its copy to the CM once, and a partition
+      // may have cut the CM off then. The CM counts a copy under its author's signature only, so
+      // f+1 still means f+1 distinct replicas (migration CI seeds 79 and 198: the CM held one of
+      // the round's surviving signatures, never certified the round, and the replica left out of
+      // it could not fetch its state on the CM's certificate).
       const relayed = this.peerMigrateNows.flatMap((copies) =>
         copies.filter((copy) => sameRound(copy, cmNotice.migrateNow)),
       );

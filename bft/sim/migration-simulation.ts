@@ -572,6 +572,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
         sign: (bytes) => node.coprocessor.sign(bytes),
         verify: verifySignature,
         authenticateInitMigration: (message) => node.wire.authenticateInitMigration(message),
+        initMigrationAuthentic: (message) => node.wire.initMigrationAuthentic(message),
         keyExchange,
         fitsInFrame,
       },

@@ -480,12 +480,10 @@ export class Wire {
         // Each request keeps its client's authenticator so a backup knows the client asked for it,
         // but the replica core checks those (CoreDeps.requestAuthentic): a backup that cannot
         // authenticate a request, e.g. one a client authenticated for the node that ran this id
-        // before a migration, still takes the batch once a quorum vouches for it. Each
-        // INIT-MIGRATION proof keeps its sender's authenticator, so a backup knows 2f+1 asked.
-        if (message.special?.kind === "migration") {
-          for (const proof of message.special.request.proofs)
-            if (!this.initMigrationAuthentic(proof)) return "initMigrationAuthInvalid";
-        }
+        // before a migration, still takes the batch once a quorum vouches for it. Likewise each
+        // INIT-MIGRATION proof keeps its sender's authenticator, so a backup knows 2f+1 asked,
+        // and the core checks them (MigrationDeps.initMigrationAuthentic): a proof made before
+        // its sender or this replica restarted without memory no longer verifies here.
         return undefined;
       case "InitMigration":
         return this.initMigrationAuthentic(message) ? undefined : "initMigrationAuthInvalid";
@@ -514,7 +512,8 @@ export class Wire {
     return macMatches(key, input, request.auth, this.self.id * MAC_BYTES);
   }
 
-  private initMigrationAuthentic(message: InitMigration): boolean {
+  /** Whether the sender's authenticator entry for us is valid (INIT-MIGRATION, and proofs in PRE-PREPAREs). */
+  initMigrationAuthentic(message: InitMigration): boolean {
     if (this.self.kind !== "replica" || message.replicaId >= this.n) return false;
     const input = initMigrationMacInput(sha256(initMigrationAuthBytes(message)));
     const key = this.frameKey({ kind: "replica", id: message.replicaId }, "InitMigration");

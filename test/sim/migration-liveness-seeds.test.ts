@@ -15,10 +15,13 @@
  *   crashed, over the interval checkpoint below it (interval checkpoints are now preferred).
  * - 66: a round's MIGRATE-NOW reached the target from too few signers for good (sent into a
  *   partition by a replica that retired in the next round, or by a source); the peers that got a
- *   copy now relay it to the pending target, which checks the signer's signature. (Seed 79 was
- *   fixed the same way on its branch, but on the merged code it fails on another cause, a
- *   restarted Byzantine replica's INIT-MIGRATION proofs: docs/migration-progress.md, item 4; it
- *   counts against the suite's per-file bound until that is fixed.)
+ *   copy now relay it to the pending target, which checks the signer's signature.
+ * - 79: two rounds executed in a partition that cut off both targets and the CM; one holder of the
+ *   later round restarted without memory, its source retired, and the CM got only one correct
+ *   replica's copy of it (f+1 needed), so no certificate let the restarted replica fetch the
+ *   round's state. Replicas now relay their peers' signed copies to the CM as well. (It first
+ *   needed INIT-MIGRATION proofs checked by the core: the restarted replica's proofs no longer
+ *   verified at the wire, docs/migration.md, "Ordering special entries".)
  * - 37: two replicas missed the round that promoted a target and refused its frames (their wire
  *   keyed the id by the retired node), so their view change could not decide the round's seq;
  *   a replica behind a CM-certified round now authenticates that round's members, and peers
@@ -34,7 +37,7 @@
 import { describe, expect, it } from "vitest";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
-const SEEDS = [37, 66, 71, 74, 78, 93, 144, 150, 153, 198];
+const SEEDS = [37, 66, 71, 74, 78, 79, 93, 144, 150, 153, 198];
 
 describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {

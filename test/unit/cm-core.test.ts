@@ -252,6 +252,31 @@ describe("CM on MIGRATE-NOW", () => {
     expect(step(state, { kind: "migrateNow", from, message }, 100)).toEqual([]);
   });
 
+  it("keeps a replica's votes for two rounds, so one round's relayed copy does not displace the other", () => {
+    // Replicas resend their last two rounds to the CM, oldest first, and relay their peers'
+    // signed copies (the host checks each one's signature and names its author). Two rounds that
+    // executed while the CM was cut off: replica 0's copy of round 70 arrives, then its copy of
+    // round 64; both count (seed 79: with one vote per replica the CM applied round 70 alone and
+    // round 64 was stale there for good, its members wrong).
+    const state = readyState();
+    const later = { seq: 70, pairs: [{ replicaId: 2, sourceNodeId: 2, targetNodeId: 11 }] };
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, later) }, 100);
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0) }, 100);
+    const first = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1) }, 100);
+    expect(first).toContainEqual({ kind: "roleChanged", nodeId: 3, from: "active", to: "retiring" });
+    const second = step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, later) }, 100);
+    expect(second).toContainEqual({ kind: "roleChanged", nodeId: 2, from: "active", to: "retiring" });
+    expect(state.members).toEqual([0, 1, 11, 10]);
+  });
+
+  it("keeps at most two rounds per replica, the newest", () => {
+    const state = readyState();
+    for (const seq of [70, 64, 80])
+      step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, { seq }) }, 100);
+    expect(state.votes.get(0)?.map((vote) => vote.message.seq)).toEqual([70, 80]);
+    expect(step(state, { kind: "migrateNow", from: 1, message: migrateNow(1) }, 100)).toEqual([]);
+  });
+
   it("f=2: disables every source's NIC1 before enabling any target's", () => {
     const state = makeState(2, [20, 21, 22]);
     for (const nodeId of [20, 21, 22]) admitToPool(state, nodeId, 0);

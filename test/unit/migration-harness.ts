@@ -13,7 +13,14 @@ import {
   fakeSeed,
   verifySignature,
 } from "../../bft/coprocessor/index.js";
-import type { MemberAddress, Message, OnDemandMigration, Principal, Request } from "../../bft/messages.js";
+import type {
+  InitMigration,
+  MemberAddress,
+  Message,
+  OnDemandMigration,
+  Principal,
+  Request,
+} from "../../bft/messages.js";
 import {
   DEFAULT_INTERVAL_PARAMS,
   type IntervalParams,
@@ -81,6 +88,11 @@ export class MigrationCluster {
   filter: (envelope: Envelope) => boolean = () => true;
   /** What the replicas' INIT-MIGRATION authenticators are made under (see replicaDeps). */
   initMigrationKeyEpoch = 0;
+  /**
+   * Whether the replica on `nodeId` can verify a proof's authenticator entry (the wire's MAC
+   * check): a test stands for session keys renewed by a restart here.
+   */
+  initMigrationAuthentic: (nodeId: number, proof: InitMigration) => boolean = () => true;
   mutate: (envelope: Envelope) => Envelope = (envelope) => envelope;
   nowMs = 0;
   private readonly settingsBase: Omit<MigrationSettings, "nodeId">;
@@ -171,6 +183,7 @@ export class MigrationCluster {
         verify: verifySignature,
         // Stands for the session keys the host MACs with: a test bumps the epoch to renew them.
         authenticateInitMigration: () => Uint8Array.of(this.initMigrationKeyEpoch),
+        initMigrationAuthentic: (proof) => this.initMigrationAuthentic(nodeId, proof),
         fitsInFrame,
       },
     };

@@ -372,6 +372,7 @@ describe("key exchange in the cores", () => {
           sign: (bytes) => coprocessor.sign(bytes),
           verify: verifySignature,
           authenticateInitMigration: () => new Uint8Array(0),
+          initMigrationAuthentic: () => true,
           fitsInFrame,
           keyExchange: { counter: 5, keyAgreement: createX25519KeyAgreement(seeded("replica core")) },
         },

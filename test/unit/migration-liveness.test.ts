@@ -14,7 +14,8 @@
  *   the target, seeds 66 and 79); the target counts each signer once, under its own signature.
  *   With two rounds in flight a peer's copy of each is kept (seed 79 on the merged main).
  * - replicas relay peers' signed MIGRATE-NOWs to the CM too, which counts each as its signer's
- *   vote (seed 198: the CM heard one of f+1 and never certified the round).
+ *   vote (seeds 79 and 198: the CM heard one of f+1 and never certified the round), and resend
+ *   their last two rounds to the CM, oldest first (seed 79).
  * How: one replica core of the replica Cluster fed VIEW-CHANGEs (first); the in-memory
  * MigrationCluster with the CM or a replica cut off by an envelope filter (the others).
  */
@@ -106,6 +107,94 @@ describe("a signer's MIGRATE-NOW lost on its way to the CM (migration CI seed 19
       .filter((effect) => effect.to.kind === "cm" && effect.message.type === "MigrateNow")
       .map((effect) => (effect.message as MigrateNow).replicaId);
     expect(toCm).toContain(0);
+  });
+});
+
+describe("the CM missed every copy but one correct replica's (migration CI seed 79)", () => {
+  it("counts the peers' signed copies that replica relays, each for its author, and applies the round", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    // Only r1 reaches the CM (the others' copies went into a partition, then they restarted
+    // without memory or retired): r1's own copy is one where f+1 are needed.
+    cluster.filter = (envelope) =>
+      envelope.to.kind !== "cm" || (envelope.from.kind === "replica" && envelope.from.id === 1);
+    let timestamp = 1;
+    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length === 0) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(cluster.effectsOf("migrationExecuted").length).toBeGreaterThan(0);
+    cluster.advance(300); // a few status intervals (100 ms) of retransmissions
+    const applied = cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied");
+    expect(applied).toHaveLength(1);
+    const relayed = cluster
+      .effectsOf("send")
+      .filter((entry) => entry.actor === "r1@1")
+      .map((entry) => entry.effect as { to: { kind: string }; message: Message })
+      .filter((effect) => effect.to.kind === "cm" && effect.message.type === "MigrateNow")
+      .map((effect) => (effect.message as MigrateNow).replicaId);
+    expect(new Set(relayed).size).toBeGreaterThan(1);
+  });
+
+  it("gets both rounds that executed while it was cut off, the earlier one first", () => {
+    // The CM applies rounds in seq order and cannot tell it skipped one: resending only the
+    // latest round let it apply that alone, and its membership kept the earlier round's source
+    // (seed 79: its certificate then named a retired node, and the target of the later round
+    // could not check the earlier round's target's MIGRATE-NOW).
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.startRegistered();
+    let cut = true;
+    cluster.filter = (envelope) =>
+      !cut ||
+      (envelope.to.kind !== "cm" && !(envelope.to.kind === "node" && envelope.message.type === "MigrateNow"));
+    const rounds = () => [
+      ...new Set(
+        cluster.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq),
+      ),
+    ];
+    let timestamp = 1;
+    while (cluster.nowMs < 10_000 && rounds().length < 2) {
+      cluster.request(makeRequest(1, timestamp++));
+      cluster.advance(50);
+    }
+    expect(rounds()).toHaveLength(2);
+    cut = false;
+    cluster.advance(300); // a few status intervals (100 ms) of retransmissions
+    const applied = cluster.cmEffects
+      .filter((effect) => effect.kind === "migrationApplied")
+      .map((effect) => (effect as { seq: number }).seq);
+    expect(applied).toEqual(rounds());
+    expect(cluster.cmMembers().map((member) => member.nodeId)).toEqual(
+      [0, 1, 2, 3].map((replicaId) => cluster.replica(0).migrationState!.members[replicaId]!.nodeId),
+    );
+  });
+
+  it("does not count a relayed copy whose signature is not its author's node's", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.start();
+    cluster.registerStandbys();
+    const fields = {
+      view: 0,
+      seq: 10,
+      checkpointDigest: new Uint8Array(32).fill(1),
+      pairs: [{ replicaId: 3, sourceNodeId: 3, targetNodeId: 100 }],
+    };
+    const copy = (replicaId: number, signer: number): MigrateNow => ({
+      type: "MigrateNow",
+      ...fields,
+      replicaId,
+      signature: cluster.coprocessors.get(signer)!.sign(migrateNowSignedBytes({ ...fields, replicaId })),
+    });
+    const relay = (message: MigrateNow) =>
+      cluster.queue.push({ from: { kind: "replica", id: 1 }, to: { kind: "cm", id: 0 }, message });
+    relay(copy(1, 1));
+    relay(copy(2, 1)); // names r2, signed by r1's node: r1 alone, however it is relayed
+    cluster.deliverAll();
+    expect(cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied")).toHaveLength(0);
+    relay(copy(2, 2));
+    cluster.deliverAll();
+    expect(cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied")).toHaveLength(1);
   });
 });
 

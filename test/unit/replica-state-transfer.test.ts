@@ -9,7 +9,7 @@
  * plus direct calls on StateFetch and stateChunkOf.
  */
 import { describe, expect, it } from "vitest";
-import type { StateChunk } from "../../bft/messages.js";
+import type { Message, StateChunk, ViewChange } from "../../bft/messages.js";
 import { StateFetch, stateChunkOf } from "../../bft/replica/index.js";
 import { Cluster, makeRequest, sha256 } from "./replica-harness.js";
 
@@ -64,6 +64,34 @@ describe("replica catch-up", () => {
     c.deliverAll();
     expect(lagging.metrics.dropped.staleRequest).toBe(1);
     c.assertAgreement();
+  });
+
+  it("re-sends its VIEW-CHANGE for the same view once a state transfer moves its stable checkpoint", () => {
+    // A VIEW-CHANGE sent before the fetch names the old checkpoint, so the seqs below the installed
+    // one are left to the log, where a lone correct replica's prepared certificate satisfies
+    // neither A2 nor the null rule (migration CI seed 79: view 1 never formed).
+    const c = new Cluster({ f: 1, config }).start();
+    c.filter = (envelope) =>
+      envelope.to !== 3 && !(envelope.from.kind === "replica" && envelope.from.id === 3);
+    loadRounds(c, 20, 1);
+    expect(c.replica(0).stableSeq).toBeGreaterThanOrEqual(36);
+    c.inject({ kind: "client", id: 9 }, 3, makeRequest(9, 1)); // work for replica 3's timer
+    c.advance(2500); // its view-change timer fires: VIEW-CHANGE for view 1, stable checkpoint 0
+    const lagging = c.replica(3);
+    expect(lagging.view).toBe(1);
+    expect(lagging.viewChanging).toBe(true);
+    const viewChanges = () =>
+      c
+        .effectsOf(3, "broadcast")
+        .map((effect) => (effect as { message: Message }).message)
+        .filter((message): message is ViewChange => message.type === "ViewChange" && message.newView === 1);
+    expect(viewChanges().map((message) => message.stableSeq)).toEqual([0]);
+    c.filter = () => true;
+    c.advance(300); // STATUS brings the CHECKPOINTs; f+1 of them let it fetch in the view change
+    expect(lagging.metrics.stateTransfersCompleted).toBe(1);
+    expect(lagging.view).toBe(1);
+    expect(viewChanges().map((message) => message.stableSeq)).toEqual([0, lagging.stableSeq]);
+    expect(lagging.stableSeq).toBeGreaterThanOrEqual(36);
   });
 
   it("fetches from a replica that did not vouch for the checkpoint when those that did are silent", () => {

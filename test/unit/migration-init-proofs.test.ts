@@ -1,0 +1,93 @@
+/**
+ * Proves the replica core's check of the INIT-MIGRATION proofs inside a MIGRATION-REQUEST
+ * PRE-PREPARE (paper section 3.2: a MIGRATION-REQUEST carries 2f+1 replicas' INIT-MIGRATIONs):
+ * a backup that cannot authenticate a proof (its sender or the backup restarted without memory
+ * since, so the session keys it was MACed under are gone) does not prepare the entry on the
+ * primary's word; it parks it and takes it once it holds that INIT-MIGRATION from its sender, or
+ * once 2f PREPAREs or f+1 COMMITs from others vouch for it (a correct replica authenticated the
+ * proofs first). Checked at the wire before, such a PRE-PREPARE was dropped for good (migration
+ * CI seeds 30, 79 and 107).
+ * How: the in-memory MigrationCluster; its `initMigrationAuthentic` hook stands for the wire's
+ * MAC check, and envelopes are held back to control which votes reach the backup.
+ */
+import { describe, expect, it } from "vitest";
+import type { Message } from "../../bft/messages.js";
+import { type Envelope, MigrationCluster } from "./migration-harness.js";
+import { makeRequest } from "./replica-harness.js";
+
+const TIMEOUT_MS = 500; // Tw0 = p0 * Toe0 = 10 * 50 ms
+const BACKUP = 2;
+
+function load(cluster: MigrationCluster): void {
+  for (let timestamp = 1; timestamp <= 2; timestamp++) {
+    cluster.request(makeRequest(1, timestamp));
+    cluster.deliverAll();
+  }
+}
+
+/**
+ * Replica 2 cannot verify replica 0's authenticator entry, and replica 0's INIT-MIGRATION never
+ * reaches it directly; the votes on the MIGRATION-REQUEST's seq sent to replica 2 are held back
+ * (`held`) until the test releases them.
+ */
+function setUp(options: { readonly initReachesBackup: boolean }) {
+  const cluster = new MigrationCluster({ f: 1 }).startRegistered();
+  load(cluster);
+  cluster.initMigrationAuthentic = (nodeId, proof) => !(nodeId === BACKUP && proof.replicaId === 0);
+  const held: Envelope[] = [];
+  let migrationSeq: number | null = null;
+  cluster.filter = (envelope) => {
+    const message = envelope.message;
+    const toBackup = envelope.to.kind === "replica" && envelope.to.id === BACKUP;
+    if (message.type === "PrePrepare" && message.special?.kind === "migration") migrationSeq = message.seq;
+    if (!toBackup) return true;
+    if (message.type === "InitMigration" && message.replicaId === 0) return options.initReachesBackup;
+    if ((message.type === "Prepare" || message.type === "Commit") && message.seq === migrationSeq) {
+      held.push(envelope);
+      return false;
+    }
+    return true;
+  };
+  // Up to the round's execution at the others, well within the view-change timeout.
+  cluster.advance(TIMEOUT_MS + 50);
+  expect(migrationSeq).not.toBeNull();
+  return { cluster, held, migrationSeq: migrationSeq as unknown as number };
+}
+
+function preparedBy(cluster: MigrationCluster, replicaId: number, seq: number): boolean {
+  return cluster.effects.some(
+    (entry) =>
+      entry.actor.startsWith(`r${replicaId}@`) &&
+      entry.effect.kind === "broadcast" &&
+      (entry.effect.message as Message).type === "Prepare" &&
+      (entry.effect.message as { seq: number }).seq === seq,
+  );
+}
+
+describe("INIT-MIGRATION proofs inside a PRE-PREPARE (section 3.2)", () => {
+  it("a backup that cannot authenticate a proof does not prepare the MIGRATION-REQUEST on the primary's word", () => {
+    const { cluster, migrationSeq } = setUp({ initReachesBackup: false });
+    expect(cluster.replica(BACKUP).metrics.dropped.initMigrationUnauthenticated).toBeGreaterThan(0);
+    expect(preparedBy(cluster, BACKUP, migrationSeq)).toBe(false);
+    expect(cluster.replica(BACKUP).lastExecutedSeq).toBeLessThan(migrationSeq);
+  });
+
+  it("takes it once 2f PREPAREs or f+1 COMMITs from others vouch for it, and executes the round", () => {
+    const { cluster, held, migrationSeq } = setUp({ initReachesBackup: false });
+    expect(held.length).toBeGreaterThanOrEqual(2);
+    cluster.filter = () => true;
+    cluster.queue.push(...held);
+    cluster.deliverAll();
+    expect(preparedBy(cluster, BACKUP, migrationSeq)).toBe(true);
+    expect(cluster.replica(BACKUP).lastExecutedSeq).toBeGreaterThanOrEqual(migrationSeq);
+    const executed = cluster.effectsOf("migrationExecuted").filter((entry) => entry.actor.startsWith("r2@"));
+    expect(executed.length).toBe(1);
+  });
+
+  it("takes it at once when it holds the unverifiable proof's INIT-MIGRATION from its sender", () => {
+    // The wire authenticated that INIT-MIGRATION on arrival: replica 0 did ask for this round.
+    const { cluster, migrationSeq } = setUp({ initReachesBackup: true });
+    expect(cluster.replica(BACKUP).metrics.dropped.initMigrationUnauthenticated).toBe(0);
+    expect(preparedBy(cluster, BACKUP, migrationSeq)).toBe(true);
+  });
+});

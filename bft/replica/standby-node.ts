@@ -359,7 +359,25 @@ export class StandbyNode {
       requesterId: ours.replicaId,
     });
     this.target = { replicaId: ours.replicaId, view, migrateNow: message, fetch };
-    return this.sendFetch(fetch.request());
+    return [...this.keysForTarget(), ...this.sendFetch(fetch.request())];
+  }
+
+  /**
+   * Chosen as a target before our registration completed: the replicas executed our JOIN (a round
+   * picks its targets from the registered standbys) but 2f of their JOIN-APPROVEDs never reached
+   * us, and once the round executed they refuse our JOIN-REQUEST (`nodeActive`) and approve no
+   * more. Without keys FETCH-STATE cannot be MACed and the round's id stays without a replica for
+   * good (long run seed 4, f=1: round l=3's target n1 had two approvals and four MIGRATE-NOWs).
+   * The 2f+1 MIGRATE-NOWs that certified the round are signed by the nodes of 2f+1 replicas that
+   * executed it, as much as 2f+1 JOIN-APPROVEDs would say, so we exchange keys under the counter
+   * of our JOIN-REQUEST, as registration would have. Replicas accept an exchange from any roster
+   * node anyway; this grants nothing they would not.
+   */
+  private keysForTarget(): StandbyNodeEffect[] {
+    if (this.keys !== null || this.target === null) return [];
+    const phase = this.registration.phase;
+    if (phase.phase !== "joining" && phase.phase !== "failed") return [];
+    return this.startKeyExchange(phase.counter);
   }
 
   /**
@@ -383,7 +401,7 @@ export class StandbyNode {
   private onFetchTimer(): StandbyNodeEffect[] {
     if (this.target === null) return [];
     this.metrics.fetchRotations++;
-    return this.sendFetch(this.target.fetch.rotate());
+    return [...this.keysForTarget(), ...this.sendFetch(this.target.fetch.rotate())];
   }
 
   private onStateChunk(from: number, chunk: Extract<Message, { type: "StateChunk" }>): StandbyNodeEffect[] {

@@ -145,6 +145,7 @@ export class MigrationCluster {
         registerTimeoutMs: 1_000_000,
         standbyResanitizeIntervalMs: 0,
         onDemandRetryMs: 1000,
+        promotionTimeoutMs: 1_000_000,
         retiredSanitizeMethod: "reboot",
       },
       [

@@ -228,8 +228,11 @@ export class StandbyNode {
   private fromRegistration(effects: readonly StandbyEffect[]): StandbyNodeEffect[] {
     const out: StandbyNodeEffect[] = [];
     for (const effect of effects) {
-      if (effect.kind === "startKeyExchange") out.push(...this.startKeyExchange(effect.counter));
-      else out.push(effect);
+      if (effect.kind !== "startKeyExchange") out.push(effect);
+      // Approvals that complete registration after we started exchanging as a certified target
+      // (keysForTarget) name the same counter: keep that table.
+      else if (this.keys === null || effect.counter !== this.keys.counter)
+        out.push(...this.startKeyExchange(effect.counter));
     }
     return out;
   }

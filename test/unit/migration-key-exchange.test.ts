@@ -483,9 +483,16 @@ describe("key exchange in the cores", () => {
     expect(initiations.every((m) => m.counter === 3)).toBe(true);
     expect(effects.some((e) => e.kind === "send" && e.message.type === "FetchState")).toBe(true);
     expect(node.keyExchange?.counter).toBe(3);
-    // A fetch retry does not start a second table.
+    // A fetch retry does not start a second table, nor do late approvals completing registration
+    // under the same counter (migration CI seeds 121 and 130 asserted on them).
+    const table = node.keyExchange;
     const retried = node.step({ kind: "timer", timer: "fetch" }, 400);
     expect(retried.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
+    node.step(signedApproval(1, members[1]!.nodeId), 410);
+    const registered = node.step(signedApproval(2, members[2]!.nodeId), 420);
+    expect(node.registration.phase.phase).toBe("registered");
+    expect(registered.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
+    expect(node.keyExchange).toBe(table);
   });
 
   it("a replica initiates with the other members at start and forgets a re-joining node's key", () => {

@@ -546,6 +546,8 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
         proactive: true,
         joinTimeSkewMsMax: JOIN_TIME_SKEW_MS_DEFAULT,
         migrateNowRetransmitsMax: 20,
+        // Past the CM's promotion deadline (20 s), which moves a target's id that never starts.
+        targetWaitMsMax: 25_000,
       },
     });
   }

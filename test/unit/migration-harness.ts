@@ -46,6 +46,8 @@ export interface MigrationClusterOptions {
   readonly interval?: IntervalParams;
   readonly proactive?: boolean;
   readonly config?: Partial<ReplicaConfig>;
+  /** MigrationSettings.targetWaitMsMax; 0 (no hold) unless a test sets it. */
+  readonly targetWaitMsMax?: number;
 }
 
 interface ReplicaHost {
@@ -117,6 +119,7 @@ export class MigrationCluster {
       migrationTimeoutMsMin: 400,
       joinTimeSkewMsMax: 1000,
       migrateNowRetransmitsMax: 20,
+      targetWaitMsMax: options.targetWaitMsMax ?? 0,
     };
     this.configBase = {
       checkpointIntervalSeqs: 4,

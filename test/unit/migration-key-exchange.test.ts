@@ -362,6 +362,7 @@ describe("key exchange in the cores", () => {
           proactive: false,
           joinTimeSkewMsMax: 1000,
           migrateNowRetransmitsMax: 20,
+          targetWaitMsMax: 0,
         },
       },
       {

@@ -23,6 +23,7 @@ import type {
   CmState,
   NodeEntry,
   NodeRole,
+  PendingPromotion,
   SanitizeMethod,
 } from "./types.js";
 
@@ -53,6 +54,7 @@ export function validateCmConfig(config: CmConfig): CmConfig {
   requirePositive("complianceTimeoutMs", config.complianceTimeoutMs);
   requirePositive("registerTimeoutMs", config.registerTimeoutMs);
   requirePositive("onDemandRetryMs", config.onDemandRetryMs);
+  requirePositive("promotionTimeoutMs", config.promotionTimeoutMs);
   if (!Number.isFinite(config.standbyResanitizeIntervalMs) || config.standbyResanitizeIntervalMs < 0) {
     throw new MigrationConfigError(
       `standbyResanitizeIntervalMs must be >= 0, got ${config.standbyResanitizeIntervalMs}`,
@@ -114,6 +116,7 @@ export function createCmState(config: CmConfig, nodes: readonly InitialNode[]): 
     config,
     nodes: entries,
     members,
+    promotions: new Array<PendingPromotion | null>(replicaCount).fill(null),
     votes: new Map(),
     lastMigrationSeq: -1,
     nextProbeId: 1,
@@ -163,6 +166,9 @@ export function step(state: CmState, input: CmInput, nowMs: number): CmEffect[] 
       break;
     case "intrusionReport":
       onIntrusionReport(state, input.nodeId, input.source, nowMs, effects);
+      break;
+    case "replicaStarted":
+      onReplicaStarted(state, input.nodeId, input.replicaId);
       break;
     case "repaired":
       withNode(state, input.nodeId, (node) => {
@@ -216,6 +222,7 @@ function sortedNodes(state: CmState): NodeEntry[] {
 
 function onTick(state: CmState, nowMs: number, effects: CmEffect[]): void {
   const { config } = state;
+  checkPromotions(state, nowMs, effects);
   for (const node of sortedNodes(state)) {
     if (node.probeId !== null && nowMs >= node.probeDeadlineMs) {
       // No answer in time is a failed probe (section 3.1: constant probing).
@@ -244,6 +251,40 @@ function onTick(state: CmState, nowMs: number, effects: CmEffect[]): void {
       }
     }
   }
+}
+
+function onReplicaStarted(state: CmState, nodeId: number, replicaId: number): void {
+  const pending = state.promotions[replicaId];
+  if (pending !== undefined && pending !== null && pending.nodeId === nodeId)
+    state.promotions[replicaId] = null;
+}
+
+/**
+ * A round's target that has not started its replica by the promotion deadline (or that the CM
+ * knew to be unavailable when it applied the round) leaves its id without a replica: the replicas
+ * re-arm their migration timer at execution whatever the targets do, so the next proactive round
+ * takes another id down (long runs, docs/migration-progress.md Open 7). Ask for an on-demand round
+ * of the id (section 3.4), which moves it to another standby, every onDemandRetryMs until the id
+ * moves or the node reports its replica started. What a target can do with this: by never
+ * starting it costs its id one promotion deadline and one on-demand round (docs/migration.md,
+ * "Promotion deadline").
+ */
+function checkPromotions(state: CmState, nowMs: number, effects: CmEffect[]): void {
+  state.promotions.forEach((pending, replicaId) => {
+    if (pending === null || nowMs < pending.deadlineMs) return;
+    if (pending.requestedAtMs !== null && nowMs < pending.requestedAtMs + state.config.onDemandRetryMs)
+      return;
+    assert(state.members[replicaId] === pending.nodeId, "a pending promotion names the id's member");
+    if (pending.requestedAtMs === null)
+      effects.push({ kind: "adminNotification", nodeId: pending.nodeId, reason: "targetNotStarted" });
+    pending.requestedAtMs = nowMs;
+    effects.push({
+      kind: "requestOnDemandMigration",
+      nodeId: pending.nodeId,
+      replicaId,
+      reason: "targetNotStarted",
+    });
+  });
 }
 
 function countRole(state: CmState, role: NodeRole): number {
@@ -607,7 +648,12 @@ function applyMigration(state: CmState, message: MigrateNow, nowMs: number, effe
     target.nextProbeAtMs = nowMs + state.config.probeIntervalMs;
   });
   effects.push({ kind: "migrationApplied", view: message.view, seq: message.seq, pairs: message.pairs });
-  for (const pair of message.pairs) state.members[pair.replicaId] = pair.targetNodeId;
+  message.pairs.forEach((pair, index) => {
+    state.members[pair.replicaId] = pair.targetNodeId;
+    // An unavailable target never starts: ask at the next tick.
+    const deadlineMs = promoted[index] ? nowMs + state.config.promotionTimeoutMs : nowMs;
+    state.promotions[pair.replicaId] = { nodeId: pair.targetNodeId, deadlineMs, requestedAtMs: null };
+  });
   effects.push({
     kind: "membershipCertified",
     seq: message.seq,

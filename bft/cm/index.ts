@@ -17,5 +17,6 @@ export type {
   Nic,
   NodeEntry,
   NodeRole,
+  PendingPromotion,
   SanitizeMethod,
 } from "./types.js";

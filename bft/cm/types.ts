@@ -36,6 +36,12 @@ export interface CmConfig {
   readonly standbyResanitizeIntervalMs: number;
   /** A pending on-demand migration request is repeated after this long if the node is still active. */
   readonly onDemandRetryMs: number;
+  /**
+   * A round's target must have started its replica (`replicaStarted`) this long after the CM
+   * applied the round; otherwise the CM asks for an on-demand migration of the id (section 3.4),
+   * which moves it to another standby. Longer than a state transfer takes under load.
+   */
+  readonly promotionTimeoutMs: number;
   /** How a retired source is sanitized; the paper's nodes may carry disk-level compromise. */
   readonly retiredSanitizeMethod: SanitizeMethod;
 }
@@ -71,6 +77,15 @@ export interface NodeEntry {
   onDemandRequestedAtMs: number | null;
 }
 
+/** A target the CM waits on (CmConfig.promotionTimeoutMs). */
+export interface PendingPromotion {
+  readonly nodeId: number;
+  /** When the CM asks for the id to be migrated again if the node has not started its replica. */
+  readonly deadlineMs: number;
+  /** The last on-demand request for the id on this account (repeated every onDemandRetryMs). */
+  requestedAtMs: number | null;
+}
+
 export interface MigrateNowVote {
   readonly key: string;
   readonly message: MigrateNow;
@@ -90,6 +105,11 @@ export interface CmState {
    * it: what a MEMBERSHIP-CERTIFICATE states.
    */
   readonly members: number[];
+  /**
+   * Per logical replica id (index), the target of the latest applied round that moved it and has
+   * not reported its replica started yet, or null: at most 3f+1 entries.
+   */
+  readonly promotions: (PendingPromotion | null)[];
   /** Highest MIGRATION-REQUEST sequence number acted on; older MIGRATE-NOWs are stale. */
   lastMigrationSeq: number;
   nextProbeId: number;
@@ -132,13 +152,19 @@ export type CmInput =
   /** An operator or an intrusion detector names a node as compromised. */
   | { readonly kind: "intrusionReport"; readonly nodeId: number; readonly source: IntrusionSource }
   /** An administrator finished repairing a damaged node. */
-  | { readonly kind: "repaired"; readonly nodeId: number };
+  | { readonly kind: "repaired"; readonly nodeId: number }
+  /**
+   * The node now runs replica `replicaId`: its target core was promoted (the node's agent, which
+   * supervises the replica process, reports it).
+   */
+  | { readonly kind: "replicaStarted"; readonly nodeId: number; readonly replicaId: number };
 
 export type AdminReason =
   | "needsRepair"
   | "sourceNotComplying"
   | "membershipMismatch"
   | "targetUnavailable"
+  | "targetNotStarted"
   | "notEnoughStandbys";
 
 /**
@@ -176,7 +202,7 @@ export type CmEffect =
       readonly kind: "requestOnDemandMigration";
       readonly nodeId: number;
       readonly replicaId: number;
-      readonly reason: "probeFailed" | IntrusionSource;
+      readonly reason: "probeFailed" | "targetNotStarted" | IntrusionSource;
     }
   | { readonly kind: "adminNotification"; readonly nodeId: number; readonly reason: AdminReason }
   | { readonly kind: "roleChanged"; readonly nodeId: number; readonly from: NodeRole; readonly to: NodeRole }

@@ -77,6 +77,13 @@ export interface MigrationSettings {
   readonly joinTimeSkewMsMax: number;
   /** MIGRATE-NOW resends to a target that has not reported MIGRATION-DONE, one per status interval. */
   readonly migrateNowRetransmitsMax: number;
+  /**
+   * The migration timer holds the next proactive round while a round we executed has a target
+   * that still runs its id in our membership and has not started, for at most this long after
+   * that execution (docs/migration.md, "Target wait"); 0 never holds. Bounded so that a target
+   * that never starts cannot stop proactive recovery: the CM's promotion deadline moves its id.
+   */
+  readonly targetWaitMsMax: number;
 }
 
 export type TimerId = "viewChange" | "status" | "stateTransfer" | "migration";

@@ -50,6 +50,8 @@ export function validateReplicaConfig(config: ReplicaConfig): ReplicaConfig {
   requireInteger("batchInflightMax", config.batchInflightMax, 1, config.logWindowSeqs);
   requireInteger("viewChangeTimeoutMs", config.viewChangeTimeoutMs, 1, TIMEOUT_MS_MAX);
   requireInteger("statusIntervalMs", config.statusIntervalMs, 1, TIMEOUT_MS_MAX);
+  if (config.migration !== undefined)
+    requireInteger("migration.targetWaitMsMax", config.migration.targetWaitMsMax, 0, TIMEOUT_MS_MAX);
   assert(config.logWindowSeqs >= 2 * config.checkpointIntervalSeqs, "validated window holds two intervals");
   return config;
 }

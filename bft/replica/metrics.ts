@@ -78,6 +78,8 @@ export interface ReplicaMetrics {
   migrationsRejected: number;
   /** Rounds we passed by state transfer and then vouched for with MIGRATE-NOW (vouchSkippedRound). */
   skippedRoundsVouched: number;
+  /** Migration timer expiries that waited for a round's pending target (targetWaitMsMax). */
+  migrationTimerHolds: number;
   /** Proofs of a lying primary this replica verified (section 3.4, evidence.ts). */
   evidenceAccepted: number;
 }
@@ -107,6 +109,7 @@ export function newReplicaMetrics(): ReplicaMetrics {
     migrationsExecuted: 0,
     migrationsRejected: 0,
     skippedRoundsVouched: 0,
+    migrationTimerHolds: 0,
     evidenceAccepted: 0,
   };
 }

@@ -206,6 +206,8 @@ interface RoundInFlight {
   /** Target nodes that have not sent MIGRATION-DONE yet. */
   readonly pending: Set<number>;
   retransmits: number;
+  /** When we executed it (or vouched for it): the target wait runs from here. */
+  readonly executedAtMs: number;
 }
 
 /** Exponential backoff stops growing here (2^16 times the base timeout). */
@@ -611,6 +613,7 @@ export class Replica {
     }
     if (!this.checkReplicaSender(from, message)) return;
     if (this.recovering) this.noteViewWhileRecovering(message);
+    if (message.type === "Status" && this.roundsInFlight.length > 0) this.noteTargetRunning(from.id);
     switch (message.type) {
       case "PrePrepare":
         this.onPrePrepare(from.id, message);
@@ -2458,6 +2461,7 @@ export class Replica {
       migrateNow,
       pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
+      executedAtMs: this.nowMsLast,
     });
     this.noticeCm(migrateNow);
     this.announceMembership(applied, seq);
@@ -2698,6 +2702,7 @@ export class Replica {
       migrateNow,
       pending: new Set(last.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
+      executedAtMs: this.nowMsLast,
     });
     this.noticeCm(migrateNow);
     return false;
@@ -2747,8 +2752,33 @@ export class Replica {
     const expected = inFlight.migrateNow.pairs.find((pair) => pair.targetNodeId === from.id);
     if (expected === undefined || expected.replicaId !== message.replicaId)
       return void this.drop("senderMismatch", from, message.type);
-    inFlight.pending.delete(from.id);
+    this.targetDone(inFlight, from.id);
+  }
+
+  /**
+   * STATUS from replica `replicaId` while a round in flight moved that id to a target we still
+   * wait on: the wire authenticated it under the key of the node our membership runs the id on,
+   * which is that target (a later round moving the id on changes the membership), so the target
+   * runs the replica and was promoted. MIGRATION-DONE is sent once and may be lost; a promoted
+   * replica sends STATUS at once and every status interval, so this stands in for it and the
+   * target wait (targetWaitMs) ends.
+   */
+  private noteTargetRunning(replicaId: number): void {
+    const nodeId = this.middleware?.nodeOf(replicaId);
+    if (nodeId === undefined) return;
+    for (const inFlight of [...this.roundsInFlight])
+      if (
+        inFlight.pending.has(nodeId) &&
+        inFlight.migrateNow.pairs.some((pair) => pair.replicaId === replicaId && pair.targetNodeId === nodeId)
+      )
+        this.targetDone(inFlight, nodeId);
+  }
+
+  private targetDone(inFlight: RoundInFlight, nodeId: number): void {
+    inFlight.pending.delete(nodeId);
     if (inFlight.pending.size > 0) return;
+    const index = this.roundsInFlight.indexOf(inFlight);
+    assert(index >= 0, "a round in flight is listed");
     this.roundsInFlight.splice(index, 1);
     this.collectCheckpoints(); // every target has the state: only the latest may still be needed
     if (inFlight.startMs === null) return; // a round we vouched for after state transfer: no Ts
@@ -2774,7 +2804,35 @@ export class Replica {
 
   private onMigrationTimer(): void {
     if (this.middleware === null) return;
+    const waitMs = this.targetWaitMs();
+    if (waitMs > 0) {
+      this.metrics.migrationTimerHolds++;
+      this.setTimer("migration", Math.min(waitMs, this.config.statusIntervalMs));
+      return;
+    }
     this.startRound("timer", null);
+  }
+
+  /**
+   * How much longer our timer-triggered INIT-MIGRATION waits for a round's target (0: start now).
+   * The round ends at execution from our view, and the next proactive round, started whatever
+   * the targets do, takes f more ids down while the last round's may still lack their replicas
+   * (long runs, docs/migration-progress.md Open 7: four ids without a replica with f=2). So we
+   * hold while a round we executed has a target that has not started (no MIGRATION-DONE nor
+   * STATUS from it) and still runs its id in our membership, for at most targetWaitMsMax after
+   * we executed it: a target that never starts cannot stop proactive recovery, and the CM's
+   * promotion deadline moves its id (an on-demand round, which no hold delays). Our hold only
+   * withholds our own INIT: f+1 replicas' INITs for the round still make us join it.
+   */
+  private targetWaitMs(): number {
+    const waitMsMax = this.migrationSettings!.targetWaitMsMax;
+    let waitMs = 0;
+    if (waitMsMax === 0) return waitMs;
+    for (const inFlight of this.roundsInFlight)
+      for (const nodeId of inFlight.pending)
+        if (this.stillTarget(inFlight.migrateNow, nodeId))
+          waitMs = Math.max(waitMs, inFlight.executedAtMs + waitMsMax - this.nowMsLast);
+    return waitMs;
   }
 
   /**

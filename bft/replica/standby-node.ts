@@ -228,11 +228,11 @@ export class StandbyNode {
   private fromRegistration(effects: readonly StandbyEffect[]): StandbyNodeEffect[] {
     const out: StandbyNodeEffect[] = [];
     for (const effect of effects) {
-      if (effect.kind === "startKeyExchange") {
-        // Already exchanging under this l: we started as a target before the approvals came.
-        if (this.keys === null || effect.counter > this.keys.counter)
-          out.push(...this.startKeyExchange(effect.counter));
-      } else out.push(effect);
+      if (effect.kind !== "startKeyExchange") out.push(effect);
+      // Approvals that complete registration after we started exchanging as a certified target
+      // (keysForTarget) name the same counter: keep that table. A later l is a new registration.
+      else if (this.keys === null || effect.counter > this.keys.counter)
+        out.push(...this.startKeyExchange(effect.counter));
     }
     return out;
   }
@@ -362,20 +362,23 @@ export class StandbyNode {
       requesterId: ours.replicaId,
     });
     this.target = { replicaId: ours.replicaId, view, migrateNow: message, fetch };
-    return [...this.keysAsTarget(), ...this.sendFetch(fetch.request())];
+    return [...this.keysForTarget(), ...this.sendFetch(fetch.request())];
   }
 
   /**
-   * A certified target whose registration never completed exchanges keys now, under the l of
-   * its JOIN-REQUEST: FETCH-STATE and STATE-CHUNK travel under session keys only. The replicas
-   * did execute its join (they chose it from their registry), only the JOIN-APPROVEDs were lost,
-   * and no replica approves it again once the round's execution moved it from the registry's
-   * standbys to its active nodes (migration CI seed 198: the target's approvals went into a
-   * partition, it reached 2f+1 MIGRATE-NOWs and then dropped every FETCH-STATE reply for want of
-   * a key). The exchange trusts nothing new: each side checks the other's roster signature.
+   * Chosen as a target before our registration completed: the replicas executed our JOIN (a round
+   * picks its targets from the registered standbys) but 2f of their JOIN-APPROVEDs never reached
+   * us, and once the round executed they refuse our JOIN-REQUEST (`nodeActive`) and approve no
+   * more. Without keys FETCH-STATE cannot be MACed and the round's id stays without a replica for
+   * good (migration CI seed 198: the approvals went into a partition; long run seed 4, f=1: round
+   * l=3's target n1 had two approvals and four MIGRATE-NOWs). The 2f+1 MIGRATE-NOWs that
+   * certified the round are signed by the nodes of 2f+1 replicas that executed it, as much as
+   * 2f+1 JOIN-APPROVEDs would say, so we exchange keys under the counter of our JOIN-REQUEST, as
+   * registration would have. Each side checks the other's roster signature, and replicas accept
+   * an exchange from any roster node anyway: this grants nothing they would not.
    */
-  private keysAsTarget(): StandbyNodeEffect[] {
-    if (this.keys !== null) return [];
+  private keysForTarget(): StandbyNodeEffect[] {
+    if (this.keys !== null || this.target === null) return [];
     const phase = this.registration.phase;
     if (phase.phase !== "joining" && phase.phase !== "failed") return [];
     return this.startKeyExchange(phase.counter);
@@ -402,7 +405,7 @@ export class StandbyNode {
   private onFetchTimer(): StandbyNodeEffect[] {
     if (this.target === null) return [];
     this.metrics.fetchRotations++;
-    return this.sendFetch(this.target.fetch.rotate());
+    return [...this.keysForTarget(), ...this.sendFetch(this.target.fetch.rotate())];
   }
 
   private onStateChunk(from: number, chunk: Extract<Message, { type: "StateChunk" }>): StandbyNodeEffect[] {

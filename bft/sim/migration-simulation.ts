@@ -289,6 +289,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
         registerTimeoutMs: 10_000,
         standbyResanitizeIntervalMs: 0,
         onDemandRetryMs: 3000,
+        promotionTimeoutMs: 20_000,
         retiredSanitizeMethod: "reboot",
       },
       this.nodes.map((node) =>
@@ -551,6 +552,8 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
         proactive: true,
         joinTimeSkewMsMax: JOIN_TIME_SKEW_MS_DEFAULT,
         migrateNowRetransmitsMax: 20,
+        // Past the CM's promotion deadline (20 s), which moves a target's id that never starts.
+        targetWaitMsMax: 25_000,
       },
     });
   }
@@ -1045,6 +1048,8 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       `n${node.id} promoted to r${replicaId} at seq ${effect.seq} (${node.transferBytes} state bytes)`,
     );
     this.trackPromotion(node, effect.seq);
+    // The node's agent supervises the replica process: the CM hears that the target started.
+    this.feedCm({ kind: "replicaStarted", nodeId: node.id, replicaId });
     this.applyReplicaEffects(node, core.start(this.nowMs));
   }
 

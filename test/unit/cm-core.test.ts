@@ -8,10 +8,12 @@
  * swap -> damaged, and a damaged node stays out (no probes, no promotion) until repaired; a node
  * the CM gives up on is deregistered with the l of its latest JOIN-REQUEST (the replicas may have
  * executed that join unbeknown to the CM); a
- * failed probe or an IDS report on an active node requests an on-demand migration; a MIGRATE-NOW
- * relayed by a peer counts as its signer's vote, under the signature of the node the CM's
- * membership has running the signer's id, and an older round's copy does not replace that
- * signer's newer vote (migration CI seed 198).
+ * failed probe or an IDS report on an active node requests an on-demand migration, and so does
+ * a round's target that has not started its replica by the promotion deadline (or that was
+ * unavailable when the round was applied); a MIGRATE-NOW relayed by a peer counts as its
+ * signer's vote, under the signature of the node the CM's membership has running the signer's
+ * id, and an older round's copy is held beside that signer's newer vote (migration CI seeds 79
+ * and 198).
  * How: drive `step` with inputs as a host would and compare the effect lists.
  */
 import { describe, expect, it } from "vitest";
@@ -39,6 +41,7 @@ const config: CmConfig = {
   registerTimeoutMs: 3_000,
   standbyResanitizeIntervalMs: 0,
   onDemandRetryMs: 10_000,
+  promotionTimeoutMs: 20_000,
   retiredSanitizeMethod: "swapDisk",
 };
 
@@ -93,6 +96,14 @@ function migrateNow(from: number, overrides: Partial<MigrateNow> = {}): MigrateN
 function readyState(): CmState {
   const state = makeState();
   for (const nodeId of [10, 11, 12]) admitToPool(state, nodeId, 0);
+  return state;
+}
+
+/** Node 12 is up for re-sanitization after an IDS report and its disk swap fails: damaged. */
+function damaged(): CmState {
+  const state = readyState();
+  step(state, { kind: "intrusionReport", nodeId: 12, source: "ids" }, 0);
+  step(state, { kind: "sanitizeResult", nodeId: 12, ok: false }, 10);
   return state;
 }
 
@@ -402,14 +413,6 @@ describe("CM retiring sources", () => {
 });
 
 describe("CM failures and repair", () => {
-  function damaged(): CmState {
-    const state = readyState();
-    // Node 12 is up for re-sanitization after an IDS report and its disk swap fails.
-    step(state, { kind: "intrusionReport", nodeId: 12, source: "ids" }, 0);
-    step(state, { kind: "sanitizeResult", nodeId: 12, ok: false }, 10);
-    return state;
-  }
-
   it("escalates reboot -> disk swap -> damaged and calls an administrator", () => {
     const state = makeState();
     expect(step(state, { kind: "sanitizeResult", nodeId: 10, ok: false }, 0)).toEqual([
@@ -485,6 +488,57 @@ describe("CM on-demand migration", () => {
       expect(step(state, { kind: "intrusionReport", nodeId: 99, source }, 0)).toEqual([]);
     },
   );
+
+  /** Applies the round moving id 3 from node 3 to `targetNodeId` at `nowMs` (f+1 MIGRATE-NOWs). */
+  function applyRound(state: CmState, targetNodeId: number, nowMs: number): CmEffect[] {
+    const pairs = [{ replicaId: 3, sourceNodeId: 3, targetNodeId }];
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, { pairs }) }, nowMs);
+    return step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, { pairs }) }, nowMs);
+  }
+  // Ticks also probe the active nodes, and unanswered probes ask for their own on-demand rounds.
+  const onDemandOf = (effects: CmEffect[]) =>
+    effects.filter((e) => e.kind === "requestOnDemandMigration" && e.reason === "targetNotStarted");
+
+  it("requests an on-demand migration of an id whose target has not started its replica by the promotion deadline", () => {
+    // Long runs (Open 7): a target that never starts leaves its id without a replica for good.
+    const state = readyState();
+    applyRound(state, 10, 100);
+    expect(onDemandOf(step(state, { kind: "tick" }, 100 + config.promotionTimeoutMs - 1))).toEqual([]);
+    const late = step(state, { kind: "tick" }, 100 + config.promotionTimeoutMs);
+    expect(onDemandOf(late)).toEqual([
+      { kind: "requestOnDemandMigration", nodeId: 10, replicaId: 3, reason: "targetNotStarted" },
+    ]);
+    expect(late).toContainEqual({ kind: "adminNotification", nodeId: 10, reason: "targetNotStarted" });
+    // Repeated every onDemandRetryMs, never in between, until the id moves or the node starts.
+    const retryAtMs = 100 + config.promotionTimeoutMs + config.onDemandRetryMs;
+    expect(onDemandOf(step(state, { kind: "tick" }, retryAtMs - 1))).toEqual([]);
+    expect(onDemandOf(step(state, { kind: "tick" }, retryAtMs))).toHaveLength(1);
+    step(state, { kind: "replicaStarted", nodeId: 10, replicaId: 3 }, retryAtMs);
+    expect(onDemandOf(step(state, { kind: "tick" }, retryAtMs + config.onDemandRetryMs))).toEqual([]);
+  });
+
+  it("asks nothing of a target that started in time, nor on another node's report", () => {
+    const state = readyState();
+    applyRound(state, 10, 100);
+    step(state, { kind: "replicaStarted", nodeId: 11, replicaId: 3 }, 200); // not the target
+    step(state, { kind: "replicaStarted", nodeId: 10, replicaId: 3 }, 300);
+    expect(onDemandOf(step(state, { kind: "tick" }, 100 + 2 * config.promotionTimeoutMs))).toEqual([]);
+  });
+
+  it("requests an on-demand migration at once when the round's target is unavailable", () => {
+    const state = damaged();
+    const applied = applyRound(state, 12, 3_000);
+    expect(applied).toContainEqual({ kind: "adminNotification", nodeId: 12, reason: "targetUnavailable" });
+    expect(onDemandOf(step(state, { kind: "tick" }, 3_000))).toEqual([
+      { kind: "requestOnDemandMigration", nodeId: 12, replicaId: 3, reason: "targetNotStarted" },
+    ]);
+    // The on-demand round moves the id to another standby: nothing more is asked for node 12.
+    const pairs = [{ replicaId: 3, sourceNodeId: 12, targetNodeId: 10 }];
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, { seq: 80, pairs }) }, 4_000);
+    step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, { seq: 80, pairs }) }, 4_000);
+    step(state, { kind: "replicaStarted", nodeId: 10, replicaId: 3 }, 5_000);
+    expect(onDemandOf(step(state, { kind: "tick" }, 100_000))).toEqual([]);
+  });
 
   it("ignores a probe answer for a probe it did not send", () => {
     const state = readyState();

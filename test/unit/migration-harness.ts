@@ -53,6 +53,8 @@ export interface MigrationClusterOptions {
   readonly interval?: IntervalParams;
   readonly proactive?: boolean;
   readonly config?: Partial<ReplicaConfig>;
+  /** MigrationSettings.targetWaitMsMax; 0 (no hold) unless a test sets it. */
+  readonly targetWaitMsMax?: number;
 }
 
 interface ReplicaHost {
@@ -129,6 +131,7 @@ export class MigrationCluster {
       migrationTimeoutMsMin: 400,
       joinTimeSkewMsMax: 1000,
       migrateNowRetransmitsMax: 20,
+      targetWaitMsMax: options.targetWaitMsMax ?? 0,
     };
     this.configBase = {
       checkpointIntervalSeqs: 4,
@@ -157,6 +160,7 @@ export class MigrationCluster {
         registerTimeoutMs: 1_000_000,
         standbyResanitizeIntervalMs: 0,
         onDemandRetryMs: 1000,
+        promotionTimeoutMs: 1_000_000,
         retiredSanitizeMethod: "reboot",
       },
       [

@@ -20,7 +20,7 @@ import {
   fakeSeed,
   verifySignature,
 } from "../../bft/coprocessor/index.js";
-import type { JoinRequest, Message, Principal } from "../../bft/messages.js";
+import type { JoinRequest, Message, MigrateNow, Principal } from "../../bft/messages.js";
 import {
   joinApprovedSignedBytes,
   joinRequestSignedBytes,
@@ -364,6 +364,7 @@ describe("key exchange in the cores", () => {
           proactive: false,
           joinTimeSkewMsMax: 1000,
           migrateNowRetransmitsMax: 20,
+          targetWaitMsMax: 0,
         },
       },
       {
@@ -496,6 +497,54 @@ describe("key exchange in the cores", () => {
     expect(node.registration.phase.phase).toBe("registered");
     expect(registered.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
     expect(node.keyExchange?.counter).toBe(3);
+  });
+
+  /** MIGRATE-NOW of a round at seq 12 moving id 0 from node 0 to the standby, from replica `id`. */
+  function migrateNowMovingId0(id: number) {
+    const fields = {
+      view: 2,
+      seq: 12,
+      checkpointDigest: new Uint8Array(32).fill(7),
+      pairs: [{ replicaId: 0, sourceNodeId: 0, targetNodeId: STANDBY }],
+      replicaId: id,
+    };
+    const message: MigrateNow = {
+      type: "MigrateNow",
+      ...fields,
+      signature: coprocessors.get(members[id]!.nodeId)!.sign(migrateNowSignedBytes(fields)),
+    };
+    return { kind: "message" as const, from: { kind: "replica" as const, id }, message };
+  }
+
+  it("a standby certified as a target before 2f+1 approvals reached it exchanges keys (long run seed 4)", () => {
+    // The replicas executed its JOIN, but two of their approvals were lost and they approve no
+    // more once a round made it a target (nodeActive): without keys it could never fetch.
+    const node = standby();
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    node.step(signedApproval(0, members[0]!.nodeId), 10);
+    expect(node.registration.phase.phase).toBe("joining");
+    expect(node.step(migrateNowMovingId0(1), 20)).toEqual([]);
+    expect(node.step(migrateNowMovingId0(2), 20)).toEqual([]);
+    expect(node.keyExchange).toBeNull();
+    const effects = node.step(migrateNowMovingId0(3), 20);
+    const initiations = effects.flatMap((e) =>
+      e.kind === "send" && e.message.type === "KeyExchange" ? [e.message] : [],
+    );
+    expect(initiations.map((m) => m.peerNodeId).sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
+    expect(initiations.every((m) => m.counter === 3)).toBe(true);
+    expect(effects.some((e) => e.kind === "send" && e.message.type === "FetchState")).toBe(true);
+    expect(node.keyExchange?.counter).toBe(3);
+    // A fetch retry does not start a second table, nor do late approvals completing registration
+    // under the same counter (migration CI seeds 121 and 130 asserted on them).
+    const table = node.keyExchange;
+    const retried = node.step({ kind: "timer", timer: "fetch" }, 400);
+    expect(retried.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
+    node.step(signedApproval(1, members[1]!.nodeId), 410);
+    const registered = node.step(signedApproval(2, members[2]!.nodeId), 420);
+    expect(node.registration.phase.phase).toBe("registered");
+    expect(registered.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
+    expect(node.keyExchange).toBe(table);
   });
 
   it("a replica initiates with the other members at start and forgets a re-joining node's key", () => {

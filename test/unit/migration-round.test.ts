@@ -343,3 +343,48 @@ describe("faults during a round", () => {
     expect(cluster.replica(promoted.replicaId).view).toBe(0);
   });
 });
+
+describe("target wait: the next proactive round waits for the last round's targets (long runs)", () => {
+  const WAIT_MS_MAX = 3000;
+
+  /** The l values of the rounds replica 0 (never a source in the first rounds) executed. */
+  function roundsAt(cluster: MigrationCluster): number[] {
+    return cluster
+      .effectsOf("migrationExecuted")
+      .filter((entry) => entry.actor.startsWith("r0@"))
+      .map((entry) => (entry.effect as { migrationNumber: number }).migrationNumber);
+  }
+
+  it("holds the timer round while a target has not started, for at most targetWaitMsMax", () => {
+    // Round 0's target crashes mid-transfer and stays down: without the hold, round 1 would take
+    // r2 down next to r3 (long run seed 4: rounds l=3 and l=4; f=2 seed 1: four ids down).
+    const cluster = new MigrationCluster({ f: 1, targetWaitMsMax: WAIT_MS_MAX }).startRegistered();
+    load(cluster, 1, 1, 3);
+    cluster.filter = (envelope) => {
+      if (envelope.message.type === "StateChunk" && envelope.to.kind === "node")
+        cluster.crashNode(envelope.to.id);
+      return !cluster.crashedNodes.has(envelope.to.id) || envelope.to.kind !== "node";
+    };
+    cluster.advance(TIMEOUT_MS + 10);
+    expect(roundsAt(cluster)).toEqual([0]);
+    cluster.advance(WAIT_MS_MAX - 1000);
+    expect(roundsAt(cluster)).toEqual([0]);
+    expect(cluster.replica(0).metrics.migrationTimerHolds).toBeGreaterThan(0);
+    // Bounded: a target that never starts does not stop proactive recovery.
+    cluster.advance(2000);
+    expect(roundsAt(cluster)).toEqual([0, 1]);
+  });
+
+  it("a promoted target's STATUS ends the wait when its one-shot MIGRATION-DONE was lost", () => {
+    const cluster = new MigrationCluster({ f: 1, targetWaitMsMax: WAIT_MS_MAX }).startRegistered();
+    load(cluster, 1, 1, 3);
+    cluster.filter = (envelope) => envelope.message.type !== "MigrationDone";
+    cluster.advance(TIMEOUT_MS + 10);
+    cluster.advance(200);
+    expect(cluster.effectsOf("promoted")).toHaveLength(1);
+    expect(cluster.effectsOf("migrationCompleted").length).toBeGreaterThan(0);
+    // Well within targetWaitMsMax: the wait ended on the promoted replica's STATUS.
+    cluster.advance(TIMEOUT_MS + 300);
+    expect(roundsAt(cluster).slice(0, 2)).toEqual([0, 1]);
+  });
+});

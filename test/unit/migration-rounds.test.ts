@@ -121,10 +121,11 @@ describe("dynamic interval (Equations 1 and 2)", () => {
     cluster.advance(20);
     const plan = cluster.replica(0).intervalPlan!;
     expect(plan.sampleCount).toBeGreaterThan(0);
-    // Slow the migration: targets' MIGRATION-DONE arrive only after the delay below.
+    // Slow the migration: the targets get the state only after the delay below. (Holding back
+    // MIGRATION-DONE no longer does: the promoted replica's STATUS completes the round too.)
     let held: typeof cluster.queue = [];
     cluster.filter = (envelope) => {
-      if (envelope.message.type !== "MigrationDone") return true;
+      if (envelope.message.type !== "StateChunk") return true;
       held.push(envelope);
       return false;
     };

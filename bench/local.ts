@@ -8,10 +8,11 @@
  * would have.
  *
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
- *     [--settle 90s] [--inflight n] [--connection-per-client] [--propose-each-request]
+ *     [--settle 150s] [--inflight n] [--connection-per-client] [--propose-each-request]
  *
  * Before the first point of each exec value the cluster runs the largest client count in 5 s
- * windows until its CPU per request stops falling (by under 1.5% a window, at most --settle), so every
+ * windows until its CPU per request stops falling (two windows in a row within 1.5% of the best
+ * before them, after at least 30 s; at most --settle), so every
  * point measures replicas whose hot paths V8 has finished optimizing (see settle()).
  *
  * Environment, for profiling: BENCH_REPLICA_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"), BENCH_REPLICA_ENTRY (a
@@ -49,7 +50,7 @@ const options = new Command()
   .option("--exec <list>", "busy-wait per request in ms", "0,1")
   .option("--duration <time>", "measured time per point", "10s")
   .option("--warmup <time>", "unmeasured time per point", "2s")
-  .option("--settle <time>", "longest run before a cluster's first point while the JIT settles", "90s")
+  .option("--settle <time>", "longest run before a cluster's first point while the JIT settles", "150s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--connection-per-client", "each client opens its own connections (no gateway)")
   .option("--propose-each-request", "the primary proposes at each request, not once per turn")
@@ -125,12 +126,10 @@ async function startReplicas(execMs: number): Promise<Cluster> {
 
 async function measure(
   cluster: Cluster,
-  clientCount: number,
   warmupMs: number,
   durationMs: number,
-  nextClientId: number,
+  clients: readonly ClientSession[],
 ) {
-  const { clients, close } = await startClients(cluster.endpoints, clientCount, nextClientId);
   const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
   const latencies: number[] = [];
   const start = performance.now();
@@ -154,7 +153,6 @@ async function measure(
   clearTimeout(cpuTimer);
   const clientCpu = process.cpuUsage(cpuAtStart?.client);
   const cpuMs = cluster.cpuMs() - (cpuAtStart?.replicasMs ?? 0) + (clientCpu.user + clientCpu.system) / 1000;
-  await close();
   if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
   return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
 }
@@ -195,26 +193,28 @@ async function waitReady(endpoints: ReplicaEndpoint[]): Promise<void> {
 
 /** Settling windows: long enough to hold thousands of requests even at 1 ms of execution. */
 const SETTLE_WINDOW_MS = 5000;
-const SETTLE_WINDOWS_MIN = 4;
-/** Settled: CPU per request fell by less than this fraction from one window to the next. */
+const SETTLE_WINDOWS_MIN = 6;
+/**
+ * Settled: the last SETTLE_FLAT_WINDOWS windows each came within this fraction of the best window
+ * before them. One flat window was not enough at 1 ms of execution, where the hot paths run ten
+ * times less often: CPU per request kept falling by 1-2% a window for a minute more.
+ */
 const SETTLE_TOLERANCE = 0.015;
+const SETTLE_FLAT_WINDOWS = 2;
 
 /**
  * Runs the largest client count in windows until CPU per request stops falling, at most settleMs.
  * A fresh replica runs its hot paths unoptimized at first and V8 keeps compiling them for tens of
  * seconds (longer at 1 ms of execution, where they run less often): in a profile 7-11 s after
  * start a third of every process's CPU was the optimizing compiler. The service this measures is
- * meant to run for months, so the points measure it once that has passed. Returns the next unused
- * client id.
+ * meant to run for months, so the points measure it once that has passed.
  */
 async function settle(
   cluster: Cluster,
-  clientCount: number,
+  clients: readonly ClientSession[],
   execMs: number,
   settleMs: number,
-  firstClientId: number,
-): Promise<number> {
-  const { clients, close } = await startClients(cluster.endpoints, clientCount, firstClientId);
+): Promise<void> {
   const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
   const cpuMs = () => {
     const own = process.cpuUsage();
@@ -238,19 +238,20 @@ async function settle(
       const now = { cpuMs: cpuMs(), completed };
       perRequest.push(((now.cpuMs - last.cpuMs) * 1000) / Math.max(1, now.completed - last.completed));
       last = now;
-      const [before, latest] = perRequest.slice(-2) as [number, number];
-      const settled = perRequest.length >= SETTLE_WINDOWS_MIN && before - latest <= SETTLE_TOLERANCE * before;
+      const best = Math.min(...perRequest.slice(0, -SETTLE_FLAT_WINDOWS));
+      const settled =
+        perRequest.length >= SETTLE_WINDOWS_MIN &&
+        perRequest.slice(-SETTLE_FLAT_WINDOWS).every((us) => best - us <= SETTLE_TOLERANCE * best);
       const outOfTime = performance.now() - start + SETTLE_WINDOW_MS > settleMs;
       const verdict = settled ? " (settled)" : outOfTime ? " (out of time, not settled)" : "";
       console.error(
-        `settling exec ${execMs} ms, ${clientCount} clients: ${perRequest.map((us) => Math.round(us)).join(", ")} us of CPU per request${verdict}`,
+        `settling exec ${execMs} ms, ${clients.length} clients: ${perRequest.map((us) => Math.round(us)).join(", ")} us of CPU per request${verdict}`,
       );
-      if (settled || outOfTime) return firstClientId + clientCount;
+      if (settled || outOfTime) return;
     }
   } finally {
     running = false;
     await Promise.all(loops);
-    await close();
   }
 }
 
@@ -275,12 +276,17 @@ async function main(): Promise<void> {
   let nextClientId = 1;
   for (const execMs of execValues) {
     const cluster = await startReplicas(execMs);
+    // One set of clients and connections for the whole run, each point using the first
+    // clientCount of them: a point that opened connections anew deoptimized the replicas' stream
+    // code (wrong-map deopts in node's stream internals) and measured its recompilation.
+    const clientCountMax = Math.max(...clientCounts);
+    const clients = await startClients(cluster.endpoints, clientCountMax, nextClientId);
+    nextClientId += clientCountMax;
     try {
       await waitReady(cluster.endpoints);
-      nextClientId = await settle(cluster, Math.max(...clientCounts), execMs, settleMs, nextClientId);
+      await settle(cluster, clients.clients, execMs, settleMs);
       for (const clientCount of clientCounts) {
-        const summary = await measure(cluster, clientCount, warmupMs, durationMs, nextClientId);
-        nextClientId += clientCount;
+        const summary = await measure(cluster, warmupMs, durationMs, clients.clients.slice(0, clientCount));
         const line = csvLine([
           execMs,
           clientCount,
@@ -294,6 +300,7 @@ async function main(): Promise<void> {
         console.log(line);
       }
     } finally {
+      await clients.close();
       await cluster.stop();
     }
   }

@@ -933,24 +933,20 @@ export class Replica {
 
   /** An INIT-MIGRATION just became known: a parked MIGRATION-REQUEST holding it may now be authenticated. */
   private takeParkedWithInit(init: InitMigration): void {
-    if (this.parkedSeqs.size === 0 || !this.viewActive) return;
-    for (const seq of [...this.parkedSeqs]) {
-      const slot = this.log.get(seq);
-      if (slot?.parked == null) {
-        this.parkedSeqs.delete(seq);
-        continue;
-      }
-      const special = slot.parked.special;
-      if (
-        special?.kind === "migration" &&
-        special.request.proofs.some((proof) => proof.replicaId === init.replicaId)
-      )
-        this.takeParkedPrePrepare(slot);
-    }
+    this.takeParkedWhere(
+      (parked) =>
+        parked.special?.kind === "migration" &&
+        parked.special.request.proofs.some((proof) => proof.replicaId === init.replicaId),
+    );
   }
 
   /** A request just became known: parked PRE-PREPAREs holding it may now be authenticated. */
   private takeParkedWithRequest(request: Request): void {
+    this.takeParkedWhere((parked) => parked.requests.some((held) => held.clientId === request.clientId));
+  }
+
+  /** Tries each parked PRE-PREPARE that `concerned` says the news may authenticate. */
+  private takeParkedWhere(concerned: (parked: PrePrepare) => boolean): void {
     if (this.parkedSeqs.size === 0 || !this.viewActive) return;
     for (const seq of [...this.parkedSeqs]) {
       const slot = this.log.get(seq);
@@ -958,8 +954,7 @@ export class Replica {
         this.parkedSeqs.delete(seq);
         continue;
       }
-      if (slot.parked.requests.some((parked) => parked.clientId === request.clientId))
-        this.takeParkedPrePrepare(slot);
+      if (concerned(slot.parked)) this.takeParkedPrePrepare(slot);
     }
   }
 

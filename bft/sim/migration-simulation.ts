@@ -1089,6 +1089,14 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
     }
     const { from, message } = opened;
     if (message.type !== "MigrateNow" || from.kind !== "replica") return;
+    // Replicas keep resending their last rounds' copies, their peers' among them, after the CM
+    // applied them: counted apart from bad signatures (and not verified), since the CM core would
+    // drop them anyway. A copy that fails its check below may also be one signed by a node that a
+    // round the CM has not applied yet moved to its author's id (resent again later).
+    if (message.seq <= this.cm.lastMigrationSeq) {
+      this.countRejected("cm:staleMigrateNow");
+      return;
+    }
     // Sent by its signer or relayed by a peer: the vote of the replica it names, if signed so.
     const input = migrateNowInput(
       this.cm,

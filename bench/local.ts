@@ -8,7 +8,8 @@
  * would have.
  *
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
- *     [--settle 150s] [--inflight n] [--connection-per-client] [--propose-each-request]
+ *     [--settle 150s] [--inflight n] [--batch-max n] [--connection-per-client]
+ *     [--propose-each-request]
  *
  * Before the first point of each exec value the cluster runs the largest client count in 5 s
  * windows until its CPU per request stops falling (two windows in a row within 1.5% of the best
@@ -52,6 +53,7 @@ const options = new Command()
   .option("--warmup <time>", "unmeasured time per point", "2s")
   .option("--settle <time>", "longest run before a cluster's first point while the JIT settles", "150s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
+  .option("--batch-max <n>", "most requests in one batch (core.batchSizeMax)")
   .option("--connection-per-client", "each client opens its own connections (no gateway)")
   .option("--propose-each-request", "the primary proposes at each request, not once per turn")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
@@ -64,18 +66,39 @@ const options = new Command()
     settle: string;
     out: string;
     inflight?: string;
+    batchMax?: string;
     connectionPerClient?: boolean;
     proposeEachRequest?: boolean;
   }>();
 
-/** CPU time (user + system) a child process has used so far, from /proc (Linux). */
 interface Cluster {
   endpoints: ReplicaEndpoint[];
   cpuMs(): number;
+  /** Rejects as soon as a replica process exits before stop() (a bad configuration, a crash). */
+  readonly failed: Promise<never>;
   stop(): Promise<void>;
 }
 
-async function startReplicas(execMs: number): Promise<Cluster> {
+function optionalPositiveInt(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+/** The replica core settings the options override, validated. */
+function coreOverrides(): ReplicaProcessConfig["core"] {
+  const inflight = optionalPositiveInt(options.inflight, "--inflight");
+  const batchMax = optionalPositiveInt(options.batchMax, "--batch-max");
+  return {
+    ...(inflight === undefined ? {} : { batchInflightMax: inflight }),
+    ...(batchMax === undefined ? {} : { batchSizeMax: batchMax }),
+    ...(options.proposeEachRequest === true ? { proposeAtTurnEnd: false } : {}),
+  };
+}
+
+async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"]): Promise<Cluster> {
   const ports = await freePorts(2 * N);
   const endpoints: ReplicaEndpoint[] = Array.from({ length: N }, (_, id) => ({
     id,
@@ -91,10 +114,7 @@ async function startReplicas(execMs: number): Promise<Cluster> {
       keys: keyMaterialJson(dealHostKeys(CLUSTER_SECRET, { kind: "replica", id: endpoint.id }, F)),
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
-      core: {
-        ...(options.inflight === undefined ? {} : { batchInflightMax: Number(options.inflight) }),
-        ...(options.proposeEachRequest === true ? { proposeAtTurnEnd: false } : {}),
-      },
+      core,
     };
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
@@ -109,7 +129,16 @@ async function startReplicas(execMs: number): Promise<Cluster> {
     });
     return child;
   });
+  let stopping = false;
+  const failed = new Promise<never>((_, reject) => {
+    for (const [id, child] of children.entries())
+      child.once("exit", (code, signal) => {
+        if (!stopping) reject(new Error(`replica ${id} exited (${signal ?? `code ${code}`}) during the run`));
+      });
+  });
+  failed.catch(() => {}); // observed by the caller's race; never an unhandled rejection
   const stop = async () => {
+    stopping = true;
     await Promise.all(
       children.map(
         (child) =>
@@ -121,7 +150,12 @@ async function startReplicas(execMs: number): Promise<Cluster> {
       ),
     );
   };
-  return { endpoints, stop, cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0) };
+  return {
+    endpoints,
+    stop,
+    failed,
+    cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0),
+  };
 }
 
 async function measure(
@@ -261,6 +295,7 @@ async function main(): Promise<void> {
   const durationMs = parseDurationMs(options.duration);
   const warmupMs = parseDurationMs(options.warmup);
   const settleMs = parseDurationMs(options.settle);
+  const core = coreOverrides();
   const lines = [
     csvLine([
       "exec_ms",
@@ -275,7 +310,7 @@ async function main(): Promise<void> {
   console.log(lines[0]);
   let nextClientId = 1;
   for (const execMs of execValues) {
-    const cluster = await startReplicas(execMs);
+    const cluster = await startReplicas(execMs, core);
     // One set of clients and connections for the whole run, each point using the first
     // clientCount of them: a point that opened connections anew deoptimized the replicas' stream
     // code (wrong-map deopts in node's stream internals) and measured its recompilation.
@@ -283,10 +318,13 @@ async function main(): Promise<void> {
     const clients = await startClients(cluster.endpoints, clientCountMax, nextClientId);
     nextClientId += clientCountMax;
     try {
-      await waitReady(cluster.endpoints);
-      await settle(cluster, clients.clients, execMs, settleMs);
+      await Promise.race([waitReady(cluster.endpoints), cluster.failed]);
+      await Promise.race([settle(cluster, clients.clients, execMs, settleMs), cluster.failed]);
       for (const clientCount of clientCounts) {
-        const summary = await measure(cluster, warmupMs, durationMs, clients.clients.slice(0, clientCount));
+        const summary = await Promise.race([
+          measure(cluster, warmupMs, durationMs, clients.clients.slice(0, clientCount)),
+          cluster.failed,
+        ]);
         const line = csvLine([
           execMs,
           clientCount,

@@ -265,15 +265,26 @@ async function main(): Promise<void> {
     }),
   );
   const replicasCpuMs = () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0);
+  let stopping = false;
+  const failed = new Promise<never>((_, reject) => {
+    for (const [id, child] of children.entries())
+      child.once("exit", (code, signal) => {
+        if (!stopping) reject(new Error(`replica ${id} exited (${signal ?? `code ${code}`}) during the run`));
+      });
+  });
+  failed.catch(() => {}); // raced below
   try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     console.log(csvLine(["clients", "throughput_rps", "latency_ms_mean", "cpu_us_per_req"]));
     let firstClientId = 1;
     for (const clientCount of clientCounts) {
       const gateway = await startGateway(endpoints, firstClientId);
-      await gateway.run(clientCount, firstClientId, performance.now() + warmupMs);
+      await Promise.race([gateway.run(clientCount, firstClientId, performance.now() + warmupMs), failed]);
       const cpuStart = { replicas: replicasCpuMs(), self: process.cpuUsage() };
-      const latencies = await gateway.run(clientCount, firstClientId, performance.now() + durationMs);
+      const latencies = await Promise.race([
+        gateway.run(clientCount, firstClientId, performance.now() + durationMs),
+        failed,
+      ]);
       const self = process.cpuUsage(cpuStart.self);
       const cpuMs = replicasCpuMs() - cpuStart.replicas + (self.user + self.system) / 1000;
       await gateway.close();
@@ -289,6 +300,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    stopping = true;
     for (const child of children) child.kill("SIGTERM");
   }
 }

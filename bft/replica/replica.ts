@@ -2405,7 +2405,7 @@ export class Replica {
     // This round's checkpoint replaces the previous latest one; the oldest round still in flight
     // is given up if needed, so the bound holds while the new checkpoint is taken.
     this.migrationCheckpointSeq = seq;
-    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
+    this.makeRoomForRound();
     this.collectCheckpoints();
     let own = this.checkpoints.get(seq);
     if (own === undefined) {
@@ -2450,15 +2450,7 @@ export class Replica {
     if (this.keyExchange !== null)
       for (const pair of applied.pairs) this.applyKeyEffects(this.keyExchange.forget(pair.sourceNodeId));
     this.maintainKeys();
-    this.roundsInFlight.push({
-      seq,
-      startMs: slot.acceptedAtMs,
-      migrateNow,
-      pending: new Set(applied.pairs.map((pair) => pair.targetNodeId)),
-      retransmits: 0,
-      executedAtMs: this.nowMsLast,
-    });
-    this.noticeCm(migrateNow);
+    this.trackRound(migrateNow, slot.acceptedAtMs);
     this.announceMembership(applied, seq);
     this.armMigrationTimer();
     this.afterEvidenceRound(applied.pairs);
@@ -2690,17 +2682,32 @@ export class Replica {
       this.retire(last.seq);
       return true;
     }
-    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
+    this.trackRound(migrateNow, null);
+    return false;
+  }
+
+  /**
+   * A round we executed or vouched for, kept while its targets are pending (MIGRATE-NOW resends,
+   * relays, the target wait) and noticed to the CM; the oldest one in flight is given up to keep
+   * MIGRATION_CHECKPOINTS_MAX. `startMs`: when its MIGRATION-REQUEST was accepted, null if we
+   * passed the round by state transfer (no migration latency to measure).
+   */
+  private trackRound(migrateNow: MigrateNow, startMs: number | null): void {
+    this.makeRoomForRound();
     this.roundsInFlight.push({
-      seq: last.seq,
-      startMs: null,
+      seq: migrateNow.seq,
+      startMs,
       migrateNow,
-      pending: new Set(last.pairs.map((pair) => pair.targetNodeId)),
+      pending: new Set(migrateNow.pairs.map((pair) => pair.targetNodeId)),
       retransmits: 0,
       executedAtMs: this.nowMsLast,
     });
+    assert(this.roundsInFlight.length <= MIGRATION_CHECKPOINTS_MAX, "rounds in flight bounded");
     this.noticeCm(migrateNow);
-    return false;
+  }
+
+  private makeRoomForRound(): void {
+    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
   }
 
   /** Keeps a round's MIGRATE-NOW for retransmission to the CM (cmNotices), in seq order. */

@@ -598,6 +598,14 @@ function onMigrateNow(
   for (const votes of state.votes.values()) if (votes.some((vote) => vote.key === key)) matching += 1;
   if (matching < state.config.f + 1) return;
   state.lastMigrationSeq = message.seq;
+  // The round's sources retire: every vote held for the ids it moves was signed by a source node
+  // (migrateNowInput keys a copy by the node the CM's membership runs for its author), and a
+  // correct source votes for no later round. Kept, such a vote would outlive its signer's tenure
+  // and meet another node's vote years later: a node compromised while it ran an id could plant a
+  // vote for a far-future seq (two rounds are kept per replica, the highest), and once the id
+  // moved to a correct node, one more compromised replica would make f+1 for a round that no
+  // correct replica asked for, f faulty at a time.
+  for (const pair of message.pairs) state.votes.delete(pair.replicaId);
   for (const [replicaId, votes] of state.votes) {
     const later = votes.filter((vote) => vote.message.seq > state.lastMigrationSeq);
     if (later.length === 0) state.votes.delete(replicaId);

@@ -358,6 +358,33 @@ describe("CM on relayed MIGRATE-NOWs (migration CI seed 198)", () => {
   });
 });
 
+describe("CM votes across a replica id's nodes", () => {
+  it("drops a vote a moved id's old node planted for a far-future round (f+1 never from f faulty at a time)", () => {
+    const state = readyState();
+    // Node 0, compromised while it runs id 0, plants a vote for seq 1e9 with invented pairs.
+    const forged = { seq: 1e9, checkpointDigest: new Uint8Array(32).fill(9) };
+    const fakePairs: MigrationPair[] = [{ replicaId: 1, sourceNodeId: 1, targetNodeId: 12 }];
+    step(state, { kind: "migrateNow", from: 0, message: migrateNow(0, { ...forged, pairs: fakePairs }) }, 1);
+    // A genuine round moves id 0 to node 11 (correct from then on), which votes on later rounds.
+    const moveZero: MigrationPair[] = [{ replicaId: 0, sourceNodeId: 0, targetNodeId: 11 }];
+    step(state, { kind: "migrateNow", from: 1, message: migrateNow(1, { seq: 5, pairs: moveZero }) }, 1);
+    step(state, { kind: "migrateNow", from: 2, message: migrateNow(2, { seq: 5, pairs: moveZero }) }, 1);
+    expect(state.members[0]).toBe(11);
+    expect(state.votes.has(0)).toBe(false);
+    const later = (seq: number) => migrateNow(0, { seq, checkpointDigest: new Uint8Array(32).fill(seq) });
+    for (const seq of [10, 20]) step(state, { kind: "migrateNow", from: 0, message: later(seq) }, 1);
+    // Later a single compromised replica (node 3, id 3) signs the same invented round: one vote.
+    const effects = step(
+      state,
+      { kind: "migrateNow", from: 3, message: migrateNow(3, { ...forged, pairs: fakePairs }) },
+      1,
+    );
+    expect(effects.filter((effect) => effect.kind === "migrationApplied")).toEqual([]);
+    expect(state.members[1]).toBe(1);
+    expect(state.lastMigrationSeq).toBe(5);
+  });
+});
+
 describe("CM retiring sources", () => {
   function migrated(): CmState {
     const state = readyState();

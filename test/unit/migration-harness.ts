@@ -38,7 +38,7 @@ import {
   type StandbyNodeEffect,
 } from "../../bft/replica/index.js";
 import { fitsInFrame } from "../../bft/wire/index.js";
-import { ChainApp, makeDeps } from "./replica-harness.js";
+import { ChainApp, makeDeps, makeRequest } from "./replica-harness.js";
 import { takeNextDueTimer } from "./timers.js";
 
 export interface Envelope {
@@ -254,6 +254,27 @@ export class MigrationCluster {
     const host = this.hosts.get(replicaId);
     if (host === undefined) throw new Error(`no running replica ${replicaId}`);
     return host;
+  }
+
+  /** Client 1's next timestamp under loadWhile. */
+  private loadTimestamp = 1;
+
+  /**
+   * The steady load the liveness tests run rounds under: client 1 sends a new request to every
+   * replica every 50 ms while `going()` holds and the clock is below untilMs.
+   */
+  loadWhile(going: () => boolean, untilMs = 6000): void {
+    while (this.nowMs < untilMs && going()) {
+      this.request(makeRequest(1, this.loadTimestamp++));
+      this.advance(50);
+    }
+  }
+
+  /** The distinct seqs of the migration rounds any replica executed, in order of first execution. */
+  executedRoundSeqs(): number[] {
+    return [
+      ...new Set(this.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq)),
+    ];
   }
 
   request(request: Request): void {

@@ -63,11 +63,7 @@ describe("the CM learns a round whose MIGRATE-NOWs it missed at execution (seed 
     // The CM is cut off while the first round executes (a partition around the replicas).
     let cmReachable = false;
     cluster.filter = (envelope) => cmReachable || envelope.to.kind !== "cm";
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("migrationExecuted").length === 0);
     expect(cluster.effectsOf("migrationExecuted").length).toBeGreaterThan(0);
     const applied = () => cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied");
     expect(applied()).toHaveLength(0);
@@ -91,11 +87,7 @@ describe("a signer's MIGRATE-NOW lost on its way to the CM (migration CI seed 19
       !(envelope.from.kind === "replica" && envelope.from.id === lagging) &&
       !(envelope.to.kind === "replica" && envelope.to.id === lagging) &&
       !(envelope.to.kind === "cm" && envelope.from.kind === "replica" && envelope.from.id !== 1);
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("retire").length === 0);
     expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
     cluster.advance(300); // a few status intervals of retransmissions
     const applied = cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied");
@@ -119,11 +111,7 @@ describe("the CM missed every copy but one correct replica's (migration CI seed 
     // without memory or retired): r1's own copy is one where f+1 are needed.
     cluster.filter = (envelope) =>
       envelope.to.kind !== "cm" || (envelope.from.kind === "replica" && envelope.from.id === 1);
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("migrationExecuted").length === 0);
     expect(cluster.effectsOf("migrationExecuted").length).toBeGreaterThan(0);
     cluster.advance(300); // a few status intervals (100 ms) of retransmissions
     const applied = cluster.cmEffects.filter((effect) => effect.kind === "migrationApplied");
@@ -148,16 +136,8 @@ describe("the CM missed every copy but one correct replica's (migration CI seed 
     cluster.filter = (envelope) =>
       !cut ||
       (envelope.to.kind !== "cm" && !(envelope.to.kind === "node" && envelope.message.type === "MigrateNow"));
-    const rounds = () => [
-      ...new Set(
-        cluster.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq),
-      ),
-    ];
-    let timestamp = 1;
-    while (cluster.nowMs < 10_000 && rounds().length < 2) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    const rounds = () => cluster.executedRoundSeqs();
+    cluster.loadWhile(() => rounds().length < 2, 10_000);
     expect(rounds()).toHaveLength(2);
     cut = false;
     cluster.advance(300); // a few status intervals (100 ms) of retransmissions
@@ -215,11 +195,7 @@ describe("a replica that passes a round by state transfer (migration CI seeds 78
         (envelope.to.kind === "replica" && envelope.to.id === lagging) ||
         envelope.to.kind === "node"
       );
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("retire").length === 0);
     expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
     const round = cluster.effectsOf("migrationExecuted")[0]!.effect as { seq: number };
     const replica = cluster.replica(lagging);
@@ -258,22 +234,15 @@ describe("the round's checkpoint digest in the replicated state", () => {
         (envelope.to.kind === "replica" && envelope.to.id === lagging)
       );
     const replica = cluster.replica(lagging);
-    let timestamp = 1;
     cluster.onDemand([3]);
-    while (cluster.nowMs < 6000 && cluster.effectsOf("promoted").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("promoted").length === 0);
     expect(cluster.effectsOf("promoted")).toHaveLength(1);
     const round = cluster.effectsOf("migrationExecuted")[0]!.effect as {
       seq: number;
       stateDigest: Uint8Array;
     };
     // The others move on past the round, beyond r2's window: r2 must fetch a later checkpoint.
-    while (cluster.nowMs < 12_000 && cluster.replica(0).lastExecutedSeq <= round.seq + 4) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.replica(0).lastExecutedSeq <= round.seq + 4, 12_000);
     expect(cluster.replica(0).lastExecutedSeq).toBeGreaterThan(round.seq + 4);
     expect(cluster.effectsOf("migrationExecuted")).toHaveLength(3); // r0, r1 and the source
     partitioned = false;
@@ -328,11 +297,7 @@ describe("a migration checkpoint off the checkpoint interval (migration CI seed 
     });
     cluster.start();
     cluster.registerStandbys();
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("migrationExecuted").length < 4) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("migrationExecuted").length < 4);
     const executed = cluster.effectsOf("migrationExecuted");
     expect(executed).toHaveLength(4);
     const round = executed[0]!.effect as { seq: number; stateDigest: Uint8Array };
@@ -420,11 +385,7 @@ describe("a source's one-shot MIGRATE-NOW lost at the target (migration CI seeds
       !(envelope.from.kind === "replica" && envelope.from.id === 2) &&
       !(envelope.to.kind === "replica" && envelope.to.id === 2) &&
       !(targetsDeaf && envelope.to.kind === "node" && envelope.message.type === "MigrateNow");
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("retire").length === 0);
     expect(cluster.effectsOf("retire").map((entry) => entry.actor)).toEqual(["r3@3"]);
     expect(cluster.effectsOf("promoted")).toHaveLength(0);
     targetsDeaf = false;
@@ -447,16 +408,8 @@ describe("two rounds in flight (migration CI seed 79)", () => {
     cluster.startRegistered();
     // No MIGRATE-NOW reaches a target: both rounds stay in flight at every replica.
     cluster.filter = (envelope) => !(envelope.to.kind === "node" && envelope.message.type === "MigrateNow");
-    const rounds = () => [
-      ...new Set(
-        cluster.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq),
-      ),
-    ];
-    let timestamp = 1;
-    while (cluster.nowMs < 10_000 && rounds().length < 2) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    const rounds = () => cluster.executedRoundSeqs();
+    cluster.loadWhile(() => rounds().length < 2, 10_000);
     expect(rounds()).toHaveLength(2);
     const [first, second] = rounds() as [number, number];
     const executed = cluster
@@ -535,11 +488,7 @@ describe("a replica behind a round that the CM certified (migration CI seed 181'
       const other = isLagging(envelope.from) ? envelope.to : envelope.from;
       return other.kind !== "replica" || other.id === holder;
     };
-    let timestamp = 1;
-    while (cluster.nowMs < 6000 && cluster.effectsOf("retire").length === 0) {
-      cluster.request(makeRequest(1, timestamp++));
-      cluster.advance(50);
-    }
+    cluster.loadWhile(() => cluster.effectsOf("retire").length === 0);
     const sent = cluster
       .effectsOf("send")
       .map((entry) => (entry.effect as { message: Message }).message)

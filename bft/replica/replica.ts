@@ -2721,7 +2721,8 @@ export class Replica {
 
   /**
    * A peer's MIGRATE-NOW, kept for relaying. Signed by the node that ran the sender's id when it
-   * executed the round: the pair's source node for a source, else the node our membership names
+   * executed the round: its source node in our own copy of the round for a source of a round we
+   * executed, else the node our membership names
    * (a copy whose signer moved since is dropped; the target would refuse it anyway).
    */
   private onPeerMigrateNow(from: Principal, message: MigrateNow): void {
@@ -2733,7 +2734,14 @@ export class Replica {
       (known.length >= MIGRATION_CHECKPOINTS_MAX && message.seq < known[0]!.seq)
     )
       return void this.drop("duplicate", from, message.type);
-    const source = message.pairs.find((pair) => pair.replicaId === message.replicaId);
+    // A source's node comes from our own MIGRATE-NOW of that round, never from the copy's pairs:
+    // any enrolled node could name itself the source there and sign a copy for another id, which
+    // would then displace that id's real copies here (two kept per peer, the highest seqs).
+    const ownCopy = [
+      ...this.roundsInFlight.map((round) => round.migrateNow),
+      ...this.cmNotices.map((n) => n.migrateNow),
+    ].find((copy) => copy.seq === message.seq);
+    const source = ownCopy?.pairs.find((pair) => pair.replicaId === message.replicaId);
     const signer = source?.sourceNodeId ?? this.middleware!.nodeOf(message.replicaId);
     const key = settings.roster.find((entry) => entry.nodeId === signer)?.publicKey;
     const { type: _type, signature, ...fields } = message;

@@ -150,6 +150,29 @@ describe("the CM missed every copy but one correct replica's (migration CI seed 
     );
   });
 
+  it("a replica keeps no peer copy signed by a node that names itself the source in the copy", () => {
+    const cluster = new MigrationCluster({ f: 1 });
+    cluster.startRegistered();
+    // A standby (any enrolled node) signs a copy as replica 2, naming itself id 2's source.
+    const standby = cluster.standbyIds[0]!;
+    const fields = {
+      view: 0,
+      seq: 1_000_000,
+      checkpointDigest: new Uint8Array(32).fill(5),
+      pairs: [{ replicaId: 2, sourceNodeId: standby, targetNodeId: cluster.standbyIds[1]! }],
+      replicaId: 2,
+    };
+    const forged: MigrateNow = {
+      type: "MigrateNow",
+      ...fields,
+      signature: cluster.coprocessors.get(standby)!.sign(migrateNowSignedBytes(fields)),
+    };
+    const before = cluster.replica(0).metrics.dropped.badSignature;
+    cluster.queue.push({ from: { kind: "replica", id: 2 }, to: { kind: "replica", id: 0 }, message: forged });
+    cluster.deliverAll();
+    expect(cluster.replica(0).metrics.dropped.badSignature).toBe(before + 1);
+  });
+
   it("does not count a relayed copy whose signature is not its author's node's", () => {
     const cluster = new MigrationCluster({ f: 1 });
     cluster.start();

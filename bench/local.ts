@@ -158,6 +158,12 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
   };
 }
 
+/** CPU time so far of the replica processes and of this one (the clients), in ms. */
+function allCpuMs(cluster: Cluster): number {
+  const own = process.cpuUsage();
+  return cluster.cpuMs() + (own.user + own.system) / 1000;
+}
+
 async function measure(
   cluster: Cluster,
   warmupMs: number,
@@ -170,9 +176,9 @@ async function measure(
   const measureFrom = start + warmupMs;
   const measureUntil = measureFrom + durationMs;
   let wrong = 0;
-  let cpuAtStart: { replicasMs: number; client: NodeJS.CpuUsage } | undefined;
+  let cpuAtStartMs: number | undefined;
   const cpuTimer = setTimeout(() => {
-    cpuAtStart = { replicasMs: cluster.cpuMs(), client: process.cpuUsage() };
+    cpuAtStartMs = allCpuMs(cluster);
   }, warmupMs);
   await Promise.all(
     clients.map(async (client) => {
@@ -185,8 +191,7 @@ async function measure(
     }),
   );
   clearTimeout(cpuTimer);
-  const clientCpu = process.cpuUsage(cpuAtStart?.client);
-  const cpuMs = cluster.cpuMs() - (cpuAtStart?.replicasMs ?? 0) + (clientCpu.user + clientCpu.system) / 1000;
+  const cpuMs = allCpuMs(cluster) - (cpuAtStartMs ?? 0);
   if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
   return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
 }
@@ -250,10 +255,6 @@ async function settle(
   settleMs: number,
 ): Promise<void> {
   const payload = Buffer.alloc(PAYLOAD_BYTES, 7);
-  const cpuMs = () => {
-    const own = process.cpuUsage();
-    return cluster.cpuMs() + (own.user + own.system) / 1000;
-  };
   let completed = 0;
   let running = true;
   const loops = clients.map(async (client) => {
@@ -265,11 +266,11 @@ async function settle(
   });
   const perRequest: number[] = [];
   const start = performance.now();
-  let last = { cpuMs: cpuMs(), completed };
+  let last = { cpuMs: allCpuMs(cluster), completed };
   try {
     for (;;) {
       await Promise.race([new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS)), ...loops]);
-      const now = { cpuMs: cpuMs(), completed };
+      const now = { cpuMs: allCpuMs(cluster), completed };
       perRequest.push(((now.cpuMs - last.cpuMs) * 1000) / Math.max(1, now.completed - last.completed));
       last = now;
       const best = Math.min(...perRequest.slice(0, -SETTLE_FLAT_WINDOWS));

@@ -16,6 +16,7 @@ import { DIGEST_BYTES, MAC_BYTES, OPERATION_BYTES_MAX, SIGNATURE_BYTES } from ".
 import type { Request, ViewChange } from "../messages.js";
 import { FRAME_VERSION } from "./bounds.js";
 import { viewChangeSigningBytes } from "./codec.js";
+import { type HmacPads, hmacPads, hmacShortInto, SHORT_INPUT_BYTES_MAX } from "./hmac-short.js";
 
 const REQUEST_MAC_TAG = 2;
 const INIT_MIGRATION_MAC_TAG = 3;
@@ -64,13 +65,38 @@ export function requestMacInput(requestDigest: Uint8Array): Uint8Array {
   return input;
 }
 
-/** Writes the truncated MAC of `input` under `key` into target[offset, offset + MAC_BYTES). */
+/**
+ * Each key's HMAC pads, made on its first short MAC (hmac-short.ts). Keyed by the KeyObject, which
+ * the wire makes once per peer and session: a renewed key is a new KeyObject with its own pads, and
+ * a dropped one takes its pads with it.
+ */
+const padsByKey = new WeakMap<KeyObject, HmacPads>();
+
+function padsOf(key: KeyObject): HmacPads {
+  const cached = padsByKey.get(key);
+  if (cached !== undefined) return cached;
+  const pads = hmacPads(key.export());
+  padsByKey.set(key, pads);
+  return pads;
+}
+
+/**
+ * Writes the truncated MAC of `input` under `key` into target[offset, offset + MAC_BYTES): in
+ * JavaScript from the key's pads for short inputs, node:crypto for the rest (hmac-short.ts).
+ */
 export function macInto(key: KeyObject, input: Uint8Array, target: Uint8Array, offset: number): void {
   assert(offset + MAC_BYTES <= target.length, "MAC slot inside the target");
+  if (input.length <= SHORT_INPUT_BYTES_MAX) {
+    hmacShortInto(padsOf(key), input, target, offset, MAC_BYTES);
+    return;
+  }
   const full = createHmac("sha256", key).update(input).digest();
   // A byte loop: subarray() of the digest Buffer would allocate a view per MAC.
   for (let index = 0; index < MAC_BYTES; index++) target[offset + index] = full[index] as number;
 }
+
+/** The MAC macMatches compares against; used synchronously only. */
+const expectedScratch = new Uint8Array(MAC_BYTES);
 
 /**
  * Constant-time check of macs[offset, offset + MAC_BYTES) against the MAC of `input`: every byte
@@ -79,7 +105,8 @@ export function macInto(key: KeyObject, input: Uint8Array, target: Uint8Array, o
  */
 export function macMatches(key: KeyObject, input: Uint8Array, macs: Uint8Array, offset: number): boolean {
   if (offset < 0 || offset + MAC_BYTES > macs.length) return false;
-  const expected = createHmac("sha256", key).update(input).digest();
+  const expected = expectedScratch;
+  macInto(key, input, expected, 0);
   let difference = 0;
   for (let index = 0; index < MAC_BYTES; index++)
     difference |= (expected[index] as number) ^ (macs[offset + index] as number);

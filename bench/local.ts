@@ -54,6 +54,10 @@ const options = new Command()
   .option("--settle <time>", "longest run before a cluster's first point while the JIT settles", "150s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--batch-max <n>", "most requests in one batch (core.batchSizeMax)")
+  .option(
+    "--execute-slice <ms>",
+    "longest a replica executes a batch before it reads its sockets (ReplicaHostOptions.executeSliceMs)",
+  )
   .option("--connection-per-client", "each client opens its own connections (no gateway)")
   .option("--propose-each-request", "the primary proposes at each request, not once per turn")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
@@ -67,6 +71,7 @@ const options = new Command()
     out: string;
     inflight?: string;
     batchMax?: string;
+    executeSlice?: string;
     connectionPerClient?: boolean;
     proposeEachRequest?: boolean;
   }>();
@@ -87,6 +92,16 @@ function optionalPositiveInt(text: string | undefined, name: string): number | u
   return value;
 }
 
+/** --execute-slice, validated; undefined leaves the replica host's default. */
+function executeSliceMs(): number | undefined {
+  const text = options.executeSlice;
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || value > 1000)
+    throw new Error(`--execute-slice must be a number of ms from 0 to 1000, got "${text}"`);
+  return value;
+}
+
 /** The replica core settings the options override, validated. */
 function coreOverrides(): ReplicaProcessConfig["core"] {
   const inflight = optionalPositiveInt(options.inflight, "--inflight");
@@ -98,7 +113,11 @@ function coreOverrides(): ReplicaProcessConfig["core"] {
   };
 }
 
-async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"]): Promise<Cluster> {
+async function startReplicas(
+  execMs: number,
+  core: ReplicaProcessConfig["core"],
+  sliceMs: number | undefined,
+): Promise<Cluster> {
   const ports = await freePorts(2 * N);
   const endpoints: ReplicaEndpoint[] = Array.from({ length: N }, (_, id) => ({
     id,
@@ -115,6 +134,7 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
       core,
+      ...(sliceMs === undefined ? {} : { executeSliceMs: sliceMs }),
     };
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
@@ -297,6 +317,7 @@ async function main(): Promise<void> {
   const warmupMs = parseDurationMs(options.warmup);
   const settleMs = parseDurationMs(options.settle);
   const core = coreOverrides();
+  const sliceMs = executeSliceMs();
   const lines = [
     csvLine([
       "exec_ms",
@@ -311,7 +332,7 @@ async function main(): Promise<void> {
   console.log(lines[0]);
   let nextClientId = 1;
   for (const execMs of execValues) {
-    const cluster = await startReplicas(execMs, core);
+    const cluster = await startReplicas(execMs, core, sliceMs);
     // One set of clients and connections for the whole run, each point using the first
     // clientCount of them: a point that opened connections anew deoptimized the replicas' stream
     // code (wrong-map deopts in node's stream internals) and measured its recompilation.

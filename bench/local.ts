@@ -36,6 +36,7 @@ import {
   startClientHost,
   startClientPool,
 } from "../bft/host/index.js";
+import { REQUEST_BATCH_MAX } from "../bft/limits.js";
 import { csvLine, freePorts, parseDurationMs, parseList, processCpuMs, summarize } from "./lib.js";
 import { parseCsv, renderPng } from "./plot.js";
 
@@ -106,6 +107,8 @@ function executeSliceMs(): number | undefined {
 function coreOverrides(): ReplicaProcessConfig["core"] {
   const inflight = optionalPositiveInt(options.inflight, "--inflight");
   const batchMax = optionalPositiveInt(options.batchMax, "--batch-max");
+  if (batchMax !== undefined && batchMax > REQUEST_BATCH_MAX)
+    throw new Error(`--batch-max must be at most ${REQUEST_BATCH_MAX}, got ${batchMax}`);
   return {
     ...(inflight === undefined ? {} : { batchInflightMax: inflight }),
     ...(batchMax === undefined ? {} : { batchSizeMax: batchMax }),
@@ -310,6 +313,37 @@ async function settle(
   }
 }
 
+/** Start attempts per cluster: see startReadyCluster. */
+const CLUSTER_STARTS_MAX = 3;
+
+/**
+ * Replicas and clients, once every replica answers. The ports come from freePorts, which frees
+ * them before the replicas bind them: another process on the machine may take one meanwhile, and
+ * a replica that cannot listen exits. Such a start is retried on new ports; a replica that keeps
+ * failing (a bad setting) fails the run after CLUSTER_STARTS_MAX attempts with its error.
+ */
+async function startReadyCluster(
+  execMs: number,
+  core: ReplicaProcessConfig["core"],
+  sliceMs: number | undefined,
+  clientCount: number,
+  firstClientId: number,
+): Promise<{ cluster: Cluster; clients: Awaited<ReturnType<typeof startClients>> }> {
+  for (let attempt = 1; ; attempt++) {
+    const cluster = await startReplicas(execMs, core, sliceMs);
+    const clients = await startClients(cluster.endpoints, clientCount, firstClientId);
+    try {
+      await Promise.race([waitReady(cluster.endpoints), cluster.failed]);
+      return { cluster, clients };
+    } catch (error) {
+      await clients.close();
+      await cluster.stop();
+      if (attempt >= CLUSTER_STARTS_MAX) throw error;
+      console.error(`cluster start ${attempt} failed (${(error as Error).message}); retrying on new ports`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const clientCounts = parseList(options.clients, "clients");
   const execValues = parseList(options.exec, "exec");
@@ -332,15 +366,13 @@ async function main(): Promise<void> {
   console.log(lines[0]);
   let nextClientId = 1;
   for (const execMs of execValues) {
-    const cluster = await startReplicas(execMs, core, sliceMs);
     // One set of clients and connections for the whole run, each point using the first
     // clientCount of them: a point that opened connections anew deoptimized the replicas' stream
     // code (wrong-map deopts in node's stream internals) and measured its recompilation.
     const clientCountMax = Math.max(...clientCounts);
-    const clients = await startClients(cluster.endpoints, clientCountMax, nextClientId);
+    const { cluster, clients } = await startReadyCluster(execMs, core, sliceMs, clientCountMax, nextClientId);
     nextClientId += clientCountMax;
     try {
-      await Promise.race([waitReady(cluster.endpoints), cluster.failed]);
       await Promise.race([settle(cluster, clients.clients, execMs, settleMs), cluster.failed]);
       for (const clientCount of clientCounts) {
         const summary = await Promise.race([

@@ -10,8 +10,6 @@
  * migration messages and never sees a special entry it could order.
  */
 import { assert, unreachable } from "../assert.js";
-import { bytesEqual } from "../bytes.js";
-import { CLIENTS_MAX } from "../limits.js";
 import type {
   Evidence,
   InitMigration,
@@ -19,13 +17,9 @@ import type {
   JoinRequest,
   LeaveRequest,
   MemberAddress,
-  MembershipCertificate,
-  MigrateNow,
-  MigrationDone,
   MigrationMessage,
   MigrationPair,
   MigrationRequest,
-  NewMembership,
   NewView,
   OnDemandMigration,
   OrderedSpecial,
@@ -40,20 +34,18 @@ import {
   KeyExchangeTable,
   type KeyPeer,
   makeJoinApproved,
-  membershipCertificateValid,
-  migrateNowSignedBytes,
-  newMembershipSignedBytes,
   newViewSignedBytes,
   onDemandMigrationSignedBytes,
 } from "../migration/index.js";
 import type { MigrationSettings } from "./api.js";
 import { proposalDigest } from "./batch-digest.js";
 import { verifyEvidence } from "./evidence.js";
+import { MembershipNotices } from "./membership-notices.js";
 import { initMatches, Middleware, proofsProblem } from "./middleware.js";
 import { Offenders } from "./offenders.js";
 import { quorumOf, weakQuorumOf } from "./quorum.js";
 import type { ReplicaCore } from "./replica-core.js";
-import { MIGRATION_CHECKPOINTS_MAX } from "./view-change.js";
+import { RoundsInFlight } from "./rounds-in-flight.js";
 
 /** Special entries a primary queues at most (a migration, and joins and leaves of the pool). */
 const SPECIAL_QUEUE_MAX = 256;
@@ -92,20 +84,6 @@ export function designatedStateSender(sources: readonly number[], replicaCount: 
   return unreachable(0 as never, "at most f < 3f+1 sources");
 }
 
-/** A migration round whose targets may still fetch its checkpoint (section 3.2). */
-interface RoundInFlight {
-  readonly seq: number;
-  /** When we accepted its MIGRATION-REQUEST; null for a round we passed by state transfer (no Ts). */
-  readonly startMs: number | null;
-  /** Re-signed when resent after a view change (makeMigrateNow names the current view). */
-  migrateNow: MigrateNow;
-  /** Target nodes that have not sent MIGRATION-DONE yet. */
-  readonly pending: Set<number>;
-  retransmits: number;
-  /** When we executed it (or vouched for it): the target wait runs from here. */
-  readonly executedAtMs: number;
-}
-
 export class MigrationRole {
   private readonly core: ReplicaCore;
   /** Null without migration: then the middleware and the interval controller are null too. */
@@ -135,49 +113,10 @@ export class MigrationRole {
   migrationBarrierSeq = 0;
   /** Seq of the latest migration checkpoint we took (-1 before any): see Replica.checkpointNeeded. */
   private migrationCheckpointSeq = -1;
-  /**
-   * Rounds we executed whose targets have not all sent MIGRATION-DONE, oldest first, at most
-   * MIGRATION_CHECKPOINTS_MAX: their checkpoints stay for the targets past garbage collection and
-   * their MIGRATE-NOWs are retransmitted. A new round gives up the oldest beyond the bound.
-   */
-  private readonly roundsInFlight: RoundInFlight[] = [];
-  /**
-   * Our MIGRATE-NOWs of the latest MIGRATION_CHECKPOINTS_MAX rounds, oldest first, each resent to
-   * the CM once per status interval up to migrateNowRetransmitsMax times: the CM never
-   * acknowledges, and one it missed (a partition at execution) keeps its view of the membership
-   * stale for good: the target's NIC1 stays off, the source is never cut off, and standbys it
-   * admits later check signatures against the wrong nodes (seed 163 on branch liveB). The CM
-   * ignores copies of a round it applied. Not only the latest round: the CM cannot tell that it
-   * skipped one (MIGRATE-NOW carries no l), and once it applied a later round the earlier one is
-   * stale there, so its members stay wrong for the ids only the earlier round moved (migration CI
-   * seed 79: two rounds executed while the CM was cut off, and its certificate of the second
-   * still named the first round's source).
-   */
-  private readonly cmNotices: { readonly migrateNow: MigrateNow; retransmits: number }[] = [];
-  /**
-   * Each peer's MIGRATE-NOWs (signature checked), by replica id: its latest copy of each of up to
-   * MIGRATION_CHECKPOINTS_MAX rounds, oldest first, relayed with ours to a round's pending targets
-   * when they match the round (retransmitMigration). A source sends its MIGRATE-NOW once and
-   * retires; when the target missed it, a peer's copy is the only one left. One copy per round,
-   * not per peer: with two rounds in flight, a peer's copy of the later round must not replace
-   * the one of the earlier round (migration CI seed 79: r0 signed both rounds and then lost its
-   * memory; its copy of the first was gone at r1, whose relay was that target's third signer).
-   */
-  private readonly peerMigrateNows: MigrateNow[][];
-  /** The NEW-MEMBERSHIP this replica sends lazily (only replicas that were members before the migration). */
-  private membershipNotice: NewMembership | null = null;
-  private readonly notifiedClients = new Set<number>();
-  /** When we last re-sent the membership notice to a client (renotifyClient): at most CLIENTS_MAX. */
-  private readonly noticeResentAtMs = new Map<number, number>();
-  /**
-   * The newest CM-signed membership we hold (docs/migration.md, "Membership certificates"),
-   * relayed to clients and standbys that may have missed NEW-MEMBERSHIP notices.
-   */
-  private certificate: MembershipCertificate | null = null;
-  /** Clients that sent us a request directly since `certificate` arrived: at most CLIENTS_MAX. */
-  private readonly certificateHeard = new Set<number>();
-  /** STATUS ticks since `certificate` arrived; it is pushed again on ticks 1, 2, 4, 8, ... */
-  private certificateTicks = 0;
+  /** Rounds we executed whose targets are pending: MIGRATE-NOW delivery to them and the CM (3.2). */
+  readonly rounds: RoundsInFlight;
+  /** NEW-MEMBERSHIP notices and the CM's membership certificate (section 3.3). */
+  readonly notices: MembershipNotices;
   /** Session keys with the other nodes (KEY-EXCHANGE); null when the host uses derived keys only. */
   private keyExchange: KeyExchangeTable | null = null;
 
@@ -187,10 +126,15 @@ export class MigrationRole {
     const replicaCount = core.replicaCount;
     this.initVotes = new Array<InitMigration | undefined>(replicaCount).fill(undefined);
     this.offenders = new Offenders(replicaCount);
-    this.peerMigrateNows = Array.from({ length: replicaCount }, () => []);
     if (settings === null) {
       this.middleware = null;
       this.interval = null;
+      this.rounds = new RoundsInFlight(core, {
+        settings,
+        middleware: null,
+        recordMigrationLatency: () => {},
+      });
+      this.notices = new MembershipNotices(core, { settings, middleware: null });
       return;
     }
     const migrationDeps = core.deps.migration;
@@ -208,6 +152,13 @@ export class MigrationRole {
     // A promoted target does not run its id in the initial membership: its checkpoint says so
     // (asserted in Replica.installPromotedState).
     this.interval = new IntervalController(settings.interval);
+    const interval = this.interval;
+    this.rounds = new RoundsInFlight(core, {
+      settings,
+      middleware: this.middleware,
+      recordMigrationLatency: (latencyMs) => this.emitAdmin(interval.recordMigrationLatency(latencyMs)),
+    });
+    this.notices = new MembershipNotices(core, { settings, middleware: this.middleware });
     const setup = migrationDeps.keyExchange;
     if (setup !== undefined) {
       this.keyExchange = new KeyExchangeTable(
@@ -242,21 +193,6 @@ export class MigrationRole {
   /** Seq of the latest migration checkpoint we took, -1 before any. */
   get checkpointSeq(): number {
     return this.migrationCheckpointSeq;
-  }
-
-  /** A round executed at seq still has targets that may fetch its checkpoint. */
-  hasRoundInFlight(seq: number): boolean {
-    return this.roundsInFlight.some((round) => round.seq === seq);
-  }
-
-  /** Whether a STATUS from a replica may stand for a pending target's MIGRATION-DONE (noteTargetRunning). */
-  get hasRoundsInFlight(): boolean {
-    return this.roundsInFlight.length > 0;
-  }
-
-  /** The newest CM-signed membership we hold, if any. */
-  get membershipCertificate(): MembershipCertificate | null {
-    return this.certificate;
   }
 
   /** Migration number l, membership and standby pool (null without migration), for tests and hosts. */
@@ -306,19 +242,6 @@ export class MigrationRole {
     this.proposedSpecials.add(specialKey(special));
   }
 
-  /** A client sent us a request directly (Replica.onRequest). */
-  onClientRequest(clientId: number): void {
-    this.renotifyClient(clientId);
-    if (this.certificateHeard.size < CLIENTS_MAX) this.certificateHeard.add(clientId);
-  }
-
-  /** Each STATUS tick: the certificate is pushed again on ticks 1, 2, 4, 8, ... after it arrived. */
-  onStatusTickCertificate(): void {
-    if (this.certificate === null) return;
-    this.certificateTicks += 1;
-    if ((this.certificateTicks & (this.certificateTicks - 1)) === 0) this.pushCertificate();
-  }
-
   /**
    * Each INIT-MIGRATION proof is authenticated for us (section 3.2: a backup accepts a
    * MIGRATION-REQUEST only if 2f+1 replicas asked for the round): by its sender's authenticator
@@ -362,7 +285,7 @@ export class MigrationRole {
       case "MigrationDone":
         if (from.kind !== "node" || from.id !== message.nodeId)
           return void this.core.drop("senderMismatch", from, message.type);
-        this.onMigrationDone(from, message);
+        this.rounds.onMigrationDone(from, message);
         return;
       case "OnDemandMigration":
         if (from.kind !== "cm" || from.id !== message.cmId)
@@ -379,14 +302,14 @@ export class MigrationRole {
         this.considerEvidence(from, message);
         return;
       case "MembershipCertificate":
-        this.onMembershipCertificate(from, message);
+        this.notices.onCertificate(from, message);
         return;
       case "MigrateNow":
         if (from.kind !== "replica" || from.id !== message.replicaId)
           return void this.core.drop("senderMismatch", from, message.type);
         if (from.id === this.core.config.replicaId || from.id >= this.core.replicaCount)
           return void this.core.drop("unknownReplica", from, message.type);
-        this.onPeerMigrateNow(from, message);
+        this.rounds.onPeerMigrateNow(from, message);
         return;
       case "JoinApproved":
       case "NewMembership":
@@ -623,13 +546,13 @@ export class MigrationRole {
     // This round's checkpoint replaces the previous latest one; the oldest round still in flight
     // is given up if needed, so the bound holds while the new checkpoint is taken.
     this.migrationCheckpointSeq = seq;
-    this.makeRoomForRound();
+    this.rounds.makeRoomForRound();
     const checkpoint = this.core.migrationCheckpoint(seq);
     this.middleware!.recordCheckpointDigest(seq, checkpoint.stateDigest);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.core.replicaCount);
-    const migrateNow = this.makeMigrateNow(seq, checkpoint.stateDigest, applied.pairs);
-    this.sendMigrateNow(migrateNow);
+    const migrateNow = this.rounds.makeMigrateNow(seq, checkpoint.stateDigest, applied.pairs);
+    this.rounds.sendMigrateNow(migrateNow);
     // To the peers too, which relay it while a target is pending (onPeerMigrateNow). Peers that
     // applied the round before it arrives refuse a source's copy (its id maps to the target's
     // node now); those still before it, the ones a partition kept away, take it.
@@ -656,13 +579,13 @@ export class MigrationRole {
       members: middleware.members.map((m) => ({ ...m })),
       pairs: applied.pairs,
     });
-    this.authenticateCertifiedMembers();
+    this.notices.authenticateCertifiedMembers();
     // A retired source keeps no key with us; a new member without one gets an exchange now.
     if (this.keyExchange !== null)
       for (const pair of applied.pairs) this.applyKeyEffects(this.keyExchange.forget(pair.sourceNodeId));
     this.maintainKeys();
-    this.trackRound(migrateNow, acceptedAtMs);
-    this.announceMembership(applied, seq);
+    this.rounds.trackRound(migrateNow, acceptedAtMs);
+    this.notices.announce({ view: applied.request.view, seq, pairs: applied.pairs });
     this.armMigrationTimer();
     this.afterEvidenceRound(applied.pairs);
   }
@@ -698,172 +621,6 @@ export class MigrationRole {
   }
 
   /**
-   * MIGRATE-NOW names the view we are in, not the MIGRATION-REQUEST's: the target starts as a
-   * backup in that view (Replica.promoted). A view change between the request and its execution
-   * would otherwise leave the target in an older view whose successors' NEW-VIEWs it can never
-   * verify: their VIEW-CHANGEs were signed by the nodes that ran the ids then, among them the
-   * source it replaces, whose key it no longer holds for that id (simulator seeds 7, 17, 21, 26,
-   * 28, 52 of the migration runs: the target stayed out of the view and the quorum was lost).
-   */
-  private makeMigrateNow(
-    seq: number,
-    checkpointDigest: Uint8Array,
-    pairs: readonly MigrationPair[],
-  ): MigrateNow {
-    const body = {
-      view: this.core.view,
-      seq,
-      checkpointDigest,
-      pairs,
-      replicaId: this.core.config.replicaId,
-    };
-    return {
-      type: "MigrateNow",
-      ...body,
-      signature: this.core.deps.migration!.sign(migrateNowSignedBytes(body)),
-    };
-  }
-
-  /** Section 3.3: lazily to clients, at once when a new replica is primary; always to standbys. */
-  private announceMembership(applied: AppliedMigration, seq: number): void {
-    const middleware = this.middleware!;
-    const body = {
-      view: applied.request.view,
-      seq,
-      pairs: applied.pairs,
-      members: middleware.members.map((m) => ({ ...m })),
-      replicaId: this.core.config.replicaId,
-    };
-    this.membershipNotice = {
-      type: "NewMembership",
-      ...body,
-      signature: this.core.deps.migration!.sign(newMembershipSignedBytes(body)),
-    };
-    this.notifiedClients.clear();
-    this.noticeResentAtMs.clear();
-    for (const standby of middleware.registry.standbys())
-      this.core.emit({
-        kind: "send",
-        to: { kind: "node", id: standby.nodeId },
-        message: this.membershipNotice,
-      });
-    // Every known client at once, not only when the primary moved: MAC keys are per node, so a
-    // client's requests fail authentication at each new target until it learns the membership,
-    // and a target that rejects every PRE-PREPARE holding such requests cannot execute (it
-    // lags until the next checkpoint). Found by the whole-system simulator (seed 3, --migrate).
-    for (const clientId of this.core.clientIds()) this.maybeNotifyClient(clientId, seq + 1);
-  }
-
-  /**
-   * Section 3.3, repair of the lazy rule: a client that missed a round's notices (no request of its
-   * executed in between) holds stale MAC keys for the migrated ids; after two such rounds f+1 of
-   * its authenticator entries are wrong, none of its requests executes and the lazy notice never
-   * comes. So every request a client sends us directly gets the current notice, at most once per
-   * status interval per client (found by the whole-system simulator, seed 2 of the migration runs).
-   */
-  private renotifyClient(clientId: number): void {
-    const notice = this.membershipNotice;
-    const certificate = this.certificate;
-    if (notice === null && certificate === null) return;
-    const lastMs = this.noticeResentAtMs.get(clientId);
-    if (lastMs !== undefined && this.core.nowMs - lastMs < this.core.config.statusIntervalMs) return;
-    if (lastMs === undefined && this.noticeResentAtMs.size >= CLIENTS_MAX) return;
-    this.noticeResentAtMs.set(clientId, this.core.nowMs);
-    // The certificate too: a client that missed several rounds cannot authenticate f+1 of our
-    // notices for the latest one (its keys for the ids moved earlier are stale).
-    const to = { kind: "client", id: clientId } as const;
-    if (notice !== null) this.core.emit({ kind: "send", to, message: notice });
-    if (certificate !== null) this.core.emit({ kind: "send", to, message: certificate });
-  }
-
-  /**
-   * A MEMBERSHIP-CERTIFICATE from the CM or relayed by a peer: kept if the CM signed it and it is
-   * newer than ours, then pushed to the clients and standbys (pushCertificate). The sender is not
-   * authenticated (the wire skips the frame MAC for this type) and is trusted for nothing.
-   */
-  private onMembershipCertificate(from: Principal, message: MembershipCertificate): void {
-    const settings = this.settings!;
-    if (
-      !membershipCertificateValid(
-        message,
-        this.core.replicaCount,
-        settings.cmPublicKeys,
-        this.core.deps.migration!.verify,
-      )
-    )
-      return void this.core.drop("badSignature", from, message.type);
-    if (this.certificate !== null && message.seq <= this.certificate.seq)
-      return void this.core.drop("staleCertificate", from, message.type);
-    this.certificate = message;
-    this.certificateHeard.clear();
-    this.certificateTicks = 0;
-    this.pushCertificate();
-    this.authenticateCertifiedMembers();
-    this.core.maybeFetchLaggingState(false);
-  }
-
-  /**
-   * While our state is behind the round a CM certificate names, our wire authenticates the ids
-   * that round moved by the certificate's nodes, not the retired ones: only the host's keys move
-   * (the replicated membership changes when we reach the round). The retired nodes send nothing
-   * after the round, while the new members' frames (their VIEW-CHANGEs and CHECKPOINTs) are what
-   * a replica that missed the round needs to catch up. Migration CI seed 37: r1 and r3 missed the
-   * round that promoted n5 and refused its frames, so their view change could not decide the
-   * round's seq and n5 never joined it. The CM is trusted (paper section 2) and its signature is
-   * checked (membershipCertificateValid). Called whenever something may have pointed the wire at
-   * an older membership: the certificate's arrival, an executed round, an installed state.
-   */
-  authenticateCertifiedMembers(): void {
-    const certificate = this.certificate;
-    const middleware = this.middleware;
-    if (certificate === null || middleware === null || certificate.seq <= this.core.lastExecutedSeq) return;
-    if (certificate.seq <= (middleware.lastMigration?.seq ?? 0)) return;
-    const moved = certificate.members.some((member) => middleware.nodeOf(member.replicaId) !== member.nodeId);
-    if (!moved) return;
-    this.core.emit({
-      kind: "membershipChanged",
-      members: certificate.members.map((member) => ({ ...member })),
-      pairs: [],
-    });
-  }
-
-  /**
-   * Sends the certificate to every registered standby and to every known client that has not sent
-   * us a request directly since it arrived (those get it from renotifyClient). A client or standby
-   * whose membership is stale cannot reach us, so this push is its only way back; repeated on
-   * STATUS ticks 1, 2, 4, 8, ... after the certificate, so a node cut off for a while still gets it
-   * and the cost stays logarithmic in time.
-   */
-  private pushCertificate(): void {
-    const certificate = this.certificate;
-    if (certificate === null) return;
-    for (const clientId of this.core.clientIds()) {
-      if (!this.certificateHeard.has(clientId))
-        this.core.emit({ kind: "send", to: { kind: "client", id: clientId }, message: certificate });
-    }
-    for (const standby of this.middleware!.registry.standbys())
-      this.core.emit({ kind: "send", to: { kind: "node", id: standby.nodeId }, message: certificate });
-  }
-
-  /** Lazy notification (3.3): a client whose request executed after the MIGRATION-REQUEST. */
-  maybeNotifyClient(clientId: number, seq: number): void {
-    const notice = this.membershipNotice;
-    if (notice === null || seq <= notice.seq || this.notifiedClients.has(clientId)) return;
-    if (this.notifiedClients.size >= CLIENTS_MAX) return;
-    this.notifiedClients.add(clientId);
-    this.core.emit({ kind: "send", to: { kind: "client", id: clientId }, message: notice });
-  }
-
-  /** Section 3.2: our MIGRATE-NOW to the round's targets and to every CM replica. */
-  private sendMigrateNow(migrateNow: MigrateNow): void {
-    for (const pair of migrateNow.pairs)
-      this.core.emit({ kind: "send", to: { kind: "node", id: pair.targetNodeId }, message: migrateNow });
-    const cmCount = this.settings!.cmPublicKeys.length;
-    for (let cmId = 0; cmId < cmCount; cmId++)
-      this.core.emit({ kind: "send", to: { kind: "cm", id: cmId }, message: migrateNow });
-  }
-
-  /**
    * After state transfer: the installed state holds the last migration (n, P) and its checkpoint
    * digest C (Middleware.recordCheckpointDigest). If we had not executed n, we never sent its
    * MIGRATE-NOW; we do now, exactly as if we had executed it, since the state we hold is the one
@@ -880,7 +637,7 @@ export class MigrationRole {
   vouchSkippedRound(executedBefore: number): boolean {
     const last = this.middleware?.lastMigration ?? null;
     if (last === null || last.checkpointDigest === null || last.seq <= executedBefore) return false;
-    if (this.roundsInFlight.some((round) => round.seq === last.seq)) return false;
+    if (this.rounds.has(last.seq)) return false;
     const nodeId = this.settings!.nodeId;
     const ours = last.pairs.find((pair) => pair.replicaId === this.core.config.replicaId);
     // Only the node that ran our id at n vouches: a source of an earlier round we skipped is no
@@ -892,125 +649,14 @@ export class MigrationRole {
     )
       return false;
     this.core.metrics.skippedRoundsVouched++;
-    const migrateNow = this.makeMigrateNow(last.seq, last.checkpointDigest, last.pairs);
-    this.sendMigrateNow(migrateNow);
+    const migrateNow = this.rounds.makeMigrateNow(last.seq, last.checkpointDigest, last.pairs);
+    this.rounds.sendMigrateNow(migrateNow);
     if (ours !== undefined) {
       this.core.retire(last.seq);
       return true;
     }
-    this.trackRound(migrateNow, null);
+    this.rounds.trackRound(migrateNow, null);
     return false;
-  }
-
-  /**
-   * A round we executed or vouched for, kept while its targets are pending (MIGRATE-NOW resends,
-   * relays, the target wait) and noticed to the CM; the oldest one in flight is given up to keep
-   * MIGRATION_CHECKPOINTS_MAX. `startMs`: when its MIGRATION-REQUEST was accepted, null if we
-   * passed the round by state transfer (no migration latency to measure).
-   */
-  private trackRound(migrateNow: MigrateNow, startMs: number | null): void {
-    this.makeRoomForRound();
-    this.roundsInFlight.push({
-      seq: migrateNow.seq,
-      startMs,
-      migrateNow,
-      pending: new Set(migrateNow.pairs.map((pair) => pair.targetNodeId)),
-      retransmits: 0,
-      executedAtMs: this.core.nowMs,
-    });
-    assert(this.roundsInFlight.length <= MIGRATION_CHECKPOINTS_MAX, "rounds in flight bounded");
-    this.noticeCm(migrateNow);
-  }
-
-  private makeRoomForRound(): void {
-    while (this.roundsInFlight.length >= MIGRATION_CHECKPOINTS_MAX) this.roundsInFlight.shift();
-  }
-
-  /** Keeps a round's MIGRATE-NOW for retransmission to the CM (cmNotices), in seq order. */
-  private noticeCm(migrateNow: MigrateNow): void {
-    const notices = this.cmNotices;
-    if (notices.some((notice) => notice.migrateNow.seq >= migrateNow.seq)) return;
-    notices.push({ migrateNow, retransmits: 0 });
-    while (notices.length > MIGRATION_CHECKPOINTS_MAX) notices.shift();
-    assert(notices.length <= MIGRATION_CHECKPOINTS_MAX, "CM notices bounded");
-  }
-
-  /**
-   * A peer's MIGRATE-NOW, kept for relaying. Signed by the node that ran the sender's id when it
-   * executed the round: its source node in our own copy of the round for a source of a round we
-   * executed, else the node our membership names
-   * (a copy whose signer moved since is dropped; the target would refuse it anyway).
-   */
-  private onPeerMigrateNow(from: Principal, message: MigrateNow): void {
-    const settings = this.settings!;
-    const known = this.peerMigrateNows[message.replicaId]!;
-    // A round we hold a copy of, or one older than every round kept while the bound is reached.
-    if (
-      known.some((copy) => copy.seq === message.seq) ||
-      (known.length >= MIGRATION_CHECKPOINTS_MAX && message.seq < known[0]!.seq)
-    )
-      return void this.core.drop("duplicate", from, message.type);
-    // A source's node comes from our own MIGRATE-NOW of that round, never from the copy's pairs:
-    // any enrolled node could name itself the source there and sign a copy for another id, which
-    // would then displace that id's real copies here (two kept per peer, the highest seqs).
-    const ownCopy = [
-      ...this.roundsInFlight.map((round) => round.migrateNow),
-      ...this.cmNotices.map((n) => n.migrateNow),
-    ].find((copy) => copy.seq === message.seq);
-    const source = ownCopy?.pairs.find((pair) => pair.replicaId === message.replicaId);
-    const signer = source?.sourceNodeId ?? this.middleware!.nodeOf(message.replicaId);
-    const key = settings.roster.find((entry) => entry.nodeId === signer)?.publicKey;
-    const { type: _type, signature, ...fields } = message;
-    if (key === undefined || !this.core.deps.migration!.verify(key, migrateNowSignedBytes(fields), signature))
-      return void this.core.drop("badSignature", from, message.type);
-    known.push(message);
-    known.sort((a, b) => a.seq - b.seq);
-    while (known.length > MIGRATION_CHECKPOINTS_MAX) known.shift();
-    assert(known.length <= MIGRATION_CHECKPOINTS_MAX, "peer MIGRATE-NOWs are bounded");
-  }
-
-  /** Ts: from our PRE-PREPARE of the MIGRATION-REQUEST to the last target's MIGRATION-DONE (3.2). */
-  private onMigrationDone(from: Principal, message: MigrationDone): void {
-    const index = this.roundsInFlight.findIndex((round) => round.seq === message.seq);
-    const inFlight = this.roundsInFlight[index];
-    if (inFlight === undefined || !inFlight.pending.has(from.id))
-      return void this.core.drop("staleMigrationDone", from, message.type);
-    const expected = inFlight.migrateNow.pairs.find((pair) => pair.targetNodeId === from.id);
-    if (expected === undefined || expected.replicaId !== message.replicaId)
-      return void this.core.drop("senderMismatch", from, message.type);
-    this.targetDone(inFlight, from.id);
-  }
-
-  /**
-   * STATUS from replica `replicaId` while a round in flight moved that id to a target we still
-   * wait on: the wire authenticated it under the key of the node our membership runs the id on,
-   * which is that target (a later round moving the id on changes the membership), so the target
-   * runs the replica and was promoted. MIGRATION-DONE is sent once and may be lost; a promoted
-   * replica sends STATUS at once and every status interval, so this stands in for it and the
-   * target wait (targetWaitMs) ends.
-   */
-  noteTargetRunning(replicaId: number): void {
-    const nodeId = this.middleware?.nodeOf(replicaId);
-    if (nodeId === undefined) return;
-    for (const inFlight of [...this.roundsInFlight])
-      if (
-        inFlight.pending.has(nodeId) &&
-        inFlight.migrateNow.pairs.some((pair) => pair.replicaId === replicaId && pair.targetNodeId === nodeId)
-      )
-        this.targetDone(inFlight, nodeId);
-  }
-
-  private targetDone(inFlight: RoundInFlight, nodeId: number): void {
-    inFlight.pending.delete(nodeId);
-    if (inFlight.pending.size > 0) return;
-    const index = this.roundsInFlight.indexOf(inFlight);
-    assert(index >= 0, "a round in flight is listed");
-    this.roundsInFlight.splice(index, 1);
-    this.core.collectCheckpoints(); // every target has the state: only the latest may still be needed
-    if (inFlight.startMs === null) return; // a round we vouched for after state transfer: no Ts
-    const latencyMs = Math.max(0, this.core.nowMs - inFlight.startMs);
-    this.core.emit({ kind: "migrationCompleted", seq: inFlight.seq, latencyMs });
-    this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs));
   }
 
   recordOrderExecute(durationMs: number): void {
@@ -1030,35 +676,13 @@ export class MigrationRole {
 
   onTimer(): void {
     if (this.middleware === null) return;
-    const waitMs = this.targetWaitMs();
+    const waitMs = this.rounds.targetWaitMs();
     if (waitMs > 0) {
       this.core.metrics.migrationTimerHolds++;
       this.core.setTimer("migration", Math.min(waitMs, this.core.config.statusIntervalMs));
       return;
     }
     this.startRound("timer", null);
-  }
-
-  /**
-   * How much longer our timer-triggered INIT-MIGRATION waits for a round's target (0: start now).
-   * The round ends at execution from our view, and the next proactive round, started whatever
-   * the targets do, takes f more ids down while the last round's may still lack their replicas
-   * (long runs, docs/migration-progress.md Open 7: four ids without a replica with f=2). So we
-   * hold while a round we executed has a target that has not started (no MIGRATION-DONE nor
-   * STATUS from it) and still runs its id in our membership, for at most targetWaitMsMax after
-   * we executed it: a target that never starts cannot stop proactive recovery, and the CM's
-   * promotion deadline moves its id (an on-demand round, which no hold delays). Our hold only
-   * withholds our own INIT: f+1 replicas' INITs for the round still make us join it.
-   */
-  private targetWaitMs(): number {
-    const waitMsMax = this.settings!.targetWaitMsMax;
-    let waitMs = 0;
-    if (waitMsMax === 0) return waitMs;
-    for (const inFlight of this.roundsInFlight)
-      for (const nodeId of inFlight.pending)
-        if (this.stillTarget(inFlight.migrateNow, nodeId))
-          waitMs = Math.max(waitMs, inFlight.executedAtMs + waitMsMax - this.core.nowMs);
-    return waitMs;
   }
 
   /**
@@ -1228,41 +852,7 @@ export class MigrationRole {
   /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
   retransmitMigration(): void {
     this.retryEvidenceRound();
-    for (const inFlight of this.roundsInFlight) {
-      if (inFlight.retransmits >= this.settings!.migrateNowRetransmitsMax) continue;
-      inFlight.retransmits++;
-      // A view change since: the target must start in the view we are in now (makeMigrateNow).
-      if (this.core.viewActive && inFlight.migrateNow.view !== this.core.view) {
-        const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
-        inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
-      }
-      const relayed = this.peerMigrateNows.flatMap((copies) =>
-        copies.filter((copy) => sameRound(copy, inFlight.migrateNow)),
-      );
-      for (const nodeId of inFlight.pending)
-        if (this.stillTarget(inFlight.migrateNow, nodeId))
-          for (const copy of [inFlight.migrateNow, ...relayed])
-            this.core.retransmit({ kind: "node", id: nodeId }, copy);
-    }
-    // Oldest round first: the CM applies rounds in seq order and drops a copy of one below the
-    // latest it applied.
-    for (const cmNotice of this.cmNotices) {
-      if (cmNotice.retransmits >= this.settings!.migrateNowRetransmitsMax) continue;
-      cmNotice.retransmits++;
-      // The peers' signed copies of the round too: a replica that executed the round and then
-      // lost its memory, or a source that retired, sent its copy to the CM once, and a partition
-      // may have cut the CM off then. The CM counts a copy under its author's signature only, so
-      // f+1 still means f+1 distinct replicas (migration CI seeds 79 and 198: the CM held one of
-      // the round's surviving signatures, never certified the round, and the replica left out of
-      // it could not fetch its state on the CM's certificate).
-      const relayed = this.peerMigrateNows.flatMap((copies) =>
-        copies.filter((copy) => sameRound(copy, cmNotice.migrateNow)),
-      );
-      const cmCount = this.settings!.cmPublicKeys.length;
-      for (let cmId = 0; cmId < cmCount; cmId++)
-        for (const copy of [cmNotice.migrateNow, ...relayed])
-          this.core.retransmit({ kind: "cm", id: cmId }, copy);
-    }
+    this.rounds.retransmit();
     const own = this.initVotes[this.core.config.replicaId];
     if (
       this.middleware !== null &&
@@ -1280,18 +870,6 @@ export class MigrationRole {
       this.core.metrics.retransmissions++;
       this.core.emit({ kind: "broadcast", message: fresh });
     }
-  }
-
-  /**
-   * Whether `nodeId` still runs the id the round moved to it in our membership. Once a later round
-   * moved that id on (an on-demand round replacing a target that crashed mid-transfer), the old
-   * round's MIGRATE-NOW would promote the node from a stale checkpoint next to the id's current
-   * node: a target that came back from its crash did so in long runs, and was later promoted
-   * again for another id (two ids on one node).
-   */
-  private stillTarget(migrateNow: MigrateNow, nodeId: number): boolean {
-    const pair = migrateNow.pairs.find((candidate) => candidate.targetNodeId === nodeId);
-    return pair !== undefined && this.middleware?.nodeOf(pair.replicaId) === nodeId;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1433,21 +1011,4 @@ export class MigrationRole {
   }
 
   /** Replica.promoted: install the verified migration checkpoint as our state at seq. */
-}
-
-/** Two MIGRATE-NOWs certify the same round: same n, C and P (views and signers may differ). */
-function sameRound(a: MigrateNow, b: MigrateNow): boolean {
-  return (
-    a.seq === b.seq &&
-    bytesEqual(a.checkpointDigest, b.checkpointDigest) &&
-    a.pairs.length === b.pairs.length &&
-    a.pairs.every((pair, index) => {
-      const other = b.pairs[index]!;
-      return (
-        pair.replicaId === other.replicaId &&
-        pair.sourceNodeId === other.sourceNodeId &&
-        pair.targetNodeId === other.targetNodeId
-      );
-    })
-  );
 }

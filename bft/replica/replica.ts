@@ -51,6 +51,7 @@ import type { CoreDeps, Effect, ExecutedRequest, ReplicaConfig, ReplicaInput, Ti
 import { proposalDigest } from "./batch-digest.js";
 import { ClientTable } from "./client-table.js";
 import { validateReplicaConfig } from "./config.js";
+import type { MembershipNotices } from "./membership-notices.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";
 import { type AppliedMigration, MigrationRole } from "./migration-role.js";
 import {
@@ -62,6 +63,7 @@ import {
 import { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
 import type { ReplicaCore } from "./replica-core.js";
 import { RequestQueue } from "./request-queue.js";
+import type { RoundsInFlight } from "./rounds-in-flight.js";
 import { encodeState, stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
 import { type FetchRequest, StateFetch, stateChunkOf } from "./state-transfer.js";
 import {
@@ -207,6 +209,10 @@ export class Replica {
   private promotedAtStart = false;
   /** Migration (paper section 3): idle when the config has no migration settings. */
   private readonly migration: MigrationRole;
+  /** The migration role's rounds whose targets are pending (section 3.2). */
+  private readonly rounds: RoundsInFlight;
+  /** The migration role's NEW-MEMBERSHIP notices and CM certificate (section 3.3). */
+  private readonly notices: MembershipNotices;
 
   constructor(config: ReplicaConfig, deps: CoreDeps) {
     this.config = validateReplicaConfig(config);
@@ -223,6 +229,8 @@ export class Replica {
     this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
     this.migration = new MigrationRole(this.coreForRoles(), config.migration ?? null);
+    this.rounds = this.migration.rounds;
+    this.notices = this.migration.notices;
     // The genesis checkpoint (seq 0) is stable by definition: every replica starts from the same
     // initial application state and an empty client table.
     const genesis = this.makeCheckpoint(0);
@@ -424,8 +432,7 @@ export class Replica {
     }
     if (!this.checkReplicaSender(from, message)) return;
     if (this.recovering) this.noteViewWhileRecovering(message);
-    if (message.type === "Status" && this.migration.hasRoundsInFlight)
-      this.migration.noteTargetRunning(from.id);
+    if (message.type === "Status" && !this.rounds.isEmpty) this.rounds.noteTargetRunning(from.id);
     switch (message.type) {
       case "PrePrepare":
         this.onPrePrepare(from.id, message);
@@ -498,7 +505,7 @@ export class Replica {
       return void this.drop("unknownReplica", from, "Request");
     }
     this.metrics.requestsReceived++;
-    if (from.kind === "client") this.migration.onClientRequest(request.clientId);
+    if (from.kind === "client") this.notices.onClientRequest(request.clientId);
     const entry = this.clientTable.get(request.clientId);
     if (entry !== undefined && request.timestamp < entry.timestamp) {
       return void this.drop("staleRequest", from, "Request");
@@ -1037,7 +1044,7 @@ export class Replica {
     if (seq === this.stable) return true;
     if (seq > this.stable && isCheckpointSeq(seq, this.config.checkpointIntervalSeqs)) return true;
     if (seq > this.stable && seq === this.migration.checkpointSeq) return true;
-    return this.migration.hasRoundInFlight(seq);
+    return this.rounds.has(seq);
   }
 
   private collectCheckpoints(): void {
@@ -1207,7 +1214,7 @@ export class Replica {
    * target stayed a signature short for good. Holders: the replicas that announced C, then any.
    */
   private cmCertifiedRound(): DecidedCheckpoint | null {
-    const certificate = this.migration.membershipCertificate;
+    const certificate = this.notices.membershipCertificate;
     if (certificate === null || certificate.seq <= this.lastExecuted) return null;
     const announced = this.migrationCheckpointClaims
       .filter(
@@ -1369,7 +1376,7 @@ export class Replica {
     }
     this.metrics.stateTransfersCompleted++;
     this.emit({ kind: "stateInstalled", seq: fetch.seq, stateDigest: fetch.stateDigest });
-    this.migration.authenticateCertifiedMembers();
+    this.notices.authenticateCertifiedMembers();
     // The certified state is at least as good as a stable checkpoint for our own GC: we hold it.
     this.advanceStable(fetch.seq, fetch.stateDigest);
     if (this.migration.vouchSkippedRound(executedBefore)) return; // we were its source: retired
@@ -1735,7 +1742,7 @@ export class Replica {
   private onStatusTimer(): void {
     this.broadcastStatus();
     this.setTimer("status", this.config.statusIntervalMs);
-    this.migration.onStatusTickCertificate();
+    this.notices.onStatusTick();
     // Stalled: no execution over a whole interval while a certified checkpoint ahead was already
     // known at the previous tick, so retransmission had one interval to bring the log.
     const target = this.certifiedCheckpointAhead();
@@ -1753,7 +1760,7 @@ export class Replica {
     this.resendMigrationCheckpoint(to, message);
     // A peer behind the round our CM certificate names may have missed it (the CM sends it once):
     // with it, its wire authenticates the round's targets (authenticateCertifiedMembers).
-    const certificate = this.migration.membershipCertificate;
+    const certificate = this.notices.membershipCertificate;
     if (certificate !== null && message.lastExecutedSeq < certificate.seq) this.retransmit(to, certificate);
     if (message.view !== this.viewCurrent || !this.viewActive) {
       // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
@@ -2028,7 +2035,7 @@ export class Replica {
   }
 
   private maybeNotifyClient(clientId: number, seq: number): void {
-    this.migration.maybeNotifyClient(clientId, seq);
+    this.notices.maybeNotifyClient(clientId, seq);
   }
 
   // ---------------------------------------------------------------------------------------------

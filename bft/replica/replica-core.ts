@@ -8,9 +8,20 @@
  * list; a collaborator emits through `emit` into the same list, so effects keep the order in
  * which the core and its collaborators produced them within one step.
  */
-import type { Checkpoint, InitMigration, Message, Principal, ReplicaMessage } from "../messages.js";
+import type {
+  Checkpoint,
+  InitMigration,
+  MembershipCertificate,
+  Message,
+  NewView,
+  Principal,
+  ReplicaMessage,
+  Request,
+  ViewChange,
+} from "../messages.js";
 import type { CoreDeps, Effect, ReplicaConfig, TimerId } from "./api.js";
 import type { DropReason, ReplicaMetrics } from "./metrics.js";
+import type { Slot } from "./slot.js";
 import type { ViewChangeLimits } from "./view-change.js";
 
 export interface ReplicaCore {
@@ -64,4 +75,43 @@ export interface ReplicaCore {
   collectCheckpoints(): void;
   /** We were a source of the round at `seq`: stop for good (section 3.2). */
   retire(seq: number): void;
+}
+
+/**
+ * What the STATUS responder (status-responder.ts) reads of the core: the log, our checkpoints and
+ * view-change messages, all read-only; its one action is to retransmit.
+ */
+export interface StatusCore
+  extends Pick<
+    ReplicaCore,
+    | "config"
+    | "deps"
+    | "replicaCount"
+    | "view"
+    | "viewActive"
+    | "primary"
+    | "isPrimary"
+    | "lastExecutedSeq"
+    | "retransmit"
+  > {
+  /** Our stable checkpoint's seq, the low watermark h. */
+  readonly stableSeq: number;
+  /** The highest seq we accepted a PRE-PREPARE for. */
+  readonly maxPrePreparedSeq: number;
+  /** Our latest VIEW-CHANGE, until we enter the view it asks for. */
+  readonly ownViewChange: ViewChange | undefined;
+  /** The NEW-VIEW that brought us into the current view, if any. */
+  readonly newView: NewView | null;
+  /** Seq of the latest migration checkpoint we took, -1 before any. */
+  readonly migrationCheckpointSeq: number;
+  /** The newest CM-signed membership we hold, if any. */
+  readonly membershipCertificate: MembershipCertificate | null;
+  /** Our log's slot at seq (of whichever view it was last used in), if any. */
+  slot(seq: number): Readonly<Slot> | undefined;
+  /** Our own checkpoint at seq, if we hold it. */
+  checkpoint(seq: number): Checkpoint | undefined;
+  /** Our own checkpoints, in the order we took or installed them. */
+  checkpoints(): readonly Checkpoint[];
+  /** The latest request we know from a client and have not executed. */
+  pendingRequest(clientId: number): Request | undefined;
 }

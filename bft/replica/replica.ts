@@ -61,11 +61,13 @@ import {
   type NewViewDecision,
 } from "./new-view.js";
 import { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
-import type { ReplicaCore } from "./replica-core.js";
+import type { ReplicaCore, StatusCore } from "./replica-core.js";
 import { RequestQueue } from "./request-queue.js";
 import type { RoundsInFlight } from "./rounds-in-flight.js";
+import type { Slot } from "./slot.js";
 import { encodeState, stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
 import { type FetchRequest, StateFetch, stateChunkOf } from "./state-transfer.js";
+import { StatusResponder } from "./status-responder.js";
 import {
   buildViewChangeBody,
   type LoggedBatch,
@@ -104,27 +106,6 @@ function prePrepareOf(view: number, batch: DecidedBatch): PrePrepare {
   return special === undefined
     ? { type: "PrePrepare", view, seq, digest, requests }
     : { type: "PrePrepare", view, seq, digest, requests, special };
-}
-
-/** Protocol state for one (view, seq) in the window (PBFT section 4.2). */
-interface Slot {
-  readonly seq: number;
-  readonly view: number;
-  prePrepare: PrePrepare | null;
-  readonly prepareVotes: VoteSet;
-  readonly commitVotes: VoteSet;
-  prepareSent: boolean;
-  commitSent: boolean;
-  prepared: boolean;
-  committed: boolean;
-  /** When we accepted (or, as primary, sent) the PRE-PREPARE: Toe runs from here (section 3.2). */
-  acceptedAtMs: number;
-  /**
-   * The primary's PRE-PREPARE (digest checked) that we could not yet take because a request in it
-   * was not authenticated for us: taken once we hold each such request from its client, or once
-   * a quorum vouches for the digest (takeParkedPrePrepare).
-   */
-  parked: PrePrepare | null;
 }
 
 /** One of our own checkpoints, kept until a later one is stable so we can serve state transfer. */
@@ -181,7 +162,8 @@ export class Replica {
   private readonly migrationCheckpointClaims: (Checkpoint | undefined)[];
   private lastExecutedAtStatus = 0;
   private lagSeqAtStatus = 0;
-  private readonly peerLastExecuted: number[];
+  /** Answers peers' STATUS messages with what they lack (status-responder.ts). */
+  private readonly statusResponder: StatusResponder;
 
   /** Each replica's latest VIEW-CHANGE (ours included). */
   private readonly viewChanges: (ViewChange | undefined)[];
@@ -226,11 +208,12 @@ export class Replica {
     this.checkpointsAhead = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
     this.migrationCheckpointClaims = new Array<Checkpoint | undefined>(this.replicaCount).fill(undefined);
     this.viewChanges = new Array<ViewChange | undefined>(this.replicaCount).fill(undefined);
-    this.peerLastExecuted = new Array<number>(this.replicaCount).fill(-1);
     this.clientTable = new ClientTable();
-    this.migration = new MigrationRole(this.coreForRoles(), config.migration ?? null);
+    const lent = this.coreForCollaborators();
+    this.migration = new MigrationRole(lent, config.migration ?? null);
     this.rounds = this.migration.rounds;
     this.notices = this.migration.notices;
+    this.statusResponder = new StatusResponder(lent);
     // The genesis checkpoint (seq 0) is stable by definition: every replica starts from the same
     // initial application state and an empty client table.
     const genesis = this.makeCheckpoint(0);
@@ -453,7 +436,7 @@ export class Replica {
         this.onNewView(from, message);
         return;
       case "Status":
-        this.onStatus(message);
+        this.statusResponder.onStatus(message);
         return;
       case "FetchState":
         this.onFetchState(from, message);
@@ -1726,7 +1709,8 @@ export class Replica {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // STATUS and retransmission (see the note at the top of this file)
+  // STATUS and retransmission (see the note at the top of this file): StatusResponder
+  // (status-responder.ts) answers a peer's STATUS.
 
   private broadcastStatus(): void {
     const status: Status = {
@@ -1753,142 +1737,6 @@ export class Replica {
     this.maybeFetchLaggingState(stalled);
     this.migration.retransmitMigration();
     this.migration.maintainKeys();
-  }
-
-  private onStatus(message: Status): void {
-    const to: Principal = { kind: "replica", id: message.replicaId };
-    this.resendMigrationCheckpoint(to, message);
-    // A peer behind the round our CM certificate names may have missed it (the CM sends it once):
-    // with it, its wire authenticates the round's targets (authenticateCertifiedMembers).
-    const certificate = this.notices.membershipCertificate;
-    if (certificate !== null && message.lastExecutedSeq < certificate.seq) this.retransmit(to, certificate);
-    if (message.view !== this.viewCurrent || !this.viewActive) {
-      // CHECKPOINTs name no view: a peer behind us in execution gets them in any view, so it can
-      // fetch the state it lacks. A replica that ran alone into a higher view while it lagged
-      // otherwise hears nothing it can catch up from until the others reach that view (simulator
-      // seed 36 of the migration runs), and by then a migration may have moved the ids it trusts.
-      if (message.lastExecutedSeq < this.stable) this.resendCheckpoints(to, message.stableSeq);
-    }
-    if (message.view > this.viewCurrent) return; // we learn of higher views from VIEW-CHANGEs
-    if (!this.viewActive) {
-      const own = this.viewChanges[this.config.replicaId];
-      if (own !== undefined) this.retransmit(to, own);
-      this.resendOldViewVotes(to, message);
-      return;
-    }
-    if (message.view < this.viewCurrent) {
-      if (this.newViewMessage !== null) this.retransmit(to, this.newViewMessage);
-      this.resendOldViewVotes(to, message);
-      return;
-    }
-    // A peer that reports the same lastExecuted twice is stuck on lost messages: resend even
-    // if it is level with us, since what it misses may be the in-flight batches or CHECKPOINTs.
-    const stuck = this.peerLastExecuted[message.replicaId] === message.lastExecutedSeq;
-    this.peerLastExecuted[message.replicaId] = message.lastExecutedSeq;
-    if (message.stableSeq < this.stable || message.lastExecutedSeq < this.stable || stuck)
-      this.resendCheckpoints(to, message.stableSeq);
-    if (message.lastExecutedSeq < this.lastExecuted || stuck) this.resendLog(to, message.lastExecutedSeq);
-    else if (message.replicaId !== this.primary) this.resendUnvoted(to, message);
-  }
-
-  /**
-   * Our latest migration checkpoint, when it is off the interval, to a peer (in any view) that
-   * has not executed its seq: the announcement at execution may have been lost, and the peer may
-   * be unable to execute the round from the log (item 6 of docs/migration-progress.md).
-   */
-  private resendMigrationCheckpoint(to: Principal, status: Status): void {
-    const seq = this.migration.checkpointSeq;
-    if (seq <= status.lastExecutedSeq || isCheckpointSeq(seq, this.config.checkpointIntervalSeqs)) return;
-    const own = this.checkpoints.get(seq);
-    if (own !== undefined) this.retransmit(to, own.message);
-  }
-
-  private resendCheckpoints(to: Principal, aboveSeq: number): void {
-    for (const own of this.checkpoints.values()) {
-      if (own.message.seq > aboveSeq) this.retransmit(to, own.message);
-    }
-  }
-
-  /** Resends our part of each logged seq above fromSeq: votes first, then the batch (a relay). */
-  private resendLog(to: Principal, fromSeq: number): void {
-    const seqLast = Math.min(this.maxPrePreparedSeq, this.stable + this.config.logWindowSeqs);
-    for (let seq = Math.max(fromSeq, this.stable) + 1; seq <= seqLast; seq++) {
-      const slot = this.log.get(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== this.viewCurrent) continue;
-      this.resendSlot(to, slot);
-    }
-  }
-
-  /**
-   * A backup level with us in execution and in our view, whose vote we lack for a seq we hold
-   * pre-prepared and not yet committed, most likely lacks that seq's PRE-PREPARE: it was not
-   * running when the primary sent it (a target promoted after the batch went out) or not yet in
-   * the view (it entered through the NEW-VIEW after the new primary's first proposals, which it
-   * dropped as for another view). Links are FIFO, so its vote would have arrived before its
-   * STATUS. Waiting for the "stuck" rule (the same lastExecuted in two STATUS messages) cost a
-   * whole view-change timeout whenever that backup's vote was needed for a quorum (migration CI
-   * seed 134). Only uncommitted slots: votes for a committed slot are not even MAC-checked (wants).
-   */
-  private resendUnvoted(to: Principal, status: Status): void {
-    assert(to.kind === "replica" && to.id === status.replicaId, "resend to the STATUS sender");
-    const seqLast = Math.min(this.maxPrePreparedSeq, this.stable + this.config.logWindowSeqs);
-    for (let seq = Math.max(status.lastExecutedSeq, this.stable) + 1; seq <= seqLast; seq++) {
-      const slot = this.log.get(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== this.viewCurrent) continue;
-      if (slot.committed) continue;
-      if (slot.prepareVotes.has(status.replicaId) || slot.commitVotes.has(status.replicaId)) continue;
-      this.resendSlot(to, slot);
-    }
-  }
-
-  private resendSlot(to: Principal, slot: Slot): void {
-    assert(
-      slot.prePrepare !== null && slot.view === this.viewCurrent,
-      "resend a pre-prepared slot of our view",
-    );
-    const prePrepare = this.withLatestCopies(slot.prePrepare);
-    const { view, seq, digest } = prePrepare;
-    const replicaId = this.config.replicaId;
-    if (this.isPrimary) this.retransmit(to, prePrepare);
-    if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
-    if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
-    if (!this.isPrimary && slot.prepared) this.retransmit(to, prePrepare);
-  }
-
-  /**
-   * The PRE-PREPARE with each request replaced by the latest copy its client sent us
-   * (refreshPendingCopy). The digest covers the requests' contents, not their authenticators, so
-   * the resent message names the same batch; only the receiver's chance to authenticate it grows.
-   */
-  private withLatestCopies(prePrepare: PrePrepare): PrePrepare {
-    let changed = false;
-    const requests = prePrepare.requests.map((request) => {
-      const known = this.pending.get(request.clientId);
-      if (known === undefined || known === request || known.timestamp !== request.timestamp) return request;
-      if (!bytesEqual(this.deps.requestDigest(known), this.deps.requestDigest(request))) return request;
-      changed = true;
-      return known;
-    });
-    return changed ? { ...prePrepare, requests } : prePrepare;
-  }
-
-  /**
-   * A peer still in an older view may lack our votes from that view: we moved on (alone, or
-   * ahead of it) before it gathered its commit quorum, and without them it can neither execute
-   * nor see a pending request to time out on (seed 1014: the primary of view 2 waited forever for
-   * a COMMIT from the one replica that had moved to view 3). Resending the PREPAREs and COMMITs we
-   * sent in the peer's view is safe: they are the same votes, for the same digests.
-   */
-  private resendOldViewVotes(to: Principal, status: Status): void {
-    const seqLast = Math.min(this.maxPrePreparedSeq, this.stable + this.config.logWindowSeqs);
-    const replicaId = this.config.replicaId;
-    for (let seq = Math.max(status.lastExecutedSeq, this.stable) + 1; seq <= seqLast; seq++) {
-      const slot = this.log.get(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== status.view) continue;
-      const { view, digest } = slot.prePrepare;
-      if (slot.prepareSent) this.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
-      if (slot.commitSent) this.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
-    }
   }
 
   private retransmit(to: Principal, message: Message): void {
@@ -1955,8 +1803,11 @@ export class Replica {
     this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
   }
 
-  /** What the core lends its collaborators (replica-core.ts): live views and bound actions. */
-  private coreForRoles(): ReplicaCore {
+  /**
+   * What the core lends its collaborators (replica-core.ts): live views of its state and bound
+   * actions, nothing copied. Each collaborator is typed to see only its own interface.
+   */
+  private coreForCollaborators(): ReplicaCore & StatusCore {
     const core = this;
     return {
       config: this.config,
@@ -1985,6 +1836,28 @@ export class Replica {
       get isRetired() {
         return core.retired;
       },
+      get stableSeq() {
+        return core.stable;
+      },
+      get maxPrePreparedSeq() {
+        return core.maxPrePreparedSeq;
+      },
+      get ownViewChange() {
+        return core.viewChanges[core.config.replicaId];
+      },
+      get newView() {
+        return core.newViewMessage;
+      },
+      get migrationCheckpointSeq() {
+        return core.migration.checkpointSeq;
+      },
+      get membershipCertificate() {
+        return core.notices.membershipCertificate;
+      },
+      slot: (seq) => this.log.get(seq),
+      checkpoint: (seq) => this.checkpoints.get(seq)?.message,
+      checkpoints: () => Array.from(this.checkpoints.values(), (own) => own.message),
+      pendingRequest: (clientId) => this.pending.get(clientId),
       emit: (effect) => this.emit(effect),
       setTimer: (timer, afterMs) => this.setTimer(timer, afterMs),
       drop: (reason, from, what) => this.drop(reason, from, what),

@@ -11,7 +11,6 @@
  */
 import { assert, unreachable } from "../assert.js";
 import type {
-  Evidence,
   InitMigration,
   JoinApproved,
   JoinRequest,
@@ -20,7 +19,6 @@ import type {
   MigrationMessage,
   MigrationPair,
   MigrationRequest,
-  NewView,
   OnDemandMigration,
   OrderedSpecial,
   PrePrepare,
@@ -34,15 +32,12 @@ import {
   KeyExchangeTable,
   type KeyPeer,
   makeJoinApproved,
-  newViewSignedBytes,
   onDemandMigrationSignedBytes,
 } from "../migration/index.js";
 import type { MigrationSettings } from "./api.js";
-import { proposalDigest } from "./batch-digest.js";
-import { verifyEvidence } from "./evidence.js";
+import { EvidenceRounds } from "./evidence-rounds.js";
 import { MembershipNotices } from "./membership-notices.js";
 import { initMatches, Middleware, proofsProblem } from "./middleware.js";
-import { Offenders } from "./offenders.js";
 import { quorumOf, weakQuorumOf } from "./quorum.js";
 import type { ReplicaCore } from "./replica-core.js";
 import { RoundsInFlight } from "./rounds-in-flight.js";
@@ -84,6 +79,42 @@ export function designatedStateSender(sources: readonly number[], replicaCount: 
   return unreachable(0 as never, "at most f < 3f+1 sources");
 }
 
+function newMiddleware(core: ReplicaCore, settings: MigrationSettings): Middleware {
+  const migrationDeps = core.deps.migration;
+  assert(migrationDeps !== undefined, "migration settings come with migration deps");
+  return new Middleware(
+    {
+      f: core.config.f,
+      roster: settings.roster,
+      activeNodeIds: settings.members.map((member) => member.nodeId),
+      cmPublicKeys: settings.cmPublicKeys,
+    },
+    { verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature) },
+    settings.members,
+  );
+}
+
+/** Our node's KEY-EXCHANGE table, or null when the host uses derived keys only. */
+function newKeyExchangeTable(core: ReplicaCore, settings: MigrationSettings): KeyExchangeTable | null {
+  const migrationDeps = core.deps.migration;
+  assert(migrationDeps !== undefined, "migration settings come with migration deps");
+  const setup = migrationDeps.keyExchange;
+  if (setup === undefined) return null;
+  return new KeyExchangeTable(
+    {
+      nodeId: settings.nodeId,
+      counter: setup.counter,
+      roster: settings.roster,
+      replicaCount: core.replicaCount,
+    },
+    {
+      sign: (bytes) => migrationDeps.sign(bytes),
+      verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
+      keyAgreement: setup.keyAgreement,
+    },
+  );
+}
+
 export class MigrationRole {
   private readonly core: ReplicaCore;
   /** Null without migration: then the middleware and the interval controller are null too. */
@@ -105,76 +136,42 @@ export class MigrationRole {
   /** Sources of the CM's latest verified on-demand request (section 3.4). */
   private onDemandSources: readonly number[] | null = null;
   private readonly onDemandCounters = new Map<number, number>();
-  /** Replicas proven faulty by evidence (section 3.4, evidence.ts), and the round that migrates them. */
-  private readonly offenders: Offenders;
-  private evidenceSources: readonly number[] | null = null;
-  private evidenceRetransmits = 0;
   /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
   migrationBarrierSeq = 0;
   /** Seq of the latest migration checkpoint we took (-1 before any): see Replica.checkpointNeeded. */
   private migrationCheckpointSeq = -1;
   /** Rounds we executed whose targets are pending: MIGRATE-NOW delivery to them and the CM (3.2). */
   readonly rounds: RoundsInFlight;
+  /** Proofs that replicas are faulty, and the on-demand rounds they start (section 3.4). */
+  readonly evidence: EvidenceRounds;
   /** NEW-MEMBERSHIP notices and the CM's membership certificate (section 3.3). */
   readonly notices: MembershipNotices;
   /** Session keys with the other nodes (KEY-EXCHANGE); null when the host uses derived keys only. */
-  private keyExchange: KeyExchangeTable | null = null;
+  private keyExchange: KeyExchangeTable | null;
 
   constructor(core: ReplicaCore, settings: MigrationSettings | null) {
     this.core = core;
     this.settings = settings;
-    const replicaCount = core.replicaCount;
-    this.initVotes = new Array<InitMigration | undefined>(replicaCount).fill(undefined);
-    this.offenders = new Offenders(replicaCount);
-    if (settings === null) {
-      this.middleware = null;
-      this.interval = null;
-      this.rounds = new RoundsInFlight(core, {
-        settings,
-        middleware: null,
-        recordMigrationLatency: () => {},
-      });
-      this.notices = new MembershipNotices(core, { settings, middleware: null });
-      return;
-    }
-    const migrationDeps = core.deps.migration;
-    assert(migrationDeps !== undefined, "migration settings come with migration deps");
-    this.middleware = new Middleware(
-      {
-        f: core.config.f,
-        roster: settings.roster,
-        activeNodeIds: settings.members.map((member) => member.nodeId),
-        cmPublicKeys: settings.cmPublicKeys,
-      },
-      { verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature) },
-      settings.members,
-    );
+    this.initVotes = new Array<InitMigration | undefined>(core.replicaCount).fill(undefined);
+    this.middleware = settings === null ? null : newMiddleware(core, settings);
     // A promoted target does not run its id in the initial membership: its checkpoint says so
     // (asserted in Replica.installPromotedState).
-    this.interval = new IntervalController(settings.interval);
-    const interval = this.interval;
+    this.interval = settings === null ? null : new IntervalController(settings.interval);
+    this.keyExchange = settings === null ? null : newKeyExchangeTable(core, settings);
+    const migration = { settings, middleware: this.middleware };
     this.rounds = new RoundsInFlight(core, {
-      settings,
-      middleware: this.middleware,
-      recordMigrationLatency: (latencyMs) => this.emitAdmin(interval.recordMigrationLatency(latencyMs)),
+      ...migration,
+      recordMigrationLatency: (latencyMs) => this.emitAdmin(this.interval!.recordMigrationLatency(latencyMs)),
     });
-    this.notices = new MembershipNotices(core, { settings, middleware: this.middleware });
-    const setup = migrationDeps.keyExchange;
-    if (setup !== undefined) {
-      this.keyExchange = new KeyExchangeTable(
-        {
-          nodeId: settings.nodeId,
-          counter: setup.counter,
-          roster: settings.roster,
-          replicaCount,
-        },
-        {
-          sign: (bytes) => migrationDeps.sign(bytes),
-          verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
-          keyAgreement: setup.keyAgreement,
-        },
-      );
-    }
+    this.notices = new MembershipNotices(core, migration);
+    this.evidence = new EvidenceRounds(core, {
+      ...migration,
+      onDemandUnderWay: () => this.onDemandUnderWay(),
+      startOnDemandRound: (sources) => {
+        this.onDemandSources = sources;
+        this.startRound("onDemand", sources);
+      },
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -262,6 +259,27 @@ export class MigrationRole {
     });
   }
 
+  /**
+   * State transfer or promotion installs the middleware's part of a certified state: a newer l
+   * voids our INIT-MIGRATION votes and a MIGRATION-REQUEST built from them; the same l may still
+   * bring JOINs and LEAVEs we skipped, which can change the selection our INIT named. False when
+   * the bytes do not decode (a bad copy).
+   */
+  restoreMiddleware(bytes: Uint8Array): boolean {
+    if (this.middleware === null) return bytes.length === 0;
+    const before = this.middleware.migrationNumber;
+    if (!this.middleware.restore(bytes)) return false;
+    if (this.middleware.migrationNumber !== before) {
+      this.initVotes.fill(undefined);
+      if (
+        this.migrationPending !== null &&
+        this.migrationPending.migrationNumber < this.middleware.migrationNumber
+      )
+        this.migrationPending = null;
+    } else this.reviseStaleInit(); // the fetched state may hold JOINs and LEAVEs we skipped
+    return true;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Messages and rounds (paper section 3; docs/migration.md). Only reached with migration settings.
 
@@ -299,7 +317,7 @@ export class MigrationRole {
         return;
       case "Evidence":
         if (!this.core.checkReplicaSender(from, message)) return;
-        this.considerEvidence(from, message);
+        this.evidence.consider(from, message);
         return;
       case "MembershipCertificate":
         this.notices.onCertificate(from, message);
@@ -587,7 +605,7 @@ export class MigrationRole {
     this.rounds.trackRound(migrateNow, acceptedAtMs);
     this.notices.announce({ view: applied.request.view, seq, pairs: applied.pairs });
     this.armMigrationTimer();
-    this.afterEvidenceRound(applied.pairs);
+    this.evidence.afterRound(applied.pairs);
   }
 
   /**
@@ -745,6 +763,16 @@ export class MigrationRole {
     this.startRound("onDemand", this.onDemandSources);
   }
 
+  /** We sent an on-demand INIT-MIGRATION for the current l: an on-demand round is under way. */
+  private onDemandUnderWay(): boolean {
+    const own = this.initVotes[this.core.config.replicaId];
+    return (
+      own !== undefined &&
+      own.migrationNumber === this.middleware!.migrationNumber &&
+      own.trigger === "onDemand"
+    );
+  }
+
   /** Our INIT-MIGRATION for the current l (section 3.2, "How to Initiate"). */
   private startRound(trigger: InitMigration["trigger"], faulty: readonly number[] | null): void {
     const middleware = this.middleware!;
@@ -851,7 +879,7 @@ export class MigrationRole {
 
   /** Each status tick: MIGRATE-NOW to silent targets (a crashed target retries), and our INIT-MIGRATION. */
   retransmitMigration(): void {
-    this.retryEvidenceRound();
+    this.evidence.retry();
     this.rounds.retransmit();
     const own = this.initVotes[this.core.config.replicaId];
     if (
@@ -871,144 +899,4 @@ export class MigrationRole {
       this.core.emit({ kind: "broadcast", message: fresh });
     }
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Evidence (section 3.4: "solid evidence that one or more replicas are faulty, such as a lying
-  // primary"; bft/replica/evidence.ts says what counts). A verified proof leads to exactly what a
-  // CM's on-demand request leads to: INIT-MIGRATION with trigger onDemand naming the offenders.
-
-  /** Our NEW-VIEWs are signed by our node's coprocessor when we migrate (messages.ts NewView). */
-  signNewView(body: Omit<NewView, "signature">): Uint8Array {
-    const migrationDeps = this.core.deps.migration;
-    if (this.middleware === null || migrationDeps === undefined) return new Uint8Array(0);
-    const { type: _type, ...fields } = body;
-    return migrationDeps.sign(newViewSignedBytes(fields));
-  }
-
-  /** A NEW-VIEW from its view's primary failed verifyNewView; signed, it may be proof of a lie. */
-  accuseNewView(message: NewView): void {
-    const middleware = this.middleware;
-    if (middleware === null || message.signature.length === 0) return;
-    const evidence: Evidence = {
-      type: "Evidence",
-      newView: message,
-      offenderNodeId: middleware.nodeOf(message.replicaId),
-      replicaId: this.core.config.replicaId,
-    };
-    this.considerEvidence({ kind: "replica", id: this.core.config.replicaId }, evidence);
-  }
-
-  /** A proof we found or a peer forwarded: verified from scratch, never on the sender's word. */
-  private considerEvidence(from: Principal, evidence: Evidence): void {
-    const middleware = this.middleware!;
-    const staleness = this.offenders.staleness(evidence);
-    if (staleness === "duplicate") return void this.core.drop("duplicate", from, evidence.type);
-    if (staleness === "stale") return void this.core.drop("staleEvidence", from, evidence.type);
-    const settings = this.settings!;
-    const migrationDeps = this.core.deps.migration!;
-    const verdict = verifyEvidence(evidence, {
-      f: this.core.config.f,
-      limits: this.core.limits,
-      batchDigest: (body) => proposalDigest(body, this.core.deps),
-      nodeOf: (replicaId) => middleware.nodeOf(replicaId),
-      publicKeyOf: (nodeId) => settings.roster.find((entry) => entry.nodeId === nodeId)?.publicKey,
-      verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
-    });
-    if (!verdict.ok) {
-      const reason = verdict.reason === "offenderMoved" ? "staleEvidence" : "badEvidence";
-      return void this.core.drop(reason, from, `${evidence.type}: ${verdict.reason}`);
-    }
-    const record = this.offenders.record(evidence, verdict);
-    this.core.metrics.evidenceAccepted++;
-    this.core.emit({
-      kind: "evidenceAccepted",
-      offenderId: record.offenderId,
-      offenderNodeId: record.nodeId,
-      view: record.view,
-      fault: verdict.fault,
-    });
-    this.core.deps.log?.info(
-      { replicaId: this.core.config.replicaId, offenderId: record.offenderId, fault: verdict.fault },
-      "evidence accepted",
-    );
-    // Peers that did not see the lie need the proof to check our INIT-MIGRATION's S.
-    this.forwardEvidence(evidence);
-    // The view we are changing to is led by a proven liar: its NEW-VIEW will never do, so move
-    // on now rather than when the (backed-off) new-view timer expires. Starting a view change
-    // early is always safe in PBFT; it only costs the liar its view.
-    if (!this.core.viewActive && record.view === this.core.view && record.offenderId === this.core.primary)
-      this.core.startViewChange(this.core.view + 1);
-    this.startEvidenceRound();
-  }
-
-  private forwardEvidence(evidence: Evidence): void {
-    const forwarded: Evidence = { ...evidence, replicaId: this.core.config.replicaId };
-    if (!this.core.deps.migration!.fitsInFrame(forwarded)) return;
-    this.core.emit({ kind: "broadcast", message: forwarded });
-  }
-
-  /**
-   * Starts the on-demand round for the proven ids whose offending node still runs them, unless an
-   * on-demand round (ours or the CM's) is under way: later offenders wait for the next one.
-   */
-  private startEvidenceRound(): void {
-    const middleware = this.middleware!;
-    if (this.core.isRetired) return;
-    const live = this.offenders.liveIds((replicaId) => middleware.nodeOf(replicaId), this.core.config.f);
-    if (live.length === 0) return;
-    const own = this.initVotes[this.core.config.replicaId];
-    if (own !== undefined && own.migrationNumber === middleware.migrationNumber && own.trigger === "onDemand")
-      return;
-    this.evidenceSources = live;
-    this.evidenceRetransmits = 0;
-    this.onDemandSources = live;
-    this.startRound("onDemand", live);
-  }
-
-  /**
-   * An executed round moved ids: proofs against their old nodes are spent. A proof still pending
-   * starts its round on the next status tick (retryEvidenceRound), not here: our INIT-MIGRATION's
-   * authenticator is computed when we build it, and the host applies this round's membershipChanged
-   * only after this step, so one built now would carry the retired nodes' MACs for the moved ids
-   * and the targets would refuse it (found by the simulator, seed 58 with lyingNewPrimary).
-   */
-  private afterEvidenceRound(pairs: readonly MigrationPair[]): void {
-    this.offenders.migrated(pairs, this.core.view);
-    this.evidenceSources = null;
-  }
-
-  /**
-   * Each status tick while an evidence round is pending: start it if it could not start (too few
-   * standbys, or a CM round went first) and resend the proofs it rests on, a bounded number of times.
-   */
-  private retryEvidenceRound(): void {
-    if (this.middleware === null) return;
-    this.startEvidenceRound();
-    const sources = this.evidenceSources;
-    if (sources === null || this.evidenceRetransmits >= this.settings!.migrateNowRetransmitsMax) return;
-    this.evidenceRetransmits++;
-    for (const offenderId of sources) {
-      const record = this.offenders.get(offenderId);
-      if (record === undefined) continue;
-      this.core.metrics.retransmissions++;
-      this.forwardEvidence(record.evidence);
-    }
-  }
-
-  restoreMiddleware(bytes: Uint8Array): boolean {
-    if (this.middleware === null) return bytes.length === 0;
-    const before = this.middleware.migrationNumber;
-    if (!this.middleware.restore(bytes)) return false;
-    if (this.middleware.migrationNumber !== before) {
-      this.initVotes.fill(undefined);
-      if (
-        this.migrationPending !== null &&
-        this.migrationPending.migrationNumber < this.middleware.migrationNumber
-      )
-        this.migrationPending = null;
-    } else this.reviseStaleInit(); // the fetched state may hold JOINs and LEAVEs we skipped
-    return true;
-  }
-
-  /** Replica.promoted: install the verified migration checkpoint as our state at seq. */
 }

@@ -51,6 +51,7 @@ import type { CoreDeps, Effect, ExecutedRequest, ReplicaConfig, ReplicaInput, Ti
 import { proposalDigest } from "./batch-digest.js";
 import { ClientTable } from "./client-table.js";
 import { validateReplicaConfig } from "./config.js";
+import type { EvidenceRounds } from "./evidence-rounds.js";
 import type { MembershipNotices } from "./membership-notices.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";
 import { type AppliedMigration, MigrationRole } from "./migration-role.js";
@@ -191,6 +192,8 @@ export class Replica {
   private promotedAtStart = false;
   /** Migration (paper section 3): idle when the config has no migration settings. */
   private readonly migration: MigrationRole;
+  /** The migration role's evidence of faulty replicas (section 3.4). */
+  private readonly evidence: EvidenceRounds;
   /** The migration role's rounds whose targets are pending (section 3.2). */
   private readonly rounds: RoundsInFlight;
   /** The migration role's NEW-MEMBERSHIP notices and CM certificate (section 3.3). */
@@ -211,6 +214,7 @@ export class Replica {
     this.clientTable = new ClientTable();
     const lent = this.coreForCollaborators();
     this.migration = new MigrationRole(lent, config.migration ?? null);
+    this.evidence = this.migration.evidence;
     this.rounds = this.migration.rounds;
     this.notices = this.migration.notices;
     this.statusResponder = new StatusResponder(lent);
@@ -1561,7 +1565,7 @@ export class Replica {
       prePrepares: decision.batches.map((batch) => prePrepareOf(this.viewCurrent, batch)),
       replicaId: this.config.replicaId,
     };
-    const newView: NewView = { ...body, signature: this.migration.signNewView(body) };
+    const newView: NewView = { ...body, signature: this.evidence.signNewView(body) };
     this.emit({ kind: "broadcast", message: newView });
     this.enterView(newView, decision);
   }
@@ -1585,7 +1589,7 @@ export class Replica {
     const decision = this.verifyNewView(message);
     if (decision === null) {
       // A signed lie is proof against its primary (section 3.4): check it and act on it.
-      this.migration.accuseNewView(message);
+      this.evidence.accuseNewView(message);
       return void this.drop("badNewView", from, message.type);
     }
     this.enterView(message, decision);

@@ -1,13 +1,16 @@
 /**
  * The migration role of a replica (paper section 3; docs/migration.md): the part of the replica
  * core that runs proactive and on-demand migration rounds, joins and leaves of the standby pool,
- * the notices of a new membership, session keys, and evidence against faulty replicas (section
- * 3.4). Replica (replica.ts) owns one and delegates to it every migration message, the migration
- * timer and the special entries it orders; the role reaches back only through ReplicaCore
- * (replica-core.ts), and emits its effects into the core's list.
+ * session keys, and through its parts the delivery of a round's MIGRATE-NOWs (RoundsInFlight,
+ * rounds-in-flight.ts), the notices of a new membership (MembershipNotices,
+ * membership-notices.ts) and evidence against faulty replicas (EvidenceRounds,
+ * evidence-rounds.ts, section 3.4). Replica (replica.ts) owns one and delegates to it every
+ * migration message, the migration timer and the special entries it orders; the role and its
+ * parts reach back only through ReplicaCore (replica-core.ts), and emit their effects into the
+ * core's list.
  *
- * Without migration settings the role holds no middleware and stays idle: the core drops
- * migration messages and never sees a special entry it could order.
+ * Without migration settings the role holds no middleware and stays idle: it drops every
+ * migration message, so no special entry is ever queued or accepted.
  */
 import { assert, unreachable } from "../assert.js";
 import type {
@@ -136,7 +139,10 @@ export class MigrationRole {
   /** Sources of the CM's latest verified on-demand request (section 3.4). */
   private onDemandSources: readonly number[] | null = null;
   private readonly onDemandCounters = new Map<number, number>();
-  /** Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). */
+  /**
+   * Primary: no proposal above this seq until it executes (a MIGRATION-REQUEST is a barrier). Set
+   * by the core when it proposes a MIGRATION-REQUEST (Replica.propose), read by its batching.
+   */
   migrationBarrierSeq = 0;
   /** Seq of the latest migration checkpoint we took (-1 before any): see Replica.checkpointNeeded. */
   private migrationCheckpointSeq = -1;
@@ -566,6 +572,7 @@ export class MigrationRole {
     this.migrationCheckpointSeq = seq;
     this.rounds.makeRoomForRound();
     const checkpoint = this.core.migrationCheckpoint(seq);
+    assert(checkpoint.seq === seq, "the migration checkpoint is of the round's seq");
     this.middleware!.recordCheckpointDigest(seq, checkpoint.stateDigest);
     const sources = applied.pairs.map((pair) => pair.replicaId);
     const stateSender = designatedStateSender(sources, this.core.replicaCount);

@@ -1781,37 +1781,11 @@ export class Replica {
   }
 
   /**
-   * Our checkpoint at a migration round's seq, just executed (MigrationRole.afterMigration). The
-   * role has already made this seq the latest migration checkpoint and given up the oldest round
-   * in flight if needed, so collecting first keeps the bound while the new checkpoint is taken.
-   */
-  private migrationCheckpoint(seq: number): Checkpoint {
-    assert(seq === this.lastExecuted, "a migration checkpoint is of the state just executed");
-    this.collectCheckpoints();
-    let own = this.checkpoints.get(seq);
-    if (own === undefined) {
-      // Off the checkpoint interval: announced like one, so a replica that misses the round can
-      // fetch this state (onMigrationCheckpoint); the interval checkpoint was announced already.
-      own = this.makeCheckpoint(seq);
-      this.emit({ kind: "broadcast", message: own.message });
-    }
-    return own.message;
-  }
-
-  private retire(seq: number): void {
-    const settings = this.migration.settings!;
-    for (const timer of ["status", "viewChange", "stateTransfer", "migration"] as const)
-      this.emit({ kind: "cancelTimer", timer });
-    this.emit({ kind: "retire", replicaId: this.config.replicaId, nodeId: settings.nodeId, seq });
-    this.retired = true;
-    this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
-  }
-
-  /**
    * What the core lends its collaborators (replica-core.ts): live views of its state and bound
    * actions, nothing copied. Each collaborator is typed to see only its own interface.
    */
   private coreForCollaborators(): ReplicaCore & StatusCore {
+    // In the literal's getters `this` is the literal, hence `core`; the arrows bind the replica.
     const core = this;
     return {
       config: this.config,
@@ -1881,7 +1855,35 @@ export class Replica {
 
   // ---------------------------------------------------------------------------------------------
   // Migration (paper section 3; docs/migration.md): MigrationRole (migration-role.ts) runs it.
-  // These forward the calls the batching and execution paths make, which read as before.
+  // Here: what the role asks of the core (ReplicaCore.migrationCheckpoint, retire), and forwarders
+  // for the calls the batching and execution paths make, which read as before.
+
+  /**
+   * Our checkpoint at a migration round's seq, just executed (MigrationRole.afterMigration). The
+   * role has already made this seq the latest migration checkpoint and given up the oldest round
+   * in flight if needed, so collecting first keeps the bound while the new checkpoint is taken.
+   */
+  private migrationCheckpoint(seq: number): Checkpoint {
+    assert(seq === this.lastExecuted, "a migration checkpoint is of the state just executed");
+    this.collectCheckpoints();
+    let own = this.checkpoints.get(seq);
+    if (own === undefined) {
+      // Off the checkpoint interval: announced like one, so a replica that misses the round can
+      // fetch this state (onMigrationCheckpoint); the interval checkpoint was announced already.
+      own = this.makeCheckpoint(seq);
+      this.emit({ kind: "broadcast", message: own.message });
+    }
+    return own.message;
+  }
+
+  private retire(seq: number): void {
+    const settings = this.migration.settings!;
+    for (const timer of ["status", "viewChange", "stateTransfer", "migration"] as const)
+      this.emit({ kind: "cancelTimer", timer });
+    this.emit({ kind: "retire", replicaId: this.config.replicaId, nodeId: settings.nodeId, seq });
+    this.retired = true;
+    this.deps.log?.info({ replicaId: this.config.replicaId, seq }, "retired as a migration source");
+  }
 
   private get specialQueue(): readonly OrderedSpecial[] {
     return this.migration.queuedSpecials;

@@ -1,28 +1,3 @@
-/**
- * The PBFT replica core (Castro & Liskov, TOCS 2002, MAC variant with signed VIEW-CHANGEs).
- *
- * A deterministic state machine: `step(input, nowMs)` takes one authenticated message or one timer
- * and returns effects in the order the host must carry them out. No clocks, randomness or I/O.
- * Senders are authenticated by the wire but may be Byzantine, so every message is checked against
- * our view, watermarks and quorum rules and dropped (and counted) when it does not fit; asserts
- * guard only our own invariants.
- *
- * Migration (paper section 3) lives in MigrationRole (migration-role.ts): the core hands it every
- * migration message, the migration timer and the special entries it orders, and lends it a
- * narrow view of itself (ReplicaCore, replica-core.ts).
- *
- * Retransmission (section 5.2 of the paper uses STATUS messages): every statusIntervalMs a replica
- * broadcasts STATUS(view, lastExecuted, stable). A receiver resends what the sender lacks: the
- * NEW-VIEW (or its own VIEW-CHANGE) if the sender is in an older view, its CHECKPOINTs if the
- * sender is below its stable checkpoint (so it can state-transfer), and for each logged seq above
- * the sender's lastExecuted its own PREPARE and COMMIT, then the PRE-PREPARE. The wire
- * authenticates the forwarder, not the primary, so a PRE-PREPARE from a backup is a *relay*: the
- * receiver accepts its body for (v, n, d) only when it already holds f+1 matching COMMITs (at least
- * one correct replica prepared d) or 2f matching PREPAREs (a prepared certificate) for (v, n, d),
- * and the body hashes to d. Both certificates are unique per (v, n), so a relay can never make a
- * replica pre-prepare anything but what the primary proposed and a quorum accepted.
- */
-import type { AppSnapshot } from "../apps/app.js";
 import { assert, unreachable } from "../assert.js";
 import { bytesEqual } from "../bytes.js";
 import { CLIENT_QUEUE_MAX, REQUEST_BATCH_MAX } from "../limits.js";
@@ -61,13 +36,14 @@ import {
   decideNewView,
   type NewViewDecision,
 } from "./new-view.js";
+import { type OwnCheckpoint, OwnCheckpoints } from "./own-checkpoints.js";
 import { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
 import type { ReplicaCore, StatusCore } from "./replica-core.js";
 import { RequestQueue } from "./request-queue.js";
 import type { RoundsInFlight } from "./rounds-in-flight.js";
 import type { Slot } from "./slot.js";
-import { encodeState, stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
-import { type FetchRequest, StateFetch, stateChunkOf } from "./state-transfer.js";
+import { stateDigestOf, stateMatchesDigest } from "./state-encoding.js";
+import { type FetchRequest, StateFetch } from "./state-transfer.js";
 import { StatusResponder } from "./status-responder.js";
 import {
   buildViewChangeBody,
@@ -109,16 +85,6 @@ function prePrepareOf(view: number, batch: DecidedBatch): PrePrepare {
     : { type: "PrePrepare", view, seq, digest, requests, special };
 }
 
-/** One of our own checkpoints, kept until a later one is stable so we can serve state transfer. */
-interface OwnCheckpoint {
-  readonly message: Checkpoint;
-  readonly clientTableBytes: Uint8Array;
-  readonly appSnapshot: AppSnapshot;
-  readonly middlewareBytes: Uint8Array;
-  /** The encoded state, built on the first FETCH-STATE for it. */
-  stateBytes: Uint8Array | null;
-}
-
 /** Exponential backoff stops growing here (2^16 times the base timeout). */
 const VIEW_CHANGE_BACKOFF_EXPONENT_MAX = 16;
 
@@ -151,7 +117,8 @@ export class Replica {
   private readonly proposedTimestamps = new Map<number, number>();
   private seqNext = 1;
 
-  private readonly checkpoints = new Map<number, OwnCheckpoint>();
+  /** Our own checkpoints, which we serve by state transfer (own-checkpoints.ts). */
+  private readonly checkpoints = new OwnCheckpoints();
   private readonly checkpointVotes = new Map<number, VoteSet>();
   /** Each replica's highest CHECKPOINT above our window: enough to learn we fell behind. */
   private readonly checkpointsAhead: (Checkpoint | undefined)[];
@@ -1035,7 +1002,7 @@ export class Replica {
   }
 
   private collectCheckpoints(): void {
-    for (const seq of this.checkpoints.keys()) if (!this.checkpointNeeded(seq)) this.checkpoints.delete(seq);
+    this.checkpoints.retain((seq) => this.checkpointNeeded(seq));
   }
 
   private takeCheckpoint(seq: number): void {
@@ -1235,7 +1202,7 @@ export class Replica {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // State transfer (PBFT section 5.3): fetching side in StateFetch, serving side here
+  // State transfer (PBFT section 5.3): fetching side in StateFetch, serving side in OwnCheckpoints
 
   private startStateTransfer(target: DecidedCheckpoint): void {
     assert(target.seq > this.lastExecuted, "fetch only state we lack");
@@ -1278,24 +1245,8 @@ export class Replica {
   }
 
   private onFetchState(from: Principal, message: FetchState): void {
-    const own = this.checkpoints.get(message.seq);
-    if (own === undefined || !bytesEqual(own.message.stateDigest, message.stateDigest)) {
-      return void this.drop("unknownCheckpoint", from, message.type);
-    }
-    own.stateBytes ??= encodeState({
-      clientTableBytes: own.clientTableBytes,
-      appDigest: own.appSnapshot.digest,
-      middlewareBytes: own.middlewareBytes,
-      appBytes: own.appSnapshot.bytes(),
-    });
-    const chunk = stateChunkOf({
-      stateBytes: own.stateBytes,
-      seq: message.seq,
-      stateDigest: own.message.stateDigest,
-      chunkIndex: message.chunkIndex,
-      replicaId: this.config.replicaId,
-    });
-    if (chunk === null) return void this.drop("badChunk", from, message.type);
+    const chunk = this.checkpoints.serve(message, this.config.replicaId);
+    if (typeof chunk === "string") return void this.drop(chunk, from, message.type);
     this.metrics.stateChunksServed++;
     this.emit({ kind: "send", to: from, message: chunk });
   }

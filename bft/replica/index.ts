@@ -29,6 +29,7 @@ export {
 } from "./evidence.js";
 export { DROP_REASONS, type DropReason, type ReplicaMetrics } from "./metrics.js";
 export { initMatches, type LastMigration, Middleware, proofsProblem, type Selection } from "./middleware.js";
+export { designatedStateSender } from "./migration-role.js";
 export {
   type BatchBody,
   chooseCheckpoint,
@@ -39,7 +40,7 @@ export {
   type NewViewDecisionInput,
 } from "./new-view.js";
 export { primaryOf, quorumOf, replicaCountOf, VoteSet, weakQuorumOf } from "./quorum.js";
-export { designatedStateSender, Replica } from "./replica.js";
+export { Replica } from "./replica.js";
 export {
   membershipKey,
   StandbyNode,

@@ -8,7 +8,7 @@
  * - 71, 78, 93, 144: a round executed in a partition without a correct non-source replica, its
  *   source retired (its one-shot MIGRATE-NOW lost), and the replica left out passed the round by
  *   state transfer without vouching, so its target never got 2f+1 MIGRATE-NOWs; that replica now
- *   signs the round's MIGRATE-NOW from the installed state (Replica.vouchSkippedRound).
+ *   signs the round's MIGRATE-NOW from the installed state (MigrationRole.vouchSkippedRound).
  * - 153: the same, with the lagging replica in a view change one seq before an off-interval
  *   round: it fetches the round's checkpoint on the CHECKPOINTs its holders announce for it.
  * - 74: a replica far behind chose such a migration checkpoint, whose holders had all retired or

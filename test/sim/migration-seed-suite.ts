@@ -41,7 +41,7 @@ export const LIVENESS_FAILURES_PER_FILE_MAX = 0;
  *   PRE-PREPARE waited for a certificate its own vote was needed for; it now takes the batch once
  *   it holds the request from the client (Slot.parked). 134 (stall bound): a backup lacking a
  *   PRE-PREPARE while level with the others got it only by the "stuck" rule, a view-change timeout
- *   late (Replica.resendUnvoted, STATUS on entering a view).
+ *   late (StatusResponder.resendUnvoted, STATUS on entering a view).
  */
 export const LIVENESS_REGRESSION_SEEDS: ReadonlySet<number> = new Set([
   2, 7, 17, 21, 26, 28, 29, 36, 41, 52, 53, 134, 163, 176, 195,

@@ -55,10 +55,6 @@ const options = new Command()
   .option("--settle <time>", "longest run before a cluster's first point while the JIT settles", "150s")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--batch-max <n>", "most requests in one batch (core.batchSizeMax)")
-  .option(
-    "--execute-slice <ms>",
-    "longest a replica executes a batch before it reads its sockets (ReplicaHostOptions.executeSliceMs)",
-  )
   .option("--connection-per-client", "each client opens its own connections (no gateway)")
   .option("--propose-each-request", "the primary proposes at each request, not once per turn")
   .option("--out <file>", "CSV output file", "bench/out/local.csv")
@@ -72,7 +68,6 @@ const options = new Command()
     out: string;
     inflight?: string;
     batchMax?: string;
-    executeSlice?: string;
     connectionPerClient?: boolean;
     proposeEachRequest?: boolean;
   }>();
@@ -93,16 +88,6 @@ function optionalPositiveInt(text: string | undefined, name: string): number | u
   return value;
 }
 
-/** --execute-slice, validated; undefined leaves the replica host's default. */
-function executeSliceMs(): number | undefined {
-  const text = options.executeSlice;
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || value > 1000)
-    throw new Error(`--execute-slice must be a number of ms from 0 to 1000, got "${text}"`);
-  return value;
-}
-
 /** The replica core settings the options override, validated. */
 function coreOverrides(): ReplicaProcessConfig["core"] {
   const inflight = optionalPositiveInt(options.inflight, "--inflight");
@@ -116,11 +101,7 @@ function coreOverrides(): ReplicaProcessConfig["core"] {
   };
 }
 
-async function startReplicas(
-  execMs: number,
-  core: ReplicaProcessConfig["core"],
-  sliceMs: number | undefined,
-): Promise<Cluster> {
+async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"]): Promise<Cluster> {
   const ports = await freePorts(2 * N);
   const endpoints: ReplicaEndpoint[] = Array.from({ length: N }, (_, id) => ({
     id,
@@ -137,7 +118,6 @@ async function startReplicas(
       app: { app: "echo", busyWaitMs: execMs },
       replicas: endpoints,
       core,
-      ...(sliceMs === undefined ? {} : { executeSliceMs: sliceMs }),
     };
     const path = join(dir, `replica-${endpoint.id}.json`);
     writeFileSync(path, JSON.stringify(config));
@@ -325,12 +305,11 @@ const CLUSTER_STARTS_MAX = 3;
 async function startReadyCluster(
   execMs: number,
   core: ReplicaProcessConfig["core"],
-  sliceMs: number | undefined,
   clientCount: number,
   firstClientId: number,
 ): Promise<{ cluster: Cluster; clients: Awaited<ReturnType<typeof startClients>> }> {
   for (let attempt = 1; ; attempt++) {
-    const cluster = await startReplicas(execMs, core, sliceMs);
+    const cluster = await startReplicas(execMs, core);
     const clients = await startClients(cluster.endpoints, clientCount, firstClientId);
     try {
       await Promise.race([waitReady(cluster.endpoints), cluster.failed]);
@@ -351,7 +330,6 @@ async function main(): Promise<void> {
   const warmupMs = parseDurationMs(options.warmup);
   const settleMs = parseDurationMs(options.settle);
   const core = coreOverrides();
-  const sliceMs = executeSliceMs();
   const lines = [
     csvLine([
       "exec_ms",
@@ -370,7 +348,7 @@ async function main(): Promise<void> {
     // clientCount of them: a point that opened connections anew deoptimized the replicas' stream
     // code (wrong-map deopts in node's stream internals) and measured its recompilation.
     const clientCountMax = Math.max(...clientCounts);
-    const { cluster, clients } = await startReadyCluster(execMs, core, sliceMs, clientCountMax, nextClientId);
+    const { cluster, clients } = await startReadyCluster(execMs, core, clientCountMax, nextClientId);
     nextClientId += clientCountMax;
     try {
       await Promise.race([settle(cluster, clients.clients, execMs, settleMs), cluster.failed]);

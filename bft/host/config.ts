@@ -53,12 +53,6 @@ export const ReplicaProcessConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    /**
-     * How long a core call executes requests before it lets the event loop read frames and goes
-     * on with the rest of the batch (ReplicaHostOptions.executeSliceMs); the host's default when
-     * absent.
-     */
-    executeSliceMs: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
     /** Where to append history records (JSON lines); none when absent. */
     historyPath: Type.Optional(Type.String({ minLength: 1 })),
     /**

@@ -40,19 +40,8 @@ export interface ReplicaHostOptions {
    * a cluster's first start.
    */
   readonly recovering?: boolean;
-  /**
-   * A core call that has been executing requests for this long stops after the current one and
-   * lets the event loop read frames before it goes on with the batch (CoreDeps.executionYield):
-   * the next batch is agreed while this one executes, and the replies leave as they are made.
-   * Default EXECUTE_SLICE_MS_DEFAULT. Batches of fast requests (the echo app at 0 ms) never last
-   * that long and run whole.
-   */
-  readonly executeSliceMs?: number;
   readonly log?: HostLogger;
 }
-
-/** See ReplicaHostOptions.executeSliceMs (docs/protocol.md, Performance notes, fifth round). */
-export const EXECUTE_SLICE_MS_DEFAULT = 2;
 
 export interface HostLogger {
   debug(fields: Record<string, unknown>, event: string): void;
@@ -82,10 +71,6 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
     );
   const wire = createWire({ keys: options.keys, f: config.f });
   const app = createApp(options.app);
-  const executeSliceMs = options.executeSliceMs ?? EXECUTE_SLICE_MS_DEFAULT;
-  if (!(executeSliceMs >= 0)) throw new Error(`executeSliceMs must be >= 0, got ${executeSliceMs}`);
-  /** When the core call in progress began (see call below). */
-  let callStartMs = 0;
   // Requests a turn delivers leave in one batch at its end (ReplicaConfig.proposeAtTurnEnd) unless
   // the configuration turns it off.
   const core = new Replica(
@@ -96,7 +81,6 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
       requestDigest: (request) => wire.requestDigest(request),
       requestAuthentic: (request) => wire.requestAuthentic(request),
       signViewChange: (viewChange) => wire.signViewChange(viewChange),
-      executionYield: () => performance.now() - callStartMs >= executeSliceMs,
     },
   );
   const peers = new Map(options.replicas.map((endpoint) => [`replica:${endpoint.id}`, endpoint.peer]));
@@ -105,23 +89,10 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   const n = 3 * config.f + 1;
   const nowMs = () => performance.now();
 
-  /** Every entry into the core goes through here: it times the call for executionYield. */
-  const call = (enter: (nowMs: number) => Effect[]): void => {
-    callStartMs = nowMs();
-    for (const effect of enter(callStartMs)) carryOut(effect);
-    if (core.wantsContinue && !continueScheduled) {
-      continueScheduled = true;
-      // Like endTurn below: after this loop iteration's I/O callbacks, so the frames that arrived
-      // while the batch executed are delivered (and the replies made so far flushed) first.
-      setImmediate(continueExecution);
-    }
+  const run = (effects: Effect[]): void => {
+    for (const effect of effects) carryOut(effect);
   };
-  let continueScheduled = false;
-  const continueExecution = (): void => {
-    continueScheduled = false;
-    if (!closed) call((now) => core.continueExecution(now));
-  };
-  const timers = new TimerTable<TimerId>((timer) => call((now) => core.step({ kind: "timer", timer }, now)));
+  const timers = new TimerTable<TimerId>((timer) => run(core.step({ kind: "timer", timer }, nowMs())));
   const route = (to: Principal, frame: Uint8Array): void => {
     if (to.kind === "client") clientTransport.send(to, frame);
     else peerTransport.send(to, frame);
@@ -183,7 +154,7 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
     // Answer a client on the connection its latest authenticated frame came on, whatever that
     // connection's hello named: a client gateway carries many clients on one connection.
     if (origin !== undefined && opened.from.kind === "client") clientTransport.bind(opened.from, origin);
-    call((now) => core.step({ kind: "message", from: opened.from, message: opened.message }, now));
+    run(core.step({ kind: "message", from: opened.from, message: opened.message }, nowMs()));
     if (!turnEndScheduled) {
       turnEndScheduled = true;
       // setImmediate runs after this loop iteration's I/O callbacks: every frame read in this
@@ -195,11 +166,11 @@ export async function startReplicaHost(options: ReplicaHostOptions): Promise<Rep
   let closed = false;
   const endTurn = (): void => {
     turnEndScheduled = false;
-    if (!closed) call((now) => core.endTurn(now));
+    if (!closed) run(core.endTurn(nowMs()));
   };
   peerTransport.onFrame((frame) => deliver(frame, undefined));
   clientTransport.onFrame(deliver);
-  call((now) => core.start(now, { recovering: options.recovering === true }));
+  run(core.start(nowMs(), { recovering: options.recovering === true }));
   options.log?.info(
     {
       replicaId: config.replicaId,

@@ -50,7 +50,6 @@ async function main(): Promise<void> {
     replicas: config.replicas,
     log: log.child({ replicaId: config.replicaId }),
     recovering: options.recovering === true,
-    ...(config.executeSliceMs === undefined ? {} : { executeSliceMs: config.executeSliceMs }),
     ...(history === undefined
       ? {}
       : { onRecord: (record: Effect, nowMs: number) => history.write(`${recordLine(record, nowMs)}\n`) }),

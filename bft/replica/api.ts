@@ -188,16 +188,6 @@ export interface CoreDeps {
   requestAuthentic(request: Request): boolean;
   /** Signs a VIEW-CHANGE with this replica's key; the signature covers every field but `signature`. */
   signViewChange(viewChange: Omit<ViewChange, "signature">): Uint8Array;
-  /**
-   * Asked before each request of a committed batch after the first one a call has executed: true
-   * stops execution there, the rest of the batch waiting for Replica.continueExecution, which the
-   * host must call (after its event loop has read the input that arrived meanwhile) whenever
-   * Replica.wantsContinue is true after a call. Replies of the requests executed leave at once.
-   * A real host answers by the time the call has spent executing, so long batches of slow
-   * requests no longer hold up agreement on the next batch (docs/protocol.md, Performance notes,
-   * fifth round). Absent: a batch executes whole in the call that commits it.
-   */
-  readonly executionYield?: (() => boolean) | undefined;
   /** Required when the config enables migration. */
   readonly migration?: MigrationDeps | undefined;
   readonly log?: CoreLogger;

@@ -61,8 +61,6 @@ export interface ReplicaMetrics {
   repliesResent: number;
   batchesProposed: number;
   batchesExecuted: number;
-  /** Times CoreDeps.executionYield stopped a batch part way (Replica.continueExecution goes on). */
-  executionsStopped: number;
   checkpointsTaken: number;
   checkpointsStable: number;
   viewChangesStarted: number;
@@ -96,7 +94,6 @@ export function newReplicaMetrics(): ReplicaMetrics {
     repliesResent: 0,
     batchesProposed: 0,
     batchesExecuted: 0,
-    executionsStopped: 0,
     checkpointsTaken: 0,
     checkpointsStable: 0,
     viewChangesStarted: 0,

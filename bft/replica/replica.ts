@@ -101,19 +101,6 @@ export class Replica {
   /** False between sending a VIEW-CHANGE and entering the new view: normal-case traffic is ignored. */
   private viewActive = true;
   private lastExecuted = 0;
-  /**
-   * The committed batch at lastExecuted + 1 when deps.executionYield stopped its execution part
-   * way: its first `next` requests have run (application, client table, replies), the rest wait
-   * for continueExecution. lastExecuted moves only once the whole batch has run; an installed
-   * state (fetch or promotion) replaces a partly executed batch.
-   */
-  private partialExecution: {
-    readonly seq: number;
-    readonly digest: Uint8Array;
-    readonly next: number;
-    readonly results: ExecutedRequest[];
-    readonly orderExecuteMs: number;
-  } | null = null;
   private stable = 0;
   private stableDigest: Uint8Array;
 
@@ -343,24 +330,6 @@ export class Replica {
     return this.migration.intervalPlan;
   }
 
-  /**
-   * True after a call whose execution deps.executionYield stopped part way: the host should call
-   * continueExecution once its event loop has read the input waiting meanwhile.
-   */
-  get wantsContinue(): boolean {
-    return this.partialExecution !== null && !this.retired;
-  }
-
-  /** Executes on where deps.executionYield stopped (wantsContinue); nothing to do is not an error. */
-  continueExecution(nowMs: number): Effect[] {
-    this.advanceClock(nowMs);
-    assert(this.effects.length === 0, "effects drained between steps");
-    if (this.retired) return [];
-    this.executeReady();
-    this.checkInvariants();
-    return this.takeEffects();
-  }
-
   step(input: ReplicaInput, nowMs: number): Effect[] {
     this.advanceClock(nowMs);
     assert(this.effects.length === 0, "effects drained between steps");
@@ -581,10 +550,7 @@ export class Replica {
       (this.queue.length > 0 || this.specialQueue.length > 0) &&
       this.seqNext - 1 - this.lastExecuted < this.config.batchInflightMax &&
       this.seqNext <= highSeq &&
-      this.lastExecuted >= this.migrationBarrierSeq &&
-      // While a batch is partly executed the requests that its early replies bring in wait for
-      // the rest of it, so they leave as one batch, not one each (docs/protocol.md, fifth round).
-      this.partialExecution === null
+      this.lastExecuted >= this.migrationBarrierSeq
     ) {
       // Special entries first, each alone (section 3.2: the MIGRATION-REQUEST at the head, never batched).
       const special = this.takeSpecial();
@@ -927,7 +893,7 @@ export class Replica {
     for (;;) {
       const slot = this.log.get(this.lastExecuted + 1);
       if (slot === undefined || !slot.committed || this.retired) break;
-      if (!this.executeSlot(slot)) break; // stopped part way: continueExecution goes on
+      this.executeSlot(slot);
       progressed = true;
     }
     if (!progressed || this.retired) return;
@@ -936,42 +902,15 @@ export class Replica {
     this.refreshViewChangeTimer(true);
   }
 
-  /**
-   * Executes the batch, or its rest if it was stopped part way. False when deps.executionYield
-   * stops it again: at least one request runs per call, so execution always progresses.
-   */
-  private executeSlot(slot: Slot): boolean {
+  private executeSlot(slot: Slot): void {
     const prePrepare = slot.prePrepare;
     assert(prePrepare !== null && slot.committed, "execute committed batches only");
     assert(slot.seq === this.lastExecuted + 1, "execute in seq order");
-    const resumed = this.partialExecution;
-    this.partialExecution = null;
-    // A committed seq holds the same batch in every later view (a view change re-proposes it), so
-    // a batch stopped part way before a view change goes on in the new view's slot.
-    if (resumed !== null)
-      assert(resumed.seq === slot.seq && bytesEqual(resumed.digest, prePrepare.digest), "resume that batch");
-    const results: ExecutedRequest[] = resumed?.results ?? [];
-    const orderExecuteMs = resumed?.orderExecuteMs ?? this.nowMsLast - slot.acceptedAtMs;
-    // A special entry is ordered alone (tryPropose) and runs whole, before any request.
+    const results: ExecutedRequest[] = [];
+    const orderExecuteMs = this.nowMsLast - slot.acceptedAtMs;
     const migration =
-      resumed !== null || prePrepare.special === undefined
-        ? null
-        : this.executeSpecial(slot.seq, prePrepare.special);
-    const requests = prePrepare.requests;
-    const first = resumed?.next ?? 0;
-    for (let index = first; index < requests.length; index++) {
-      if (index > first && this.deps.executionYield?.() === true) {
-        this.partialExecution = {
-          seq: slot.seq,
-          digest: prePrepare.digest,
-          next: index,
-          results,
-          orderExecuteMs,
-        };
-        this.metrics.executionsStopped++;
-        return false;
-      }
-      const request = requests[index]!;
+      prePrepare.special === undefined ? null : this.executeSpecial(slot.seq, prePrepare.special);
+    for (const request of prePrepare.requests) {
       const entry = this.clientTable.get(request.clientId);
       if (entry !== undefined && entry.timestamp >= request.timestamp) continue; // exactly once
       const result = this.deps.app.execute(request.operation, request.clientId);
@@ -994,7 +933,6 @@ export class Replica {
     this.emit({ kind: "executed", view: slot.view, seq: slot.seq, digest: prePrepare.digest, results });
     if (isCheckpointSeq(slot.seq, this.config.checkpointIntervalSeqs)) this.takeCheckpoint(slot.seq);
     if (migration !== null) this.afterMigration(slot, migration);
-    return true;
   }
 
   private forgetRequest(clientId: number, timestamp: number): void {
@@ -1368,8 +1306,6 @@ export class Replica {
       middlewareBytes: parts.middlewareBytes,
       stateBytes: bytes,
     });
-    // The installed state is past a batch left partly executed (fetch.seq > lastExecuted).
-    this.partialExecution = null;
     this.lastExecuted = fetch.seq;
     if (this.seqNext <= fetch.seq) this.seqNext = fetch.seq + 1;
     for (const [clientId, request] of this.pending) {
@@ -1984,10 +1920,6 @@ export class Replica {
 
   private checkInvariants(): void {
     assert(this.stable <= this.lastExecuted, "stable checkpoint never ahead of execution");
-    assert(
-      this.partialExecution === null || this.partialExecution.seq === this.lastExecuted + 1,
-      "only the next batch is ever partly executed",
-    );
     assert(this.lastExecuted <= this.stable + this.config.logWindowSeqs, "execution stays inside the window");
     assert(this.log.size <= this.config.logWindowSeqs, "log bounded");
     assert(this.checkpoints.has(this.stable), "we hold the stable checkpoint");

@@ -95,8 +95,7 @@ type OwnEvent =
       readonly timer: TimerId;
       readonly generation: number;
     }
-  | { readonly kind: "byzantineTick"; readonly replicaId: number; readonly incarnation: number }
-  | { readonly kind: "replicaContinue"; readonly replicaId: number; readonly incarnation: number };
+  | { readonly kind: "byzantineTick"; readonly replicaId: number; readonly incarnation: number };
 
 interface ReplicaNode {
   readonly id: number;
@@ -110,17 +109,7 @@ interface ReplicaNode {
   context: ByzantineContext;
   /** Bumped by every setTimer/cancelTimer: a timer event fires only if its generation is current. */
   readonly timerGenerations: Map<TimerId, number>;
-  /** A replicaContinue event is queued for this incarnation (Replica.wantsContinue). */
-  continueQueued: boolean;
 }
-
-/**
- * How often a replica's execution stops part way through a batch (CoreDeps.executionYield), as a
- * chance per request; a seed picks one. Real hosts stop by time (bft/host EXECUTE_SLICE_MS_DEFAULT),
- * which at 0 ms of execution almost never happens: the simulator makes it frequent so that batches
- * left partly executed meet view changes, state transfer, crashes and retransmissions.
- */
-const EXECUTION_YIELD_RATES = [0, 0, 0.2, 0.6] as const;
 
 export function runSimulation(partial: Partial<SimulationOptions> & { seed: number }): SimulationResult {
   return new Simulation(resolveOptions(partial)).run();
@@ -131,11 +120,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
   private readonly replicas: ReplicaNode[] = [];
   private readonly signingKeys: SigningKeyPair[] = [];
   private readonly byzantinePrng: Prng;
-  private readonly executionPrng: Prng;
-  /** This seed's pick from EXECUTION_YIELD_RATES. */
-  readonly executionYieldRate: number;
-  /** Batches whose execution a replica went on with after it had stopped part way. */
-  executionsContinued = 0;
 
   constructor(options: SimulationOptions) {
     super(options);
@@ -156,9 +140,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
     for (let id = 0; id < this.n; id += 1) this.replicas.push(this.createReplicaNode(id));
     for (let id = 0; id < options.clients; id += 1)
       this.clients.push(this.createClient(id, clientPrng.fork()));
-    // Forked last, so the streams above are the ones every earlier version of a seed used.
-    this.executionPrng = root.fork();
-    this.executionYieldRate = this.executionPrng.pick(EXECUTION_YIELD_RATES);
   }
 
   run(): SimulationResult {
@@ -177,9 +158,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
         return;
       case "byzantineTick":
         this.onByzantineTick(event.replicaId, event.incarnation);
-        return;
-      case "replicaContinue":
-        this.onReplicaContinue(event.replicaId, event.incarnation);
         return;
     }
   }
@@ -224,7 +202,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
       wire,
       context: this.byzantineContext(id, wire, transport),
       timerGenerations: new Map(),
-      continueQueued: false,
     };
     this.network.setDown(principal, true);
     transport.onFrame((frame) => this.onReplicaFrame(node, frame));
@@ -248,11 +225,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
       requestDigest: (request) => wire.requestDigest(request),
       requestAuthentic: (request) => wire.requestAuthentic(request),
       signViewChange: (viewChange) => wire.signViewChange(viewChange),
-      ...(this.executionYieldRate === 0
-        ? {}
-        : { executionYield: () => this.executionPrng.chance(this.executionYieldRate) }),
     };
-    node.continueQueued = false;
     this.activity = { actor: `r${node.id}`, input: `boot (incarnation ${node.incarnation})` };
     node.core = new Replica(this.replicaConfig(node.id), deps);
     node.up = true;
@@ -317,16 +290,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
     this.queue.push(this.nowMs + tickIntervalMs, { kind: "byzantineTick", replicaId, incarnation });
   }
 
-  /** As the replica host does after a turn's I/O: the rest of a batch left partly executed. */
-  private onReplicaContinue(replicaId: number, incarnation: number): void {
-    const node = this.replicaNode(replicaId);
-    if (!node.up || node.incarnation !== incarnation || node.core === undefined) return;
-    node.continueQueued = false;
-    this.executionsContinued += 1;
-    this.activity = { actor: `r${node.id}`, input: "continue execution" };
-    this.applyReplicaEffects(node, node.core.continueExecution(this.nowMs));
-  }
-
   private stepReplica(node: ReplicaNode, input: ReplicaInput): void {
     const core = node.core;
     assert(core !== undefined, "a running replica has a core");
@@ -336,19 +299,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
 
   /** Carries out effects in array order (the core's ordering contract). */
   private applyReplicaEffects(node: ReplicaNode, effects: readonly Effect[]): void {
-    this.carryOutReplicaEffects(node, effects);
-    if (node.core?.wantsContinue === true && !node.continueQueued) {
-      node.continueQueued = true;
-      // Frames already queued for this instant are delivered first, as in a host's event loop.
-      this.queue.push(this.nowMs, {
-        kind: "replicaContinue",
-        replicaId: node.id,
-        incarnation: node.incarnation,
-      });
-    }
-  }
-
-  private carryOutReplicaEffects(node: ReplicaNode, effects: readonly Effect[]): void {
     for (const effect of effects) {
       switch (effect.kind) {
         case "send":

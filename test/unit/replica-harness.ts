@@ -66,11 +66,9 @@ function hexReplacer(_key: string, value: unknown): unknown {
 export function makeDeps(
   app: Application,
   requestAuthentic: (request: Request) => boolean = () => true,
-  executionYield?: () => boolean,
 ): CoreDeps {
   return {
     app,
-    ...(executionYield === undefined ? {} : { executionYield }),
     digest: sha256,
     requestAuthentic,
     requestDigest: (request: Request) => {
@@ -116,8 +114,6 @@ export interface ClusterOptions {
   readonly config?: Partial<ReplicaConfig>;
   /** Whether replica `replicaId` can authenticate a client's request (the wire's check); default yes. */
   readonly requestAuthentic?: (replicaId: number, request: Request) => boolean;
-  /** CoreDeps.executionYield of replica `replicaId`; absent: batches execute whole. */
-  readonly executionYield?: (replicaId: number) => boolean;
 }
 
 export class Cluster {
@@ -135,24 +131,15 @@ export class Cluster {
   filter: (envelope: Envelope) => boolean = () => true;
   /** Rewrites an envelope in flight (a Byzantine sender's lies). */
   mutate: (envelope: Envelope) => Envelope = (envelope) => envelope;
-  /**
-   * Whether deliverAll, once the network is quiet, lets replica `id` go on with a batch its
-   * executionYield stopped (Replica.wantsContinue), as a host does after reading its input.
-   */
-  continues: (id: number) => boolean = () => true;
-  /** continueExecution calls per replica id. */
-  readonly continueCalls: number[] = [];
   nowMs = 0;
   delivered = 0;
 
   private readonly requestAuthentic: (replicaId: number, request: Request) => boolean;
-  private readonly executionYield: ((replicaId: number) => boolean) | undefined;
 
   constructor(options: ClusterOptions) {
     this.f = options.f;
     this.n = 3 * options.f + 1;
     this.requestAuthentic = options.requestAuthentic ?? (() => true);
-    this.executionYield = options.executionYield;
     for (let id = 0; id < this.n; id++) {
       const app = new ChainApp();
       const config = { ...defaultReplicaConfig(options.f, id), ...options.config };
@@ -160,7 +147,6 @@ export class Cluster {
       this.replicas.push(new Replica(config, this.deps(id, app)));
       this.executed.push([]);
       this.effectsLog.push([]);
-      this.continueCalls.push(0);
     }
   }
 
@@ -188,12 +174,7 @@ export class Cluster {
   }
 
   private deps(id: number, app: ChainApp): CoreDeps {
-    const executionYield = this.executionYield;
-    return makeDeps(
-      app,
-      (request) => this.requestAuthentic(id, request),
-      executionYield === undefined ? undefined : () => executionYield(id),
-    );
+    return makeDeps(app, (request) => this.requestAuthentic(id, request));
   }
 
   replica(id: number): Replica {
@@ -216,15 +197,11 @@ export class Cluster {
     return effects;
   }
 
-  /**
-   * Delivers queued messages until the network is quiet and no replica allowed to (`continues`)
-   * has a batch left partly executed.
-   */
+  /** Delivers queued messages until the network is quiet. */
   deliverAll(stepsMax = 2_000_000): void {
     let steps = 0;
-    while (this.queue.length > 0 || this.continueOne()) {
+    while (this.queue.length > 0) {
       if (++steps > stepsMax) throw new Error("deliverAll: step limit reached (livelock?)");
-      if (this.queue.length === 0) continue;
       const envelope = this.mutate(this.queue.shift()!);
       if (this.crashed.has(envelope.to)) continue;
       if (envelope.from.kind === "replica" && this.crashed.has(envelope.from.id)) continue;
@@ -236,17 +213,6 @@ export class Cluster {
       );
       this.apply(envelope.to, effects);
     }
-  }
-
-  /** One replica goes on with a partly executed batch; false if none may. */
-  private continueOne(): boolean {
-    const id = this.replicas.findIndex(
-      (replica, id) => !this.crashed.has(id) && replica.wantsContinue && this.continues(id),
-    );
-    if (id < 0) return false;
-    this.continueCalls[id]!++;
-    this.apply(id, this.replica(id).continueExecution(this.nowMs));
-    return true;
   }
 
   /** Moves time forward by ms, firing due timers in time order and delivering after each. */

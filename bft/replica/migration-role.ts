@@ -118,6 +118,14 @@ function newKeyExchangeTable(core: ReplicaCore, settings: MigrationSettings): Ke
   );
 }
 
+/** What Replica.migrationState reports: migration number l, membership and standby pool. */
+export interface MigrationStateSummary {
+  readonly migrationNumber: number;
+  readonly proactiveRound: number;
+  readonly members: readonly MemberAddress[];
+  readonly standbys: readonly { readonly nodeId: number; readonly joinTimeMs: number }[];
+}
+
 export class MigrationRole {
   private readonly core: ReplicaCore;
   /** Null without migration: then the middleware and the interval controller are null too. */
@@ -199,12 +207,7 @@ export class MigrationRole {
   }
 
   /** Migration number l, membership and standby pool (null without migration), for tests and hosts. */
-  get migrationState(): {
-    readonly migrationNumber: number;
-    readonly proactiveRound: number;
-    readonly members: readonly MemberAddress[];
-    readonly standbys: readonly { readonly nodeId: number; readonly joinTimeMs: number }[];
-  } | null {
+  get migrationState(): MigrationStateSummary | null {
     const middleware = this.middleware;
     if (middleware === null) return null;
     return {

@@ -6,7 +6,6 @@ import type {
   Commit,
   FetchState,
   InitMigration,
-  MemberAddress,
   Message,
   MigrationMessage,
   MigrationRequest,
@@ -29,7 +28,7 @@ import { validateReplicaConfig } from "./config.js";
 import type { EvidenceRounds } from "./evidence-rounds.js";
 import type { MembershipNotices } from "./membership-notices.js";
 import { type DropReason, newReplicaMetrics, type ReplicaMetrics } from "./metrics.js";
-import { type AppliedMigration, MigrationRole } from "./migration-role.js";
+import { type AppliedMigration, MigrationRole, type MigrationStateSummary } from "./migration-role.js";
 import {
   type DecidedBatch,
   type DecidedCheckpoint,
@@ -302,12 +301,7 @@ export class Replica {
   }
 
   /** Migration number l, membership and standby pool (null without migration), for tests and hosts. */
-  get migrationState(): {
-    readonly migrationNumber: number;
-    readonly proactiveRound: number;
-    readonly members: readonly MemberAddress[];
-    readonly standbys: readonly { readonly nodeId: number; readonly joinTimeMs: number }[];
-  } | null {
+  get migrationState(): MigrationStateSummary | null {
     return this.migration.migrationState;
   }
 

@@ -3,7 +3,8 @@
  * closed-loop clients in this process, 1 KiB requests and replies (the paper's micro-benchmark).
  * Prints CSV: exec_ms, clients, throughput req/s, mean/p50/p99 latency ms, and CPU time of all
  * processes (replicas and this one) per request in microseconds. Writes the CSV to
- * bench/out/local.csv too. The clients share one connection per replica (a client gateway,
+ * bench/out/local.csv too. Each point also prints on stderr where its CPU went: per request for
+ * the clients' process and for each replica, and how busy the cores were. The clients share one connection per replica (a client gateway,
  * startClientPool) unless --connection-per-client gives each its own, as separate client processes
  * would have.
  *
@@ -22,7 +23,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { bytesEqual } from "../bft/bytes.js";
@@ -74,7 +75,8 @@ const options = new Command()
 
 interface Cluster {
   endpoints: ReplicaEndpoint[];
-  cpuMs(): number;
+  /** CPU time so far of each replica process, by replica id, in ms. */
+  cpuMsEach(): number[];
   /** Rejects as soon as a replica process exits before stop() (a bad configuration, a crash). */
   readonly failed: Promise<never>;
   stop(): Promise<void>;
@@ -157,17 +159,46 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
     endpoints,
     stop,
     failed,
-    cpuMs: () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0),
+    cpuMsEach: () => children.map((child) => processCpuMs(child.pid)),
   };
+}
+
+/** CPU time so far of this process (the clients) and of each replica process, in ms. */
+function cpuSplitMs(cluster: Cluster): { clients: number; replicas: number[] } {
+  const own = process.cpuUsage();
+  return { clients: (own.user + own.system) / 1000, replicas: cluster.cpuMsEach() };
 }
 
 /** CPU time so far of the replica processes and of this one (the clients), in ms. */
 function allCpuMs(cluster: Cluster): number {
-  const own = process.cpuUsage();
-  return cluster.cpuMs() + (own.user + own.system) / 1000;
+  const split = cpuSplitMs(cluster);
+  return split.clients + split.replicas.reduce((sum, ms) => sum + ms, 0);
+}
+
+/**
+ * Where a point's CPU went, on stderr: per request for the clients' process and each replica
+ * (replica 0 leads view 0), and how busy the machine's cores were, which says how much of the
+ * point's time the processes waited on one another (docs/protocol.md, Performance notes).
+ */
+function reportCpuSplit(
+  label: string,
+  before: { clients: number; replicas: number[] },
+  after: { clients: number; replicas: number[] },
+  requests: number,
+  wallMs: number,
+): void {
+  const perRequestUs = (ms: number) => Math.round((ms * 1000) / Math.max(1, requests));
+  const replicaMs = after.replicas.map((ms, id) => ms - (before.replicas[id] ?? 0));
+  const totalMs = after.clients - before.clients + replicaMs.reduce((sum, ms) => sum + ms, 0);
+  const busyPercent = (100 * totalMs) / (wallMs * availableParallelism());
+  console.error(
+    `${label}: CPU per request: clients ${perRequestUs(after.clients - before.clients)} us, replicas ` +
+      `${replicaMs.map(perRequestUs).join(" / ")} us; cores ${busyPercent.toFixed(1)}% busy`,
+  );
 }
 
 async function measure(
+  label: string,
   cluster: Cluster,
   warmupMs: number,
   durationMs: number,
@@ -179,9 +210,11 @@ async function measure(
   const measureFrom = start + warmupMs;
   const measureUntil = measureFrom + durationMs;
   let wrong = 0;
-  let cpuAtStartMs: number | undefined;
+  let cpuAtStart: { clients: number; replicas: number[] } | undefined;
+  let cpuStartedAtMs = 0;
   const cpuTimer = setTimeout(() => {
-    cpuAtStartMs = allCpuMs(cluster);
+    cpuAtStart = cpuSplitMs(cluster);
+    cpuStartedAtMs = performance.now();
   }, warmupMs);
   await Promise.all(
     clients.map(async (client) => {
@@ -194,8 +227,14 @@ async function measure(
     }),
   );
   clearTimeout(cpuTimer);
-  const cpuMs = allCpuMs(cluster) - (cpuAtStartMs ?? 0);
+  const cpuAtEnd = cpuSplitMs(cluster);
+  if (cpuAtStart === undefined) throw new Error("the measured window never started");
   if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
+  const cpuMs =
+    cpuAtEnd.clients -
+    cpuAtStart.clients +
+    cpuAtEnd.replicas.reduce((sum, ms, id) => sum + ms - (cpuAtStart?.replicas[id] ?? 0), 0);
+  reportCpuSplit(label, cpuAtStart, cpuAtEnd, latencies.length, performance.now() - cpuStartedAtMs);
   return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
 }
 
@@ -354,7 +393,13 @@ async function main(): Promise<void> {
       await Promise.race([settle(cluster, clients.clients, execMs, settleMs), cluster.failed]);
       for (const clientCount of clientCounts) {
         const summary = await Promise.race([
-          measure(cluster, warmupMs, durationMs, clients.clients.slice(0, clientCount)),
+          measure(
+            `exec ${execMs} ms, ${clientCount} clients`,
+            cluster,
+            warmupMs,
+            durationMs,
+            clients.clients.slice(0, clientCount),
+          ),
           cluster.failed,
         ]);
         const line = csvLine([

@@ -593,6 +593,7 @@ export class Replica {
     this.recordPrePrepared(prePrepare);
     this.metrics.batchesProposed++;
     this.emit({ kind: "broadcast", message: prePrepare });
+    this.refreshViewChangeTimer(false); // the primary now waits on the backups (awaitsProgress)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1338,11 +1339,7 @@ export class Replica {
    */
   private refreshViewChangeTimer(progress: boolean): void {
     if (!this.viewActive) return;
-    const hasWork =
-      this.pending.size > 0 ||
-      this.maxPrePreparedSeq > this.lastExecuted ||
-      this.migration.pendingRequest !== null;
-    if (this.actingPrimary || !hasWork) {
+    if (!this.awaitsProgress()) {
       if (this.viewChangeTimerArmed) this.emit({ kind: "cancelTimer", timer: "viewChange" });
       this.viewChangeTimerArmed = false;
       return;
@@ -1352,17 +1349,29 @@ export class Replica {
     this.viewChangeTimerArmed = true;
   }
 
+  /**
+   * Whether we wait on the others for work we know of, so the view-change timer runs. A backup
+   * waits for every request it knows of to execute. The primary waits only for the batches it
+   * proposed: if they never commit, a primary without a timer waited forever while the backups
+   * that could have replaced it either had nothing pending or were alone in a view change, which
+   * takes f+1 VIEW-CHANGEs for the others to join (PBFT soak seed 20037: after a view change, a
+   * backup that had executed the re-proposed batches in the old view had dropped the new view's
+   * PREPAREs, which came before the NEW-VIEW, so it never voted on them again; STATUS resends
+   * votes only to replicas behind in execution). A view change is always safe; the timeout
+   * doubles with each one that fails, as a backup's does.
+   */
+  private awaitsProgress(): boolean {
+    if (this.actingPrimary) return this.maxPrePreparedSeq > this.lastExecuted;
+    return (
+      this.pending.size > 0 ||
+      this.maxPrePreparedSeq > this.lastExecuted ||
+      this.migration.pendingRequest !== null
+    );
+  }
+
   private onViewChangeTimer(): void {
     this.viewChangeTimerArmed = false;
-    if (
-      this.viewActive &&
-      (this.actingPrimary ||
-        (this.pending.size === 0 &&
-          this.maxPrePreparedSeq <= this.lastExecuted &&
-          this.migration.pendingRequest === null))
-    ) {
-      return; // nothing is waiting any more: a late expiry
-    }
+    if (this.viewActive && !this.awaitsProgress()) return; // nothing is waiting any more: a late expiry
     this.startViewChange(this.viewCurrent + 1);
   }
 

@@ -7,12 +7,16 @@
  * - 1026, 1344: agreement broken by more than f replicas restarted without memory (fixed in the
  *   simulator's fault budget: an amnesiac replica counts as faulty until the faults heal).
  * - 1410: a restarted primary re-led a view a peer's STATUS showed was already reached.
+ * - 20037: liveness lost for good after healing: the primary of view 1 waited for COMMITs that
+ *   one backup (which had executed the batches in view 0 and dropped view 1's early PREPAREs)
+ *   would never send, the other backup was alone in a view change, and the primary set no
+ *   view-change timer (fixed: a primary times out on the batches it proposed).
  */
 import { describe, expect, it } from "vitest";
 import { formatCheckReport } from "../../bft/checker/index.js";
 import { formatFailure, runSimulation } from "../../bft/sim/index.js";
 
-const SEEDS = [1014, 1026, 1164, 1344, 1410];
+const SEEDS = [1014, 1026, 1164, 1344, 1410, 20037];
 
 describe("regression seeds", () => {
   it.each(SEEDS)("seed=%i", (seed) => {

@@ -93,6 +93,8 @@ describe("replica normal case", () => {
         kind: "broadcast",
         message: expect.objectContaining({ type: "PrePrepare" }),
       }),
+      // The primary now waits on its backups for that batch.
+      expect.objectContaining({ kind: "setTimer", timer: "viewChange" }),
     ]);
     const prePrepare = (proposed[0] as Extract<(typeof proposed)[number], { kind: "broadcast" }>).message;
     for (const to of [1, 2, 3])

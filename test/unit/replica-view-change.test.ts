@@ -40,6 +40,42 @@ describe("replica view change", () => {
     c.assertAgreement();
   });
 
+  it("a primary whose batch does not commit starts a view change, which lets a lone backup's complete", () => {
+    // PBFT soak seed 20037's shape: replica 1 executes the batch, replicas 0 (the primary) and 2
+    // lose the COMMITs to it; 2 times out alone and 1 has nothing pending, so it is up to 0.
+    const c = cluster(1);
+    c.crashed.add(3);
+    c.filter = (envelope) =>
+      !(envelope.message.type === "Commit" && (envelope.to === 0 || envelope.to === 2));
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS / 2);
+    expect(c.executedRequests(1)).toEqual(["1/1"]);
+    expect(c.executedRequests(0)).toEqual([]);
+    c.advance(2 * TIMEOUT_MS);
+    const primaryViewChanges = c
+      .effectsOf(0, "broadcast")
+      .filter((effect) => effect.kind === "broadcast" && effect.message.type === "ViewChange");
+    expect(primaryViewChanges).toHaveLength(1);
+    c.filter = () => true;
+    c.advance(5 * TIMEOUT_MS);
+    for (const id of [0, 1, 2]) {
+      expect(c.replica(id).view).toBe(1);
+      expect(c.replica(id).viewChanging).toBe(false);
+      expect(c.executedRequests(id)).toEqual(["1/1"]);
+    }
+    c.assertAgreement();
+  });
+
+  it("a primary with nothing proposed sets no view-change timer", () => {
+    const c = cluster(1);
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS);
+    c.advance(10 * TIMEOUT_MS);
+    expect(c.replica(0).view).toBe(0);
+    expect(c.timers.has("0:viewChange")).toBe(false);
+    for (const id of [0, 1, 2, 3]) expect(c.executedRequests(id)).toEqual(["1/1"]);
+  });
+
   it("re-proposes a prepared batch at the same seq with the same digest", () => {
     const c = cluster(1);
     // Commits are lost: every backup prepares seq 1 but nobody commits it in view 0.

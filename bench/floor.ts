@@ -24,7 +24,15 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import type { Principal } from "../bft/messages.js";
 import { createTcpTransport, type FrameOrigin, type PeerAddress } from "../bft/transport/index.js";
-import { csvLine, freePorts, parseDurationMs, parseList, processCpuMs, summarize } from "./lib.js";
+import {
+  csvLine,
+  freePorts,
+  parseDurationMs,
+  parseList,
+  processCpuMs,
+  summarize,
+  watchReplicaExits,
+} from "./lib.js";
 
 const F = 1;
 const N = 3 * F + 1;
@@ -265,14 +273,7 @@ async function main(): Promise<void> {
     }),
   );
   const replicasCpuMs = () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0);
-  let stopping = false;
-  const failed = new Promise<never>((_, reject) => {
-    for (const [id, child] of children.entries())
-      child.once("exit", (code, signal) => {
-        if (!stopping) reject(new Error(`replica ${id} exited (${signal ?? `code ${code}`}) during the run`));
-      });
-  });
-  failed.catch(() => {}); // raced below
+  const { failed, expectExits } = watchReplicaExits(children);
   try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     console.log(csvLine(["clients", "throughput_rps", "latency_ms_mean", "cpu_us_per_req"]));
@@ -300,7 +301,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    stopping = true;
+    expectExits();
     for (const child of children) child.kill("SIGTERM");
   }
 }

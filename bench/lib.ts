@@ -1,4 +1,5 @@
 /** Shared helpers for benchmark scripts: durations, free ports, latency statistics, CSV. */
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
@@ -70,4 +71,29 @@ export function processCpuMs(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Watches replica processes a benchmark started: `failed` rejects as soon as one exits before
+ * `expectExits()` is called (a bad configuration, a port taken, a crash), so a run raced against
+ * it fails with the replica's id instead of hanging. Never an unhandled rejection.
+ */
+export function watchReplicaExits(children: readonly ChildProcess[]): {
+  readonly failed: Promise<never>;
+  expectExits(): void;
+} {
+  let stopping = false;
+  const failed = new Promise<never>((_, reject) => {
+    for (const [id, child] of children.entries())
+      child.once("exit", (code, signal) => {
+        if (!stopping) reject(new Error(`replica ${id} exited (${signal ?? `code ${code}`}) during the run`));
+      });
+  });
+  failed.catch(() => {}); // observed by the callers' races
+  return {
+    failed,
+    expectExits: () => {
+      stopping = true;
+    },
+  };
 }

@@ -4,9 +4,9 @@
  * Prints CSV: exec_ms, clients, throughput req/s, mean/p50/p99 latency ms, and CPU time of all
  * processes (replicas and this one) per request in microseconds. Writes the CSV to
  * bench/out/local.csv too. Each point also prints on stderr where its CPU went: per request for
- * the clients' process and for each replica, and how busy the cores were. The clients share one connection per replica (a client gateway,
- * startClientPool) unless --connection-per-client gives each its own, as separate client processes
- * would have.
+ * the clients' process and for each replica, and how busy the cores were. The clients share one
+ * connection per replica (a client gateway, startClientPool) unless --connection-per-client gives
+ * each its own, as separate client processes would have.
  *
  *   npm run bench:local -- [--clients 1,2,4,8,16] [--exec 0,1] [--duration 10s] [--warmup 2s]
  *     [--settle 150s] [--inflight n] [--batch-max n] [--connection-per-client]
@@ -38,7 +38,15 @@ import {
   startClientPool,
 } from "../bft/host/index.js";
 import { REQUEST_BATCH_MAX } from "../bft/limits.js";
-import { csvLine, freePorts, parseDurationMs, parseList, processCpuMs, summarize } from "./lib.js";
+import {
+  csvLine,
+  freePorts,
+  parseDurationMs,
+  parseList,
+  processCpuMs,
+  summarize,
+  watchReplicaExits,
+} from "./lib.js";
 import { parseCsv, renderPng } from "./plot.js";
 
 const F = 1;
@@ -134,16 +142,9 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
     });
     return child;
   });
-  let stopping = false;
-  const failed = new Promise<never>((_, reject) => {
-    for (const [id, child] of children.entries())
-      child.once("exit", (code, signal) => {
-        if (!stopping) reject(new Error(`replica ${id} exited (${signal ?? `code ${code}`}) during the run`));
-      });
-  });
-  failed.catch(() => {}); // observed by the caller's race; never an unhandled rejection
+  const { failed, expectExits } = watchReplicaExits(children);
   const stop = async () => {
-    stopping = true;
+    expectExits();
     await Promise.all(
       children.map(
         (child) =>
@@ -163,16 +164,32 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
   };
 }
 
-/** CPU time so far of this process (the clients) and of each replica process, in ms. */
-function cpuSplitMs(cluster: Cluster): { clients: number; replicas: number[] } {
+/** CPU time of this process (the clients) and of each replica process, by replica id, in ms. */
+interface CpuSplit {
+  readonly clients: number;
+  readonly replicas: readonly number[];
+}
+
+function cpuSplitMs(cluster: Cluster): CpuSplit {
   const own = process.cpuUsage();
   return { clients: (own.user + own.system) / 1000, replicas: cluster.cpuMsEach() };
 }
 
+function totalMs(split: CpuSplit): number {
+  return split.clients + split.replicas.reduce((sum, ms) => sum + ms, 0);
+}
+
 /** CPU time so far of the replica processes and of this one (the clients), in ms. */
 function allCpuMs(cluster: Cluster): number {
-  const split = cpuSplitMs(cluster);
-  return split.clients + split.replicas.reduce((sum, ms) => sum + ms, 0);
+  return totalMs(cpuSplitMs(cluster));
+}
+
+/** The CPU time used between two readings. */
+function cpuUsedMs(before: CpuSplit, after: CpuSplit): CpuSplit {
+  return {
+    clients: after.clients - before.clients,
+    replicas: after.replicas.map((ms, id) => ms - (before.replicas[id] ?? 0)),
+  };
 }
 
 /**
@@ -180,20 +197,12 @@ function allCpuMs(cluster: Cluster): number {
  * (replica 0 leads view 0), and how busy the machine's cores were, which says how much of the
  * point's time the processes waited on one another (docs/protocol.md, Performance notes).
  */
-function reportCpuSplit(
-  label: string,
-  before: { clients: number; replicas: number[] },
-  after: { clients: number; replicas: number[] },
-  requests: number,
-  wallMs: number,
-): void {
+function reportCpuSplit(label: string, used: CpuSplit, requests: number, wallMs: number): void {
   const perRequestUs = (ms: number) => Math.round((ms * 1000) / Math.max(1, requests));
-  const replicaMs = after.replicas.map((ms, id) => ms - (before.replicas[id] ?? 0));
-  const totalMs = after.clients - before.clients + replicaMs.reduce((sum, ms) => sum + ms, 0);
-  const busyPercent = (100 * totalMs) / (wallMs * availableParallelism());
+  const busyPercent = (100 * totalMs(used)) / (wallMs * availableParallelism());
   console.error(
-    `${label}: CPU per request: clients ${perRequestUs(after.clients - before.clients)} us, replicas ` +
-      `${replicaMs.map(perRequestUs).join(" / ")} us; cores ${busyPercent.toFixed(1)}% busy`,
+    `${label}: CPU per request: clients ${perRequestUs(used.clients)} us, replicas ` +
+      `${used.replicas.map(perRequestUs).join(" / ")} us; cores ${busyPercent.toFixed(1)}% busy`,
   );
 }
 
@@ -210,7 +219,7 @@ async function measure(
   const measureFrom = start + warmupMs;
   const measureUntil = measureFrom + durationMs;
   let wrong = 0;
-  let cpuAtStart: { clients: number; replicas: number[] } | undefined;
+  let cpuAtStart: CpuSplit | undefined;
   let cpuStartedAtMs = 0;
   const cpuTimer = setTimeout(() => {
     cpuAtStart = cpuSplitMs(cluster);
@@ -230,11 +239,9 @@ async function measure(
   const cpuAtEnd = cpuSplitMs(cluster);
   if (cpuAtStart === undefined) throw new Error("the measured window never started");
   if (wrong > 0) throw new Error(`${wrong} replies did not echo the request`);
-  const cpuMs =
-    cpuAtEnd.clients -
-    cpuAtStart.clients +
-    cpuAtEnd.replicas.reduce((sum, ms, id) => sum + ms - (cpuAtStart?.replicas[id] ?? 0), 0);
-  reportCpuSplit(label, cpuAtStart, cpuAtEnd, latencies.length, performance.now() - cpuStartedAtMs);
+  const used = cpuUsedMs(cpuAtStart, cpuAtEnd);
+  reportCpuSplit(label, used, latencies.length, performance.now() - cpuStartedAtMs);
+  const cpuMs = totalMs(used);
   return { ...summarize(latencies), cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, latencies.length) };
 }
 

@@ -17,6 +17,7 @@ import type {
   InitMigration,
   MemberAddress,
   Message,
+  MigrateNow,
   OnDemandMigration,
   Principal,
   Request,
@@ -275,6 +276,15 @@ export class MigrationCluster {
     return [
       ...new Set(this.effectsOf("migrationExecuted").map((entry) => (entry.effect as { seq: number }).seq)),
     ];
+  }
+
+  /** The replica ids named by the MIGRATE-NOWs `actor` sent to the CM, its own and relayed copies. */
+  migrateNowAuthorsSentToCm(actor: string): number[] {
+    return this.effectsOf("send")
+      .filter((entry) => entry.actor === actor)
+      .map((entry) => entry.effect as { to: { kind: string }; message: Message })
+      .filter((effect) => effect.to.kind === "cm" && effect.message.type === "MigrateNow")
+      .map((effect) => (effect.message as MigrateNow).replicaId);
   }
 
   request(request: Request): void {

@@ -52,6 +52,7 @@ export {
   type LeaveRejection,
   makeJoinApproved,
   type RosterEntry,
+  rosterPublicKey,
   type StandbyRecord,
 } from "./join-registry.js";
 export {

@@ -33,6 +33,11 @@ export interface RosterEntry {
   readonly publicKey: Uint8Array;
 }
 
+/** The coprocessor key the roster lists for a node, if it lists the node. */
+export function rosterPublicKey(roster: readonly RosterEntry[], nodeId: number): Uint8Array | undefined {
+  return roster.find((entry) => entry.nodeId === nodeId)?.publicKey;
+}
+
 export interface JoinRegistryConfig {
   readonly f: number;
   /** Every node of the deployment with its coprocessor key. */

@@ -7,7 +7,7 @@
  * NEW-VIEWs are signed here so that a lying one can serve as such a proof against us.
  */
 import type { Evidence, MigrationPair, NewView, Principal } from "../messages.js";
-import { newViewSignedBytes } from "../migration/index.js";
+import { newViewSignedBytes, rosterPublicKey } from "../migration/index.js";
 import type { MigrationSettings } from "./api.js";
 import { proposalDigest } from "./batch-digest.js";
 import { verifyEvidence } from "./evidence.js";
@@ -79,7 +79,7 @@ export class EvidenceRounds {
       limits: this.core.limits,
       batchDigest: (body) => proposalDigest(body, this.core.deps),
       nodeOf: (replicaId) => middleware.nodeOf(replicaId),
-      publicKeyOf: (nodeId) => settings.roster.find((entry) => entry.nodeId === nodeId)?.publicKey,
+      publicKeyOf: (nodeId) => rosterPublicKey(settings.roster, nodeId),
       verify: (key, bytes, signature) => migrationDeps.verify(key, bytes, signature),
     });
     if (!verdict.ok) {

@@ -12,7 +12,7 @@
 import { assert } from "../assert.js";
 import { bytesEqual } from "../bytes.js";
 import type { MigrateNow, MigrationDone, MigrationPair, Principal } from "../messages.js";
-import { migrateNowSignedBytes } from "../migration/index.js";
+import { migrateNowSignedBytes, rosterPublicKey } from "../migration/index.js";
 import type { MigrationSettings } from "./api.js";
 import type { Middleware } from "./middleware.js";
 import type { ReplicaCore } from "./replica-core.js";
@@ -182,7 +182,7 @@ export class RoundsInFlight {
     ].find((copy) => copy.seq === message.seq);
     const source = ownCopy?.pairs.find((pair) => pair.replicaId === message.replicaId);
     const signer = source?.sourceNodeId ?? this.middleware!.nodeOf(message.replicaId);
-    const key = settings.roster.find((entry) => entry.nodeId === signer)?.publicKey;
+    const key = rosterPublicKey(settings.roster, signer);
     const { type: _type, signature, ...fields } = message;
     if (key === undefined || !this.core.deps.migration!.verify(key, migrateNowSignedBytes(fields), signature))
       return void this.core.drop("badSignature", from, message.type);
@@ -271,9 +271,7 @@ export class RoundsInFlight {
         const { seq, checkpointDigest, pairs } = inFlight.migrateNow;
         inFlight.migrateNow = this.makeMigrateNow(seq, checkpointDigest, pairs);
       }
-      const relayed = this.peerMigrateNows.flatMap((copies) =>
-        copies.filter((copy) => sameRound(copy, inFlight.migrateNow)),
-      );
+      const relayed = this.peerCopiesOf(inFlight.migrateNow);
       for (const nodeId of inFlight.pending)
         if (this.stillTarget(inFlight.migrateNow, nodeId))
           for (const copy of [inFlight.migrateNow, ...relayed])
@@ -290,14 +288,17 @@ export class RoundsInFlight {
       // f+1 still means f+1 distinct replicas (migration CI seeds 79 and 198: the CM held one of
       // the round's surviving signatures, never certified the round, and the replica left out of
       // it could not fetch its state on the CM's certificate).
-      const relayed = this.peerMigrateNows.flatMap((copies) =>
-        copies.filter((copy) => sameRound(copy, cmNotice.migrateNow)),
-      );
+      const relayed = this.peerCopiesOf(cmNotice.migrateNow);
       const cmCount = this.settings!.cmPublicKeys.length;
       for (let cmId = 0; cmId < cmCount; cmId++)
         for (const copy of [cmNotice.migrateNow, ...relayed])
           this.core.retransmit({ kind: "cm", id: cmId }, copy);
     }
+  }
+
+  /** The peers' signed MIGRATE-NOWs of the same round that we keep for relaying. */
+  private peerCopiesOf(migrateNow: MigrateNow): MigrateNow[] {
+    return this.peerMigrateNows.flatMap((copies) => copies.filter((copy) => sameRound(copy, migrateNow)));
   }
 
   /**

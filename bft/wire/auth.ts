@@ -16,7 +16,7 @@ import { DIGEST_BYTES, MAC_BYTES, OPERATION_BYTES_MAX, SIGNATURE_BYTES } from ".
 import type { Request, ViewChange } from "../messages.js";
 import { FRAME_VERSION } from "./bounds.js";
 import { viewChangeSigningBytes } from "./codec.js";
-import { type HmacPads, hmacPads, hmacShortInto, SHORT_INPUT_BYTES_MAX } from "./hmac-short.js";
+import { type HmacPads, hmacInto, hmacPads, LONG_INPUT_BYTES_MAX } from "./hmac.js";
 
 const REQUEST_MAC_TAG = 2;
 const INIT_MIGRATION_MAC_TAG = 3;
@@ -66,7 +66,7 @@ export function requestMacInput(requestDigest: Uint8Array): Uint8Array {
 }
 
 /**
- * Each key's HMAC pads, made on its first short MAC (hmac-short.ts). Keyed by the KeyObject, which
+ * Each key's HMAC pads, made on its first MAC (hmac.ts). Keyed by the KeyObject, which
  * the wire makes once per peer and session: a renewed key is a new KeyObject with its own pads, and
  * a dropped one takes its pads with it.
  */
@@ -81,13 +81,13 @@ function padsOf(key: KeyObject): HmacPads {
 }
 
 /**
- * Writes the truncated MAC of `input` under `key` into target[offset, offset + MAC_BYTES): in
- * JavaScript from the key's pads for short inputs, node:crypto for the rest (hmac-short.ts).
+ * Writes the truncated MAC of `input` under `key` into target[offset, offset + MAC_BYTES): from
+ * the key's pads (hmac.ts), or a node:crypto Hmac for inputs past LONG_INPUT_BYTES_MAX.
  */
 export function macInto(key: KeyObject, input: Uint8Array, target: Uint8Array, offset: number): void {
   assert(offset + MAC_BYTES <= target.length, "MAC slot inside the target");
-  if (input.length <= SHORT_INPUT_BYTES_MAX) {
-    hmacShortInto(padsOf(key), input, target, offset, MAC_BYTES);
+  if (input.length <= LONG_INPUT_BYTES_MAX) {
+    hmacInto(padsOf(key), input, target, offset, MAC_BYTES);
     return;
   }
   const full = createHmac("sha256", key).update(input).digest();

@@ -1,14 +1,20 @@
 /**
- * HMAC-SHA256 (RFC 2104, FIPS 180-4) in JavaScript for short inputs, from pads hashed once per key.
+ * HMAC-SHA256 (RFC 2104, FIPS 180-4) from pads hashed once per key, without a node:crypto Hmac
+ * object per MAC.
  *
- * Why: a node:crypto HMAC costs about 3 us whatever it hashes (a native Hmac object, three calls
+ * Why: a node:crypto HMAC costs 3 to 6 us whatever it hashes (a native Hmac object, three calls
  * across the binding, a handle for the garbage collector), while hashing one 64-byte block in
- * optimized JavaScript costs about half a microsecond. HMAC of a short input under a key whose
- * padded halves were compressed once is two to four block compressions: the inner hash continues
- * from the ipad state over the input, the outer hash from the opad state over the inner digest.
- * Most MACs PBFT computes are short (an authenticator entry covers 33 bytes; a PREPARE or COMMIT
- * frame under a hundred), so the wire uses this below SHORT_INPUT_BYTES_MAX and node:crypto above
- * (docs/protocol.md, Performance notes, fifth round).
+ * optimized JavaScript costs about half a microsecond. Under a key whose padded blocks were
+ * hashed once:
+ * - a short input (up to SHORT_INPUT_BYTES_MAX) is two to four block compressions in JavaScript:
+ *   the inner hash continues from the ipad state over the input, the outer hash from the opad
+ *   state over the inner digest. Most MACs PBFT computes are short (an authenticator entry covers
+ *   33 bytes; a PREPARE or COMMIT frame under a hundred).
+ * - a longer one (a 1 KiB REPLY or REQUEST frame, a PRE-PREPARE) takes one one-shot native hash
+ *   (crypto.hash) of the ipad block and the input copied behind it, and the outer hash in
+ *   JavaScript from the opad state: one call across the binding instead of three and no object
+ *   (docs/protocol.md, Performance notes, sixth round). Past LONG_INPUT_BYTES_MAX the caller uses
+ *   node:crypto's Hmac, whose fixed cost no longer matters, so the copy buffer stays small.
  *
  * Timing: SHA-256 is additions, rotations and boolean operations on 32-bit words, with no table
  * indexed by key or data, so neither the key nor the input steers a branch or a memory address.
@@ -29,6 +35,12 @@ const PADDING_BYTES_MIN = 9;
  * round of docs/protocol.md's notes: about equal at 200 bytes, native twice as fast at 1 KiB).
  */
 export const SHORT_INPUT_BYTES_MAX = 3 * BLOCK_BYTES - PADDING_BYTES_MIN;
+/**
+ * Longest input hmacInto takes: a PRE-PREPARE of REQUEST_BATCH_MAX requests of 1 KiB fits. Longer
+ * frames (state-transfer chunks, large operations) go to node:crypto, whose fixed cost is small
+ * beside hashing them, and the copy buffer never grows past this.
+ */
+export const LONG_INPUT_BYTES_MAX = 128 * 1024;
 
 // biome-ignore format: the 64 round constants of FIPS 180-4, section 4.2.2, eight per line
 const ROUND_CONSTANTS = new Int32Array([
@@ -47,8 +59,9 @@ const INITIAL_STATE = new Int32Array([
   0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ]);
 
-/** A key's inner and outer chaining values: SHA-256 state after its ipad and opad blocks. */
+/** A key's padded inner block, and its inner and outer chaining values: SHA-256 state after its ipad and opad blocks. */
 export interface HmacPads {
+  readonly innerBlock: Uint8Array;
   readonly inner: Int32Array;
   readonly outer: Int32Array;
 }
@@ -67,7 +80,7 @@ export function hmacPads(key: Uint8Array): HmacPads {
   const outer = new Int32Array(INITIAL_STATE);
   compress(inner, innerBlock, 0);
   compress(outer, outerBlock, 0);
-  return { inner, outer };
+  return { innerBlock, inner, outer };
 }
 
 const schedule = new Int32Array(64);
@@ -76,22 +89,35 @@ const state = new Int32Array(8);
 const tail = new Uint8Array(2 * BLOCK_BYTES);
 const innerDigest = new Uint8Array(DIGEST_BYTES);
 
+/** The ipad block and a long input behind it, for the one-shot inner hash; grown on demand. */
+let longInput = new Uint8Array(BLOCK_BYTES + 2048);
+
 /**
  * Writes the first `macBytes` bytes of HMAC-SHA256(key, input) into target[offset, offset +
- * macBytes), `pads` being hmacPads(key). Inputs up to SHORT_INPUT_BYTES_MAX only.
+ * macBytes), `pads` being hmacPads(key). Inputs up to LONG_INPUT_BYTES_MAX only.
  */
-export function hmacShortInto(
+export function hmacInto(
   pads: HmacPads,
   input: Uint8Array,
   target: Uint8Array,
   offset: number,
   macBytes: number,
 ): void {
-  assert(input.length <= SHORT_INPUT_BYTES_MAX, "short HMAC input");
+  assert(input.length <= LONG_INPUT_BYTES_MAX, "HMAC input within LONG_INPUT_BYTES_MAX");
   assert(macBytes <= DIGEST_BYTES && offset + macBytes <= target.length, "MAC slot inside the target");
-  hashAfterBlock(pads.inner, input, input.length);
-  writeState(innerDigest, 0, DIGEST_BYTES);
-  hashAfterBlock(pads.outer, innerDigest, DIGEST_BYTES);
+  if (input.length <= SHORT_INPUT_BYTES_MAX) {
+    hashAfterBlock(pads.inner, input, input.length);
+    writeState(innerDigest, 0, DIGEST_BYTES);
+    hashAfterBlock(pads.outer, innerDigest, DIGEST_BYTES);
+  } else {
+    const inputBytes = BLOCK_BYTES + input.length;
+    if (longInput.length < inputBytes) longInput = new Uint8Array(inputBytes);
+    longInput.set(pads.innerBlock, 0);
+    longInput.set(input, BLOCK_BYTES);
+    // Copied into innerDigest so compress() only ever reads plain Uint8Arrays (one map, not two).
+    innerDigest.set(hash("sha256", longInput.subarray(0, inputBytes), "buffer"));
+    hashAfterBlock(pads.outer, innerDigest, DIGEST_BYTES);
+  }
   writeState(target, offset, macBytes);
 }
 

@@ -8,13 +8,19 @@
  * bench:local measures everything on a busy shared machine, where throughput and even CPU per
  * request move with the neighbours' load; this one is single-threaded, so its CPU per request
  * holds steady and isolates the cost of crypto, codec and cores from the transport's syscalls.
- * Prints CSV: clients, requests, cpu_us_per_req, frames_per_req, unneeded_per_req (frames dropped
- * before their MAC check, Wire.open's `wanted`), batch_mean.
+ * Prints CSV: exec_ms, clients, requests, cpu_us_per_req, frames_per_req, unneeded_per_req (frames
+ * dropped before their MAC check, Wire.open's `wanted`), batch_mean, exec_us_per_req (CPU inside
+ * the echo app's busy-wait, all four replicas) and protocol_us_per_req (the rest).
  *
- *   npx tsx bench/core.ts [--clients 8,16] [--requests 20000] [--inflight n] [--propose-each-request]
+ * With --exec 1 the four busy-waits run here too, one after another: comparing protocol_us_per_req
+ * with --exec 0 shows what spinning between batches costs the protocol's code when nothing else
+ * shares the core (docs/protocol.md, Performance notes, sixth round).
+ *
+ *   npx tsx bench/core.ts [--clients 8,16] [--requests 20000] [--exec 0] [--inflight n]
+ *     [--propose-each-request]
  */
 import { Command } from "commander";
-import { createApp } from "../bft/apps/index.js";
+import { type Application, createApp } from "../bft/apps/index.js";
 import { Client, type ClientEffect, defaultClientConfig } from "../bft/client/index.js";
 import { clusterSecretFrom, createWire, dealHostKeys } from "../bft/host/index.js";
 import type { Principal } from "../bft/messages.js";
@@ -30,17 +36,42 @@ const options = new Command()
   .name("bench:core")
   .option("--clients <list>", "closed-loop client counts", "8,16")
   .option("--requests <n>", "completed requests measured per point", "20000")
+  .option("--exec <list>", "echo busy-wait per request in ms", "0")
   .option("--inflight <n>", "batches the primary keeps in flight (core.batchInflightMax)")
   .option("--propose-each-request", "the primary proposes at each request, not once per round")
   .parse()
-  .opts<{ clients: string; requests: string; inflight?: string; proposeEachRequest?: boolean }>();
+  .opts<{
+    clients: string;
+    requests: string;
+    exec: string;
+    inflight?: string;
+    proposeEachRequest?: boolean;
+  }>();
 
 interface Frame {
   readonly to: Principal;
   readonly bytes: Uint8Array;
 }
 
-function run(clientCount: number, requestsMeasured: number, warmup: number) {
+/** CPU time in microseconds spent inside `app.execute`, counted while `counting` is set. */
+const execCpu = { micros: 0, counting: false };
+
+function timedApp(app: Application): Application {
+  const execute = app.execute.bind(app);
+  return {
+    ...app,
+    execute(operation, clientId) {
+      if (!execCpu.counting) return execute(operation, clientId);
+      const before = process.cpuUsage();
+      const result = execute(operation, clientId);
+      const spent = process.cpuUsage(before);
+      execCpu.micros += spent.user + spent.system;
+      return result;
+    },
+  };
+}
+
+function run(clientCount: number, execMs: number, requestsMeasured: number, warmup: number) {
   const secret = clusterSecretFrom("bench-core");
   const replicas = Array.from({ length: N }, (_, id) => {
     const self: Principal = { kind: "replica", id };
@@ -53,7 +84,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
       ...(options.inflight === undefined ? {} : { batchInflightMax: Number(options.inflight) }),
     };
     const core = new Replica(config, {
-      app: createApp({ app: "echo" }),
+      app: timedApp(createApp({ app: "echo", busyWaitMs: execMs })),
       digest: sha256,
       requestDigest: (request) => wire.requestDigest(request),
       requestAuthentic: (request) => wire.requestAuthentic(request),
@@ -116,6 +147,8 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
       startFrames = frames;
       startUnneeded = unneeded();
       startBatches = replicas[0]!.core.metrics.batchesExecuted;
+      execCpu.micros = 0;
+      execCpu.counting = execMs > 0;
     }
     const round = next;
     next = [];
@@ -144,6 +177,7 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
     for (const replica of replicas) replicaEffects(replica, replica.core.endTurn(0));
   }
   const cpu = process.cpuUsage(startCpu);
+  execCpu.counting = false;
   const measured = completed - warmup;
   const batches = replicas[0]!.core.metrics.batchesExecuted - startBatches;
   return {
@@ -151,30 +185,57 @@ function run(clientCount: number, requestsMeasured: number, warmup: number) {
     framesPerRequest: (frames - startFrames) / measured,
     unneededPerRequest: (unneeded() - startUnneeded) / measured,
     batchMean: measured / Math.max(1, batches),
+    execUsPerRequest: execCpu.micros / measured,
     measured,
   };
 }
 
 const header = csvLine([
+  "exec_ms",
   "clients",
   "requests",
   "cpu_us_per_req",
   "frames_per_req",
   "unneeded_per_req",
   "batch_mean",
+  "exec_us_per_req",
+  "protocol_us_per_req",
 ]);
-console.log(header);
 const requests = Number(options.requests);
-for (const clientCount of parseList(options.clients, "clients")) {
-  const result = run(clientCount, requests, Math.min(5000, requests));
-  console.log(
-    csvLine([
-      clientCount,
-      result.measured,
-      result.cpuUsPerRequest,
-      result.framesPerRequest,
-      result.unneededPerRequest,
-      result.batchMean,
-    ]),
-  );
+if (!Number.isSafeInteger(requests) || requests < 1) {
+  console.error(`bench:core: --requests must be a positive integer, got "${options.requests}"`);
+  process.exit(2);
 }
+let execValues: number[];
+let clientCounts: number[];
+try {
+  execValues = parseList(options.exec, "exec");
+  clientCounts = parseList(options.clients, "clients");
+} catch (error) {
+  console.error(`bench:core: ${(error as Error).message}`);
+  process.exit(2);
+}
+if (clientCounts.some((count) => !Number.isSafeInteger(count) || count < 1)) {
+  console.error(`bench:core: --clients must list positive integers, got "${options.clients}"`);
+  process.exit(2);
+}
+console.log(header);
+for (const execMs of execValues)
+  for (const clientCount of clientCounts) {
+    // Warm-up is in requests; at 1 ms of execution 5000 of them would take 20 s.
+    const warmup = Math.min(execMs > 0 ? 1000 : 5000, requests);
+    const result = run(clientCount, execMs, requests, warmup);
+    console.log(
+      csvLine([
+        execMs,
+        clientCount,
+        result.measured,
+        result.cpuUsPerRequest,
+        result.framesPerRequest,
+        result.unneededPerRequest,
+        result.batchMean,
+        result.execUsPerRequest,
+        result.cpuUsPerRequest - result.execUsPerRequest,
+      ]),
+    );
+  }

@@ -3,7 +3,8 @@
  * replica.ts): whatever the sender shows it lacks, resent from our own state. The NEW-VIEW, or our VIEW-CHANGE, if it is in an older view; our CHECKPOINTs if it is
  * below our stable checkpoint (so it can fetch the state); for each logged seq above its
  * lastExecuted our PREPARE and COMMIT, then the PRE-PREPARE, which the receiver takes only as a
- * relay (Replica.onRelayedPrePrepare); and, with migration, the latest migration checkpoint and
+ * relay (Replica.onRelayedPrePrepare); the same for a seq the peer executed in an earlier view and
+ * this view re-proposed, while we lack its COMMIT; and, with migration, the latest migration checkpoint and
  * the CM's membership certificate. Reads the core only through StatusCore (replica-core.ts) and
  * changes nothing of it: every answer is a retransmission.
  */
@@ -60,6 +61,7 @@ export class StatusResponder {
     if (message.lastExecutedSeq < this.core.lastExecutedSeq || stuck)
       this.resendLog(to, message.lastExecutedSeq);
     else if (message.replicaId !== this.core.primary) this.resendUnvoted(to, message);
+    this.resendReproposed(to, message);
   }
 
   /**
@@ -115,6 +117,31 @@ export class StatusResponder {
       if (slot === undefined || slot.prePrepare === null || slot.view !== this.core.view) continue;
       if (slot.committed) continue;
       if (slot.prepareVotes.has(status.replicaId) || slot.commitVotes.has(status.replicaId)) continue;
+      this.resendSlot(to, slot);
+    }
+  }
+
+  /**
+   * A seq of our view that we have not committed and the peer executed, in an earlier view, whose
+   * COMMIT we lack: the NEW-VIEW re-proposed it. The peer voted PREPARE on entering the view but
+   * cannot prepare, let alone commit, if the others' PREPAREs came before its NEW-VIEW and it
+   * dropped them as for another view; nor can we, if we executed the seq too and dropped theirs.
+   * The rules above all start past the peer's lastExecuted, so nothing else brings it our votes,
+   * and without its COMMIT the seq may lack a quorum (PBFT soak seed 20037: the primary of view 1
+   * waited until its own view-change timer moved everyone on). Links are FIFO, so a COMMIT the
+   * peer sent for a seq it executed came before this STATUS: missing, it was lost or never sent.
+   * Resending our votes is safe: they are the same votes.
+   */
+  private resendReproposed(to: Principal, status: Status): void {
+    const seqLast = Math.min(
+      this.core.maxPrePreparedSeq,
+      status.lastExecutedSeq,
+      this.core.stableSeq + this.core.config.logWindowSeqs,
+    );
+    for (let seq = this.core.stableSeq + 1; seq <= seqLast; seq++) {
+      const slot = this.core.slot(seq);
+      if (slot === undefined || slot.prePrepare === null || slot.view !== this.core.view) continue;
+      if (slot.committed || slot.commitVotes.has(status.replicaId)) continue;
       this.resendSlot(to, slot);
     }
   }

@@ -66,6 +66,42 @@ describe("replica view change", () => {
     c.assertAgreement();
   });
 
+  it("a backup that executed a re-proposed batch in the old view gets the new view's votes again at its STATUS", () => {
+    // The cause behind PBFT soak seed 20037, left alone by the primary's timer: replica 2 executes
+    // seq 1 in view 0 while 0 and 1 lose their COMMITs; 3 is down. In view 1 replica 2 enters
+    // late, after the view-1 PREPAREs went by (dropped as for another view), so it cannot prepare
+    // seq 1 again, and 0 and 1 need its COMMIT for a quorum. Its STATUS shows it level or ahead in
+    // execution; the others resend their votes for the seq they lack its COMMIT for.
+    const c = cluster(1);
+    c.crashed.add(3);
+    let newViewsTo2 = 0;
+    c.filter = (envelope) => {
+      const { message, to } = envelope;
+      if (message.type === "Commit" && message.view === 0) return to === 2;
+      if (to !== 2) return true;
+      if (message.type === "NewView") return ++newViewsTo2 > 1; // the first copy is lost
+      return true;
+    };
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS / 2);
+    expect(c.executedRequests(2)).toEqual(["1/1"]);
+    expect(c.executedRequests(0)).toEqual([]);
+    // 0 (the primary, on its own batch) and 1 (on the request) time out; 2 joins them.
+    c.advance(TIMEOUT_MS);
+    expect(c.replica(1).view).toBe(1);
+    expect(c.replica(1).viewChanging).toBe(false);
+    // Less than view 1's (doubled) timeout: no further view change may be what completes it.
+    c.advance(TIMEOUT_MS);
+    expect(newViewsTo2).toBeGreaterThan(1);
+    for (const id of [0, 1, 2]) {
+      expect(c.replica(id).view).toBe(1);
+      expect(c.replica(id).viewChanging).toBe(false);
+      expect(c.executedRequests(id)).toEqual(["1/1"]);
+    }
+    expect(c.executed[1]).toMatchObject([{ view: 1, seq: 1, requests: ["1/1"] }]);
+    c.assertAgreement();
+  });
+
   it("a primary with nothing proposed sets no view-change timer", () => {
     const c = cluster(1);
     c.request(makeRequest(1, 1), "all");

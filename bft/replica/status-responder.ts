@@ -4,8 +4,8 @@
  * below our stable checkpoint (so it can fetch the state); for each logged seq above its
  * lastExecuted our PREPARE and COMMIT, then the PRE-PREPARE, which the receiver takes only as a
  * relay (Replica.onRelayedPrePrepare); the same for a seq the peer executed in an earlier view and
- * this view re-proposed, while we lack its COMMIT; and, with migration, the latest migration checkpoint and
- * the CM's membership certificate. Reads the core only through StatusCore (replica-core.ts) and
+ * this view re-proposed, while we lack its COMMIT; and, with migration, the latest migration
+ * checkpoint and the CM's membership certificate. Reads the core only through StatusCore (replica-core.ts) and
  * changes nothing of it: every answer is a retransmission.
  */
 import { assert } from "../assert.js";

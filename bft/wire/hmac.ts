@@ -59,7 +59,10 @@ const INITIAL_STATE = new Int32Array([
   0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ]);
 
-/** A key's padded inner block, and its inner and outer chaining values: SHA-256 state after its ipad and opad blocks. */
+/**
+ * A key's padded inner block (for the one-shot path), and its inner and outer chaining values:
+ * the SHA-256 state after its ipad and opad blocks.
+ */
 export interface HmacPads {
   readonly innerBlock: Uint8Array;
   readonly inner: Int32Array;

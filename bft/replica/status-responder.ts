@@ -15,6 +15,9 @@ import type { StatusCore } from "./replica-core.js";
 import type { Slot } from "./slot.js";
 import { isCheckpointSeq } from "./watermarks.js";
 
+/** A slot of the log with its PRE-PREPARE. */
+type LoggedSlot = Readonly<Slot> & { readonly prePrepare: PrePrepare };
+
 export class StatusResponder {
   private readonly core: StatusCore;
   /** Each replica's lastExecuted in its latest STATUS (-1 before any): the same twice means stuck. */
@@ -85,15 +88,7 @@ export class StatusResponder {
 
   /** Resends our part of each logged seq above fromSeq: votes first, then the batch (a relay). */
   private resendLog(to: Principal, fromSeq: number): void {
-    const seqLast = Math.min(
-      this.core.maxPrePreparedSeq,
-      this.core.stableSeq + this.core.config.logWindowSeqs,
-    );
-    for (let seq = Math.max(fromSeq, this.core.stableSeq) + 1; seq <= seqLast; seq++) {
-      const slot = this.core.slot(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== this.core.view) continue;
-      this.resendSlot(to, slot);
-    }
+    for (const slot of this.loggedSlots(this.core.view, fromSeq + 1)) this.resendSlot(to, slot);
   }
 
   /**
@@ -108,13 +103,7 @@ export class StatusResponder {
    */
   private resendUnvoted(to: Principal, status: Status): void {
     assert(to.kind === "replica" && to.id === status.replicaId, "resend to the STATUS sender");
-    const seqLast = Math.min(
-      this.core.maxPrePreparedSeq,
-      this.core.stableSeq + this.core.config.logWindowSeqs,
-    );
-    for (let seq = Math.max(status.lastExecutedSeq, this.core.stableSeq) + 1; seq <= seqLast; seq++) {
-      const slot = this.core.slot(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== this.core.view) continue;
+    for (const slot of this.loggedSlots(this.core.view, status.lastExecutedSeq + 1)) {
       if (slot.committed) continue;
       if (slot.prepareVotes.has(status.replicaId) || slot.commitVotes.has(status.replicaId)) continue;
       this.resendSlot(to, slot);
@@ -133,16 +122,29 @@ export class StatusResponder {
    * Resending our votes is safe: they are the same votes.
    */
   private resendReproposed(to: Principal, status: Status): void {
-    const seqLast = Math.min(
-      this.core.maxPrePreparedSeq,
-      status.lastExecutedSeq,
-      this.core.stableSeq + this.core.config.logWindowSeqs,
-    );
-    for (let seq = this.core.stableSeq + 1; seq <= seqLast; seq++) {
-      const slot = this.core.slot(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== this.core.view) continue;
+    for (const slot of this.loggedSlots(this.core.view, 0, status.lastExecutedSeq)) {
       if (slot.committed || slot.commitVotes.has(status.replicaId)) continue;
       this.resendSlot(to, slot);
+    }
+  }
+
+  /**
+   * Our slots of `view` that hold a PRE-PREPARE, from fromSeq through throughSeq, within what we
+   * logged: above our stable checkpoint, up to the highest seq we pre-prepared inside the window.
+   */
+  private *loggedSlots(
+    view: number,
+    fromSeq: number,
+    throughSeq = Number.MAX_SAFE_INTEGER,
+  ): Generator<LoggedSlot> {
+    const seqLast = Math.min(
+      this.core.maxPrePreparedSeq,
+      this.core.stableSeq + this.core.config.logWindowSeqs,
+      throughSeq,
+    );
+    for (let seq = Math.max(fromSeq, this.core.stableSeq + 1); seq <= seqLast; seq++) {
+      const slot = this.core.slot(seq);
+      if (slot !== undefined && slot.prePrepare !== null && slot.view === view) yield slot as LoggedSlot;
     }
   }
 
@@ -186,14 +188,9 @@ export class StatusResponder {
    * sent in the peer's view is safe: they are the same votes, for the same digests.
    */
   private resendOldViewVotes(to: Principal, status: Status): void {
-    const seqLast = Math.min(
-      this.core.maxPrePreparedSeq,
-      this.core.stableSeq + this.core.config.logWindowSeqs,
-    );
     const replicaId = this.core.config.replicaId;
-    for (let seq = Math.max(status.lastExecutedSeq, this.core.stableSeq) + 1; seq <= seqLast; seq++) {
-      const slot = this.core.slot(seq);
-      if (slot === undefined || slot.prePrepare === null || slot.view !== status.view) continue;
+    for (const slot of this.loggedSlots(status.view, status.lastExecutedSeq + 1)) {
+      const { seq } = slot;
       const { view, digest } = slot.prePrepare;
       if (slot.prepareSent) this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
       if (slot.commitSent) this.core.retransmit(to, { type: "Commit", view, seq, digest, replicaId });

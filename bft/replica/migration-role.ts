@@ -296,13 +296,11 @@ export class MigrationRole {
     if (this.middleware === null) return void this.core.drop("unexpectedType", from, message.type);
     switch (message.type) {
       case "JoinRequest":
-        if (from.kind !== "node" || from.id !== message.nodeId)
-          return void this.core.drop("senderMismatch", from, message.type);
+        if (!this.sentByAuthor(from, "node", message.nodeId, message.type)) return;
         this.onJoinRequest(from, message);
         return;
       case "LeaveRequest":
-        if (from.kind !== "cm" || from.id !== message.cmId)
-          return void this.core.drop("senderMismatch", from, message.type);
+        if (!this.sentByAuthor(from, "cm", message.cmId, message.type)) return;
         this.onLeaveRequest(from, message);
         return;
       case "InitMigration":
@@ -310,13 +308,11 @@ export class MigrationRole {
         this.onInitMigration(message);
         return;
       case "MigrationDone":
-        if (from.kind !== "node" || from.id !== message.nodeId)
-          return void this.core.drop("senderMismatch", from, message.type);
+        if (!this.sentByAuthor(from, "node", message.nodeId, message.type)) return;
         this.rounds.onMigrationDone(from, message);
         return;
       case "OnDemandMigration":
-        if (from.kind !== "cm" || from.id !== message.cmId)
-          return void this.core.drop("senderMismatch", from, message.type);
+        if (!this.sentByAuthor(from, "cm", message.cmId, message.type)) return;
         this.onOnDemandMigration(from, message);
         return;
       case "KeyExchange":
@@ -332,8 +328,7 @@ export class MigrationRole {
         this.notices.onCertificate(from, message);
         return;
       case "MigrateNow":
-        if (from.kind !== "replica" || from.id !== message.replicaId)
-          return void this.core.drop("senderMismatch", from, message.type);
+        if (!this.sentByAuthor(from, "replica", message.replicaId, message.type)) return;
         if (from.id === this.core.config.replicaId || from.id >= this.core.replicaCount)
           return void this.core.drop("unknownReplica", from, message.type);
         this.rounds.onPeerMigrateNow(from, message);
@@ -345,6 +340,14 @@ export class MigrationRole {
       default:
         unreachable(message, "migration message type");
     }
+  }
+
+  /**
+   * Whether the message came from the principal it names as its author (the node, CM or replica
+   * in its fields); dropped as senderMismatch if not.
+   */
+  private sentByAuthor(from: Principal, kind: Principal["kind"], id: number, type: string): boolean {
+    return (from.kind === kind && from.id === id) || this.core.drop("senderMismatch", from, type);
   }
 
   /** Section 3.1: our JOIN-APPROVED for an executed join, signed by our node's coprocessor. */

@@ -22,6 +22,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { HOST_NODE_FLAGS } from "../bft/host/index.js";
 import type { Principal } from "../bft/messages.js";
 import { createTcpTransport, type FrameOrigin, type PeerAddress } from "../bft/transport/index.js";
 import {
@@ -30,6 +31,7 @@ import {
   parseDurationMs,
   parseList,
   processCpuMs,
+  relaunchUnderHostFlags,
   summarize,
   watchReplicaExits,
 } from "./lib.js";
@@ -268,9 +270,13 @@ async function main(): Promise<void> {
   };
   const script = fileURLToPath(import.meta.url);
   const children: ChildProcess[] = Array.from({ length: N }, (_, id) =>
-    spawn(process.execPath, ["--import", "tsx", script, "--replica", JSON.stringify({ id, endpoints })], {
-      stdio: ["ignore", "inherit", "inherit"],
-    }),
+    spawn(
+      process.execPath,
+      [...HOST_NODE_FLAGS, "--import", "tsx", script, "--replica", JSON.stringify({ id, endpoints })],
+      {
+        stdio: ["ignore", "inherit", "inherit"],
+      },
+    ),
   );
   const replicasCpuMs = () => children.reduce((sum, child) => sum + processCpuMs(child.pid), 0);
   const { failed, expectExits } = watchReplicaExits(children);
@@ -306,7 +312,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(`error: ${(error as Error).message}`);
-  process.exit(1);
-});
+if (!relaunchUnderHostFlags()) {
+  main().catch((error: unknown) => {
+    console.error(`error: ${(error as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -1,7 +1,9 @@
 /** Shared helpers for benchmark scripts: durations, free ports, latency statistics, CSV. */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { constants } from "node:os";
+import { HOST_NODE_FLAGS, missingHostNodeFlags } from "../bft/host/node-flags.js";
 
 export function parseDurationMs(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
@@ -96,4 +98,31 @@ export function watchReplicaExits(children: readonly ChildProcess[]): {
       stopping = true;
     },
   };
+}
+
+/** Set in a benchmark process relaunchUnderHostFlags started, so it never relaunches again. */
+const RELAUNCHED_ENV = "MBFT_BENCH_RELAUNCHED";
+
+/**
+ * Heap flags are fixed when a process starts, and `npm run` starts a benchmark through tsx without
+ * them: when this process lacks some of HOST_NODE_FLAGS, runs the same script again as a child with
+ * them and the same arguments, passes SIGINT and SIGTERM on, and exits with its status. Returns
+ * false when this process already has the flags and should run the benchmark itself.
+ */
+export function relaunchUnderHostFlags(): boolean {
+  const missing = missingHostNodeFlags();
+  if (missing.length === 0 || process.env[RELAUNCHED_ENV] === "1") return false;
+  const child = spawn(process.execPath, [...missing, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: "inherit",
+    env: { ...process.env, [RELAUNCHED_ENV]: "1" },
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
+  child.once("error", (error) => {
+    console.error(`error: cannot start the benchmark under ${HOST_NODE_FLAGS.join(" ")}: ${error.message}`);
+    process.exit(1);
+  });
+  child.once("exit", (code, signal) =>
+    process.exit(code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0))),
+  );
+  return true;
 }

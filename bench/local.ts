@@ -31,6 +31,7 @@ import {
   type ClientSession,
   clusterSecretFrom,
   dealHostKeys,
+  HOST_NODE_FLAGS,
   keyMaterialJson,
   type ReplicaEndpoint,
   type ReplicaProcessConfig,
@@ -44,6 +45,7 @@ import {
   parseDurationMs,
   parseList,
   processCpuMs,
+  relaunchUnderHostFlags,
   summarize,
   watchReplicaExits,
 } from "./lib.js";
@@ -136,7 +138,7 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
     const entry = process.env.BENCH_REPLICA_ENTRY;
     const script =
       entry === undefined || entry === "" ? ["--import", "tsx", "bft/host/replica-main.ts"] : [entry];
-    const child = spawn(process.execPath, [...nodeArgs, ...script, "--config", path], {
+    const child = spawn(process.execPath, [...HOST_NODE_FLAGS, ...nodeArgs, ...script, "--config", path], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, LOG_LEVEL: process.env.BENCH_REPLICA_LOG_LEVEL ?? "warn" },
     });
@@ -439,7 +441,9 @@ async function main(): Promise<void> {
   console.error(`wrote ${options.out} and its plots`);
 }
 
-main().catch((error: unknown) => {
-  console.error(`error: ${(error as Error).message}`);
-  process.exit(1);
-});
+if (!relaunchUnderHostFlags()) {
+  main().catch((error: unknown) => {
+    console.error(`error: ${(error as Error).message}`);
+    process.exit(1);
+  });
+}

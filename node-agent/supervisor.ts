@@ -15,6 +15,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { assert } from "../bft/assert.js";
 import type { Coprocessor } from "../bft/coprocessor/index.js";
+import { HOST_NODE_FLAGS } from "../bft/host/node-flags.js";
 import { quoteToJson } from "./coprocessor.js";
 import { agentErrors } from "./errors.js";
 import {
@@ -127,7 +128,7 @@ export class Supervisor {
     const config = { ...request.config, node: { ...identity, role: request.role } };
     const child = spawn(
       process.execPath,
-      [this.#resolveEntry(request.entry), "--config", JSON.stringify(config)],
+      [...HOST_NODE_FLAGS, this.#resolveEntry(request.entry), "--config", JSON.stringify(config)],
       {
         cwd: "/data",
         detached: true,

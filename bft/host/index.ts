@@ -38,6 +38,7 @@ export {
   keyMaterialJson,
   keyMaterialOf,
 } from "./keys.js";
+export { HOST_NODE_FLAGS, missingHostNodeFlags } from "./node-flags.js";
 export {
   type HostLogger,
   type ReplicaEndpoint,

@@ -15,13 +15,19 @@
  * protocol's own CPU on top of it is what bench:core measures. Together they bound what bench:local
  * can reach here: throughput <= cores * 1e6 / (floor + core) requests per second.
  *
- * Prints CSV: clients, throughput_rps, latency_ms_mean, cpu_us_per_req, batch_mean.
+ * With --exec, each replica runs the echo app's busy-wait for every request before its reply, as
+ * the real replicas do: the floor then includes what five processes taking turns on two cores cost
+ * the message pattern, which is the bound that matters for the 1 ms goal.
  *
- *   npm run bench:floor -- [--clients 8,16] [--duration 10s] [--warmup 2s]
+ * Prints CSV: exec_ms, clients, throughput_rps, latency_ms_mean, cpu_us_per_req, protocol_us_per_req
+ * (cpu_us_per_req less the replicas' configured busy-wait, n * exec).
+ *
+ *   npm run bench:floor -- [--clients 8,16] [--exec 0] [--duration 10s] [--warmup 2s]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { busyWait } from "../bft/apps/echo.js";
 import { HOST_NODE_FLAGS } from "../bft/host/index.js";
 import type { Principal } from "../bft/messages.js";
 import { createTcpTransport, type FrameOrigin, type PeerAddress } from "../bft/transport/index.js";
@@ -91,7 +97,7 @@ interface Slot {
   sentCommit: boolean;
 }
 
-async function runReplica(id: number, endpoints: Endpoints): Promise<void> {
+async function runReplica(id: number, endpoints: Endpoints, execMs: number): Promise<void> {
   const self: Principal = { kind: "replica", id };
   const peers = new Map(endpoints.peer.map((address, index) => [`replica:${index}`, address]));
   const peer = await createTcpTransport({ self, listen: endpoints.peer[id]!, peers });
@@ -125,11 +131,13 @@ async function runReplica(id: number, endpoints: Endpoints): Promise<void> {
     for (;;) {
       const next = slots.get(lastExecuted + 1);
       if (next === undefined || !next.sentCommit || next.commits.size < 2 * F + 1) break;
-      for (const entry of next.entries ?? [])
+      for (const entry of next.entries ?? []) {
+        if (execMs > 0) busyWait(execMs);
         client.send(
           { kind: "client", id: entry.clientId },
           frame(Kind.Reply, id, entry.clientId, entry.timestamp, REPLY_BYTES),
         );
+      }
       slots.delete(lastExecuted + 1);
       lastExecuted += 1;
     }
@@ -251,18 +259,60 @@ async function main(): Promise<void> {
   const options = new Command()
     .name("bench:floor")
     .option("--clients <list>", "closed-loop client counts", "8,16")
+    .option("--exec <list>", "echo busy-wait per request in each replica, in ms", "0")
     .option("--duration <time>", "measured time per point", "10s")
     .option("--warmup <time>", "unmeasured time before each point", "2s")
     .option("--replica <json>", "internal: run as replica process")
     .parse()
-    .opts<{ clients: string; duration: string; warmup: string; replica?: string }>();
+    .opts<{ clients: string; exec: string; duration: string; warmup: string; replica?: string }>();
   if (options.replica !== undefined) {
-    const { id, endpoints } = JSON.parse(options.replica) as { id: number; endpoints: Endpoints };
-    return runReplica(id, endpoints);
+    const { id, endpoints, execMs } = JSON.parse(options.replica) as {
+      id: number;
+      endpoints: Endpoints;
+      execMs: number;
+    };
+    return runReplica(id, endpoints, execMs);
   }
-  const clientCounts = parseList(options.clients, "clients");
-  const durationMs = parseDurationMs(options.duration);
-  const warmupMs = parseDurationMs(options.warmup);
+  let clientCounts: number[];
+  let execValues: number[];
+  let durationMs: number;
+  let warmupMs: number;
+  try {
+    clientCounts = parseList(options.clients, "clients");
+    execValues = parseList(options.exec, "exec");
+    durationMs = parseDurationMs(options.duration);
+    warmupMs = parseDurationMs(options.warmup);
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  if (clientCounts.some((count) => !Number.isSafeInteger(count) || count < 1))
+    return usageError(`--clients must list positive integers, got "${options.clients}"`);
+  if (durationMs <= 0) return usageError(`--duration must be positive, got "${options.duration}"`);
+  console.log(
+    csvLine([
+      "exec_ms",
+      "clients",
+      "throughput_rps",
+      "latency_ms_mean",
+      "cpu_us_per_req",
+      "protocol_us_per_req",
+    ]),
+  );
+  for (const execMs of execValues) await runCluster(execMs, clientCounts, durationMs, warmupMs);
+}
+
+function usageError(message: string): void {
+  console.error(`bench:floor: ${message}`);
+  process.exit(2);
+}
+
+/** One cluster of replica processes spinning `execMs` per request, measured at each client count. */
+async function runCluster(
+  execMs: number,
+  clientCounts: readonly number[],
+  durationMs: number,
+  warmupMs: number,
+): Promise<void> {
   const ports = await freePorts(2 * N);
   const endpoints: Endpoints = {
     peer: Array.from({ length: N }, (_, id) => ({ host: "127.0.0.1", port: ports[2 * id]! })),
@@ -272,7 +322,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = Array.from({ length: N }, (_, id) =>
     spawn(
       process.execPath,
-      [...HOST_NODE_FLAGS, "--import", "tsx", script, "--replica", JSON.stringify({ id, endpoints })],
+      [...HOST_NODE_FLAGS, "--import", "tsx", script, "--replica", JSON.stringify({ id, endpoints, execMs })],
       {
         stdio: ["ignore", "inherit", "inherit"],
       },
@@ -282,7 +332,6 @@ async function main(): Promise<void> {
   const { failed, expectExits } = watchReplicaExits(children);
   try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    console.log(csvLine(["clients", "throughput_rps", "latency_ms_mean", "cpu_us_per_req"]));
     let firstClientId = 1;
     for (const clientCount of clientCounts) {
       const gateway = await startGateway(endpoints, firstClientId);
@@ -297,12 +346,15 @@ async function main(): Promise<void> {
       await gateway.close();
       firstClientId += clientCount;
       const summary = summarize(latencies);
+      const cpuUsPerRequest = (cpuMs * 1000) / Math.max(1, summary.count);
       console.log(
         csvLine([
+          execMs,
           clientCount,
           summary.count / (durationMs / 1000),
           summary.meanMs,
-          (cpuMs * 1000) / Math.max(1, summary.count),
+          cpuUsPerRequest,
+          cpuUsPerRequest - N * execMs * 1000,
         ]),
       );
     }

@@ -162,6 +162,8 @@ export class StandbyNode {
   private readonly migrateNows: (MigrateNow | undefined)[];
   private readonly memberships: (NewMembership | undefined)[];
   private target: Target | null = null;
+  /** The newest valid MEMBERSHIP-CERTIFICATE naming this node: the CM's word on our round. */
+  private ourCertificate: MembershipCertificate | null = null;
   private done = false;
   private keys: KeyExchangeTable | null = null;
 
@@ -315,7 +317,8 @@ export class StandbyNode {
   /**
    * Sent by its signer, or relayed by another replica (a source's one-shot copy the target missed):
    * either way only the signature of the node that runs `message.replicaId` in our membership
-   * counts, so 2f+1 still means 2f+1 distinct replicas (paper section 3.2).
+   * counts, so 2f+1 still means 2f+1 distinct replicas (paper section 3.2). f+1 of them suffice
+   * when the CM's MEMBERSHIP-CERTIFICATE vouches for the same round (`cmVouches`).
    */
   private onMigrateNow(message: MigrateNow): StandbyNodeEffect[] {
     const { type: _type, signature, ...fields } = message;
@@ -344,14 +347,51 @@ export class StandbyNode {
     const matching = this.migrateNows.filter(
       (vote): vote is MigrateNow => vote !== undefined && migrateNowKey(vote) === key,
     );
-    if (matching.length < quorumOf(this.f)) return [];
+    if (
+      matching.length < quorumOf(this.f) &&
+      !(matching.length >= weakQuorumOf(this.f) && this.cmVouches(message))
+    )
+      return [];
+    return this.certified(message, ours, matching);
+  }
+
+  /**
+   * The CM's MEMBERSHIP-CERTIFICATE names the round `message` names: the same n and C, and every
+   * pair's target node running its id. The paper's target waits for 2f+1 MIGRATE-NOWs, but of the
+   * old membership's 3f+1 replicas f are the round's sources and f may be Byzantine and silent, so
+   * only f+1 are sure to send one, and a source that had not executed the round when the others
+   * moved its id to us can never catch up: they no longer answer its node, and the CM cuts it off
+   * (migration soak seed 61137, f=1: r1 silent, source n3 one COMMIT short, target n4 with two
+   * MIGRATE-NOWs for good, the id and so the service down). The CM is trusted and signs a round
+   * only on f+1 matching MIGRATE-NOWs, one of them a correct replica's, and f+1 matching ones here
+   * include a correct replica too: either alone certifies that a correct replica executed the
+   * round at n with checkpoint digest C, which is what the 2f+1 stand for.
+   */
+  private cmVouches(message: MigrateNow): boolean {
+    const certificate = this.ourCertificate;
+    return (
+      certificate !== null &&
+      certificate.seq === message.seq &&
+      bytesEqual(certificate.checkpointDigest, message.checkpointDigest) &&
+      message.pairs.every((pair) => certificate.members[pair.replicaId]?.nodeId === pair.targetNodeId)
+    );
+  }
+
+  /** `matching` (2f+1, or f+1 the CM vouches for) certify the round: fetch its state, or raise our view. */
+  private certified(
+    message: MigrateNow,
+    ours: MigrationPair,
+    matching: readonly MigrateNow[],
+  ): StandbyNodeEffect[] {
+    const key = migrateNowKey(message);
+    const target = this.target;
     const view = certifiedView(matching, this.f);
     if (target !== null && target.fetch.seq === message.seq) {
       // Replicas that changed view since resend MIGRATE-NOW naming the new one: start there.
       if (migrateNowKey(target.migrateNow) === key && view > target.view) target.view = view;
       return [];
     }
-    // 2f+1 replicas executed the MIGRATION-REQUEST at n with checkpoint digest C: C is certified.
+    // Replicas executed the MIGRATION-REQUEST at n with checkpoint digest C: C is certified.
     const sources = new Set(message.pairs.map((pair) => pair.replicaId));
     const senders = [];
     for (let id = 0; id < this.members.length; id++) if (!sources.has(id)) senders.push(id);
@@ -476,14 +516,33 @@ export class StandbyNode {
   private onCertificate(message: MembershipCertificate): StandbyNodeEffect[] {
     if (
       message.seq <= this.membershipSeq ||
-      message.members.some((member) => member.nodeId === this.nodeId) ||
       !membershipCertificateValid(message, this.members.length, this.config.cmPublicKeys, this.deps.verify)
     ) {
       this.metrics.membershipDropped++;
       return [];
     }
+    if (message.members.some((member) => member.nodeId === this.nodeId)) {
+      if (message.seq >= (this.ourCertificate?.seq ?? 0)) this.ourCertificate = message;
+      return this.certifyHeldVotes();
+    }
     this.metrics.certificatesApplied++;
     return this.applyMembership(message.seq, message.members);
+  }
+
+  /** After a certificate naming us arrives: f+1 MIGRATE-NOWs we hold may now certify its round. */
+  private certifyHeldVotes(): StandbyNodeEffect[] {
+    if (this.target !== null) return [];
+    for (const vote of this.migrateNows) {
+      if (vote === undefined || !this.cmVouches(vote)) continue;
+      const ours = vote.pairs.find((pair) => pair.targetNodeId === this.nodeId);
+      if (ours === undefined || this.staleRound(vote.seq, ours)) continue;
+      const key = migrateNowKey(vote);
+      const matching = this.migrateNows.filter(
+        (other): other is MigrateNow => other !== undefined && migrateNowKey(other) === key,
+      );
+      if (matching.length >= weakQuorumOf(this.f)) return this.certified(vote, ours, matching);
+    }
+    return [];
   }
 
   private applyMembership(seq: number, members: readonly MemberAddress[]): StandbyNodeEffect[] {
@@ -521,7 +580,10 @@ export class StandbyNode {
  * the (f+1)-th highest view they name. Each sender names the view it was in (replicas that
  * executed in different views, or resent after a view change, differ); f+1 of them name this view
  * or a higher one and f+1 this one or a lower one, so a correct replica stands on each side and f
- * Byzantine senders can neither push the target into a view nobody reached nor hold it back.
+ * Byzantine senders can neither push the target into a view nobody reached nor hold it back. From
+ * f+1 that the CM vouches for it is the lowest they name: still no higher than a correct
+ * replica's, but f Byzantine senders can hold the target back, and it then catches up on views as
+ * any replica that fell behind does.
  */
 function certifiedView(matching: readonly MigrateNow[], f: number): number {
   const views = matching.map((vote) => vote.view).sort((a, b) => b - a);

@@ -20,7 +20,13 @@ import {
   fakeSeed,
   verifySignature,
 } from "../../bft/coprocessor/index.js";
-import type { JoinRequest, Message, MigrateNow, Principal } from "../../bft/messages.js";
+import type {
+  JoinRequest,
+  MembershipCertificate,
+  Message,
+  MigrateNow,
+  Principal,
+} from "../../bft/messages.js";
 import {
   joinApprovedSignedBytes,
   joinRequestSignedBytes,
@@ -28,6 +34,7 @@ import {
   type KeyExchangeEffect,
   KeyExchangeTable,
   keyExchangeSignedBytes,
+  membershipCertificateSignedBytes,
   migrateNowSignedBytes,
   type RosterEntry,
 } from "../../bft/migration/index.js";
@@ -381,7 +388,7 @@ describe("key exchange in the cores", () => {
     );
   }
 
-  function standby(): StandbyNode {
+  function standby(cmPublicKeys: Uint8Array[] = []): StandbyNode {
     const coprocessor = coprocessors.get(STANDBY)!;
     const app = new ChainApp();
     return new StandbyNode(
@@ -395,7 +402,7 @@ describe("key exchange in the cores", () => {
         },
         roster,
         members,
-        cmPublicKeys: [],
+        cmPublicKeys,
         fetchTimeoutMs: 300,
       },
       {
@@ -497,6 +504,72 @@ describe("key exchange in the cores", () => {
     expect(node.registration.phase.phase).toBe("registered");
     expect(registered.some((e) => e.kind === "send" && e.message.type === "KeyExchange")).toBe(false);
     expect(node.keyExchange?.counter).toBe(3);
+  });
+
+  /** The CM's MEMBERSHIP-CERTIFICATE (OUTSIDER's coprocessor signs as the CM) after a round at `seq`. */
+  function certificate(seq: number, digestByte: number, nodeOfId3: number) {
+    const fields = {
+      seq,
+      checkpointDigest: new Uint8Array(32).fill(digestByte),
+      members: members.map((member) =>
+        member.replicaId === 3 ? { ...member, nodeId: nodeOfId3, address: "10.2.0.20:7000" } : member,
+      ),
+      cmId: 0,
+    };
+    const message: MembershipCertificate = {
+      type: "MembershipCertificate",
+      ...fields,
+      signature: coprocessors.get(OUTSIDER)!.sign(membershipCertificateSignedBytes(fields)),
+    };
+    return { kind: "message" as const, from: { kind: "cm" as const, id: 0 }, message };
+  }
+
+  it("f+1 MIGRATE-NOWs certify a target when the CM's certificate names the same round (soak seed 61137)", () => {
+    // f=1: r1 Byzantine and silent, the source r3 one COMMIT short of the round when the others
+    // moved its id here (they no longer answer its node, the CM cuts it off): only r0 and r2 ever
+    // send MIGRATE-NOW.
+    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    const fetches = (effects: readonly { kind: string; message?: Message }[]) =>
+      effects.filter((e) => e.kind === "send" && e.message?.type === "FetchState").length;
+    expect(node.step(signedMigrateNow(0), 20)).toEqual([]);
+    expect(node.step(signedMigrateNow(2), 20)).toEqual([]);
+    expect(node.fetching).toBeNull();
+    // A certificate the CM did not sign, or one naming another state, vouches for nothing.
+    const forged = certificate(8, 4, STANDBY);
+    expect(fetches(node.step({ ...forged, message: { ...forged.message, cmId: 1 } }, 30))).toBe(0);
+    expect(fetches(node.step(certificate(8, 5, STANDBY), 30))).toBe(0);
+    expect(node.fetching).toBeNull();
+    // The CM's own, for round 8 with digest C moving r3 here: the two votes now certify it.
+    expect(fetches(node.step(certificate(8, 4, STANDBY), 40))).toBe(1);
+    expect(node.fetching?.seq).toBe(8);
+    expect(node.promoted).toBe(false);
+  });
+
+  it("a CM certificate held first lets the (f+1)-th matching MIGRATE-NOW certify, not the f-th", () => {
+    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    expect(node.step(certificate(8, 4, STANDBY), 10)).toEqual([]);
+    expect(node.step(signedMigrateNow(1), 20)).toEqual([]);
+    expect(node.fetching).toBeNull();
+    const effects = node.step(signedMigrateNow(2), 20);
+    expect(effects.some((e) => e.kind === "send" && e.message.type === "FetchState")).toBe(true);
+    expect(node.fetching?.seq).toBe(8);
+  });
+
+  it("a CM certificate of another round does not vouch for f+1 MIGRATE-NOWs", () => {
+    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    expect(node.step(certificate(9, 4, STANDBY), 10)).toEqual([]);
+    expect(node.step(signedMigrateNow(0), 20)).toEqual([]);
+    expect(node.step(signedMigrateNow(1), 20)).toEqual([]);
+    expect(node.fetching).toBeNull();
+    // The paper's 2f+1 still certify without the CM.
+    expect(node.step(signedMigrateNow(2), 20).some((e) => e.kind === "send")).toBe(true);
+    expect(node.fetching?.seq).toBe(8);
   });
 
   /** MIGRATE-NOW of a round at seq 12 moving id 0 from node 0 to the standby, from replica `id`. */

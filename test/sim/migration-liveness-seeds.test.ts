@@ -32,9 +32,21 @@
  *   holder's claim where f+1 are needed). Replicas now relay their peers' copies to the CM, which
  *   counts each under its signer's signature; the target, whose JOIN-APPROVEDs were lost, then
  *   exchanges keys once 2f+1 MIGRATE-NOWs certify it as a target.
- * How: runMigrationSimulation with migrationCiOptions(seed), then the history checker.
+ * - soak seed 61137 (`npm run sim:soak -- --seeds 150 --from 61000 --migrate`, f=1, r1 silent): a
+ *   source one COMMIT short of its round when the others moved its id on never executed it, so
+ *   its target held f+1 MIGRATE-NOWs (the silent replica's missing) for good and the service
+ *   stopped; a target now also takes f+1 with the CM's certificate of the same round.
+ * How: runMigrationSimulation with migrationCiOptions(seed), or the soak's options, then the
+ * history checker.
  */
 import { describe, expect, it } from "vitest";
+import { formatCheckReport } from "../../bft/checker/index.js";
+import {
+  formatFailure,
+  MIGRATION_RUN_DEFAULTS,
+  resolveOptions,
+  runMigrationSimulation,
+} from "../../bft/sim/index.js";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
 const SEEDS = [37, 66, 71, 74, 78, 79, 93, 144, 150, 153, 198];
@@ -43,5 +55,25 @@ describe("migration regression seeds", () => {
   it.each(SEEDS)("seed=%i keeps safety and liveness", (seed) => {
     const failure = runMigrationCiSeed(seed);
     if (failure !== null) expect.fail(failure);
+  });
+});
+
+describe("migration soak seeds", () => {
+  it("soak seed 61137 (f=1, r1 silent, a source that missed its round) keeps safety and liveness", () => {
+    // The options `npm run sim:soak -- --migrate` gives this seed (bft/sim/soak.ts).
+    const options = resolveOptions({
+      seed: 61137,
+      f: 1,
+      clients: 4,
+      durationMs: 15_000,
+      app: "echo",
+      faults: "random",
+      migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000 },
+    });
+    const migration = options.migration;
+    if (migration === undefined) throw new Error("the soak's options run migrations");
+    const result = runMigrationSimulation({ ...options, migration });
+    expect(result.ok, `${formatFailure(result)}\n${formatCheckReport(result.report)}`).toBe(true);
+    expect(result.rounds.length).toBeGreaterThan(1);
   });
 });

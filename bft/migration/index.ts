@@ -67,6 +67,7 @@ export {
 } from "./key-exchange.js";
 export {
   ADDRESS_CHARS_MAX,
+  CM_VOUCH_AFTER_MS,
   JOIN_RETRANSMIT_COUNT_MAX,
   JOIN_TIME_SKEW_MS_DEFAULT,
   NODES_MAX,

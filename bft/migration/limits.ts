@@ -15,6 +15,14 @@ export const ADDRESS_CHARS_MAX = 128;
  * one million samples is 8 MB, far above the paper's 10,000.
  */
 export const REQUESTS_PER_ROUND_MIN_MAX = 1_000_000;
+/**
+ * How long a target holds the CM's MEMBERSHIP-CERTIFICATE of its round before f+1 matching
+ * MIGRATE-NOWs certify the round with it (StandbyNode.cmVouches). Until then it waits for the
+ * paper's 2f+1, which arrive within a few status intervals when they can arrive at all; replicas
+ * resend MIGRATE-NOW to an unstarted target once per status interval up to
+ * migrateNowRetransmitsMax times (20 x 500 ms in the simulator), so copies keep coming after it.
+ */
+export const CM_VOUCH_AFTER_MS = 2000;
 /** A standby's JOIN-REQUEST retransmissions before it gives up and reports to the CM. */
 export const JOIN_RETRANSMIT_COUNT_MAX = 1000;
 /**

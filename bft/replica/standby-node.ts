@@ -37,6 +37,7 @@ import type {
   Principal,
 } from "../messages.js";
 import {
+  CM_VOUCH_AFTER_MS,
   joinApprovedSignedBytes,
   type KeyExchangeEffect,
   KeyExchangeTable,
@@ -162,8 +163,8 @@ export class StandbyNode {
   private readonly migrateNows: (MigrateNow | undefined)[];
   private readonly memberships: (NewMembership | undefined)[];
   private target: Target | null = null;
-  /** The newest valid MEMBERSHIP-CERTIFICATE naming this node: the CM's word on our round. */
-  private ourCertificate: MembershipCertificate | null = null;
+  /** The newest valid MEMBERSHIP-CERTIFICATE naming this node (the CM's word on our round), and when it came. */
+  private ourCertificate: { readonly message: MembershipCertificate; readonly atMs: number } | null = null;
   private done = false;
   private keys: KeyExchangeTable | null = null;
 
@@ -279,7 +280,7 @@ export class StandbyNode {
 
   private onMessage(from: Principal, message: Message, nowMs: number): StandbyNodeEffect[] {
     // From the CM or relayed by any replica: the CM's signature is all that is trusted.
-    if (message.type === "MembershipCertificate") return this.onCertificate(message);
+    if (message.type === "MembershipCertificate") return this.onCertificate(message, nowMs);
     if (from.kind !== "replica" || from.id >= this.members.length) return [];
     switch (message.type) {
       case "JoinApproved":
@@ -287,7 +288,7 @@ export class StandbyNode {
       case "KeyExchange":
         return this.keys === null ? [] : this.keyEffects(this.keys.onMessage(from, message, null));
       case "MigrateNow":
-        return this.onMigrateNow(message);
+        return this.onMigrateNow(message, nowMs);
       case "StateChunk":
         return this.onStateChunk(from.id, message);
       case "NewMembership":
@@ -320,7 +321,7 @@ export class StandbyNode {
    * counts, so 2f+1 still means 2f+1 distinct replicas (paper section 3.2). f+1 of them suffice
    * when the CM's MEMBERSHIP-CERTIFICATE vouches for the same round (`cmVouches`).
    */
-  private onMigrateNow(message: MigrateNow): StandbyNodeEffect[] {
+  private onMigrateNow(message: MigrateNow, nowMs: number): StandbyNodeEffect[] {
     const { type: _type, signature, ...fields } = message;
     const signer = message.replicaId;
     const ours = message.pairs.find((pair) => pair.targetNodeId === this.nodeId);
@@ -349,7 +350,7 @@ export class StandbyNode {
     );
     if (
       matching.length < quorumOf(this.f) &&
-      !(matching.length >= weakQuorumOf(this.f) && this.cmVouches(message))
+      !(matching.length >= weakQuorumOf(this.f) && this.cmVouches(message, nowMs))
     )
       return [];
     return this.certified(message, ours, matching);
@@ -365,12 +366,16 @@ export class StandbyNode {
    * MIGRATE-NOWs for good, the id and so the service down). The CM is trusted and signs a round
    * only on f+1 matching MIGRATE-NOWs, one of them a correct replica's, and f+1 matching ones here
    * include a correct replica too: either alone certifies that a correct replica executed the
-   * round at n with checkpoint digest C, which is what the 2f+1 stand for.
+   * round at n with checkpoint digest C, which is what the 2f+1 stand for. Only once we have held
+   * the certificate for CM_VOUCH_AFTER_MS: a target whose 2f+1 arrive is certified by them, as
+   * before (starting on f+1 whenever it could changed every round's timing and start view, and a
+   * 10-minute run, f=1 seed 4, then ran 8 rounds instead of 228).
    */
-  private cmVouches(message: MigrateNow): boolean {
-    const certificate = this.ourCertificate;
+  private cmVouches(message: MigrateNow, nowMs: number): boolean {
+    const held = this.ourCertificate;
+    if (held === null || nowMs - held.atMs < CM_VOUCH_AFTER_MS) return false;
+    const certificate = held.message;
     return (
-      certificate !== null &&
       certificate.seq === message.seq &&
       bytesEqual(certificate.checkpointDigest, message.checkpointDigest) &&
       message.pairs.every((pair) => certificate.members[pair.replicaId]?.nodeId === pair.targetNodeId)
@@ -513,7 +518,7 @@ export class StandbyNode {
    * MIGRATE-NOWs (checked against the sources' nodes) and get the membership with the state
    * (applying it first lost the promotion in migration CI seeds 3, 22, 24 and 64).
    */
-  private onCertificate(message: MembershipCertificate): StandbyNodeEffect[] {
+  private onCertificate(message: MembershipCertificate, nowMs: number): StandbyNodeEffect[] {
     if (
       message.seq <= this.membershipSeq ||
       !membershipCertificateValid(message, this.members.length, this.config.cmPublicKeys, this.deps.verify)
@@ -522,18 +527,24 @@ export class StandbyNode {
       return [];
     }
     if (message.members.some((member) => member.nodeId === this.nodeId)) {
-      if (message.seq >= (this.ourCertificate?.seq ?? 0)) this.ourCertificate = message;
-      return this.certifyHeldVotes();
+      // A copy of the certificate we hold keeps the time we first had it.
+      const held = this.ourCertificate;
+      const copy =
+        held !== null &&
+        held.message.seq === message.seq &&
+        bytesEqual(held.message.checkpointDigest, message.checkpointDigest);
+      if (!copy && message.seq >= (held?.message.seq ?? 0)) this.ourCertificate = { message, atMs: nowMs };
+      return this.certifyHeldVotes(nowMs);
     }
     this.metrics.certificatesApplied++;
     return this.applyMembership(message.seq, message.members);
   }
 
   /** After a certificate naming us arrives: f+1 MIGRATE-NOWs we hold may now certify its round. */
-  private certifyHeldVotes(): StandbyNodeEffect[] {
+  private certifyHeldVotes(nowMs: number): StandbyNodeEffect[] {
     if (this.target !== null) return [];
     for (const vote of this.migrateNows) {
-      if (vote === undefined || !this.cmVouches(vote)) continue;
+      if (vote === undefined || !this.cmVouches(vote, nowMs)) continue;
       const ours = vote.pairs.find((pair) => pair.targetNodeId === this.nodeId);
       if (ours === undefined || this.staleRound(vote.seq, ours)) continue;
       const key = migrateNowKey(vote);

@@ -35,7 +35,8 @@
  * - soak seed 61137 (`npm run sim:soak -- --seeds 150 --from 61000 --migrate`, f=1, r1 silent): a
  *   source one COMMIT short of its round when the others moved its id on never executed it, so
  *   its target held f+1 MIGRATE-NOWs (the silent replica's missing) for good and the service
- *   stopped; a target now also takes f+1 with the CM's certificate of the same round.
+ *   stopped; a target now also takes f+1 once it has held the CM's certificate of the same round
+ *   for CM_VOUCH_AFTER_MS.
  * How: runMigrationSimulation with migrationCiOptions(seed), or the soak's options, then the
  * history checker.
  */

@@ -28,6 +28,7 @@ import type {
   Principal,
 } from "../../bft/messages.js";
 import {
+  CM_VOUCH_AFTER_MS,
   joinApprovedSignedBytes,
   joinRequestSignedBytes,
   type KeyExchange,
@@ -541,20 +542,27 @@ describe("key exchange in the cores", () => {
     expect(fetches(node.step({ ...forged, message: { ...forged.message, cmId: 1 } }, 30))).toBe(0);
     expect(fetches(node.step(certificate(8, 5, STANDBY), 30))).toBe(0);
     expect(node.fetching).toBeNull();
-    // The CM's own, for round 8 with digest C moving r3 here: the two votes now certify it.
-    expect(fetches(node.step(certificate(8, 4, STANDBY), 40))).toBe(1);
+    // The CM's own, for round 8 with digest C moving r3 here. For CM_VOUCH_AFTER_MS the target
+    // still waits for the paper's 2f+1; then the two votes, resent, certify the round with it.
+    expect(fetches(node.step(certificate(8, 4, STANDBY), 40))).toBe(0);
+    // A copy of it keeps the time the first came.
+    expect(fetches(node.step(certificate(8, 4, STANDBY), 40 + CM_VOUCH_AFTER_MS / 2))).toBe(0);
+    expect(fetches(node.step(signedMigrateNow(0), 40 + CM_VOUCH_AFTER_MS - 1))).toBe(0);
+    expect(node.fetching).toBeNull();
+    expect(fetches(node.step(signedMigrateNow(2), 40 + CM_VOUCH_AFTER_MS))).toBe(1);
     expect(node.fetching?.seq).toBe(8);
     expect(node.promoted).toBe(false);
   });
 
-  it("a CM certificate held first lets the (f+1)-th matching MIGRATE-NOW certify, not the f-th", () => {
+  it("a CM certificate held for CM_VOUCH_AFTER_MS lets the (f+1)-th MIGRATE-NOW certify, not the f-th", () => {
     const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
     node.step({ kind: "sanitized" }, 0);
     node.step({ kind: "counterIncremented", counter: 3 }, 0);
     expect(node.step(certificate(8, 4, STANDBY), 10)).toEqual([]);
-    expect(node.step(signedMigrateNow(1), 20)).toEqual([]);
+    const later = 10 + CM_VOUCH_AFTER_MS;
+    expect(node.step(signedMigrateNow(1), later)).toEqual([]);
     expect(node.fetching).toBeNull();
-    const effects = node.step(signedMigrateNow(2), 20);
+    const effects = node.step(signedMigrateNow(2), later);
     expect(effects.some((e) => e.kind === "send" && e.message.type === "FetchState")).toBe(true);
     expect(node.fetching?.seq).toBe(8);
   });
@@ -564,11 +572,12 @@ describe("key exchange in the cores", () => {
     node.step({ kind: "sanitized" }, 0);
     node.step({ kind: "counterIncremented", counter: 3 }, 0);
     expect(node.step(certificate(9, 4, STANDBY), 10)).toEqual([]);
-    expect(node.step(signedMigrateNow(0), 20)).toEqual([]);
-    expect(node.step(signedMigrateNow(1), 20)).toEqual([]);
+    const later = 10 + CM_VOUCH_AFTER_MS;
+    expect(node.step(signedMigrateNow(0), later)).toEqual([]);
+    expect(node.step(signedMigrateNow(1), later)).toEqual([]);
     expect(node.fetching).toBeNull();
     // The paper's 2f+1 still certify without the CM.
-    expect(node.step(signedMigrateNow(2), 20).some((e) => e.kind === "send")).toBe(true);
+    expect(node.step(signedMigrateNow(2), later).some((e) => e.kind === "send")).toBe(true);
     expect(node.fetching?.seq).toBe(8);
   });
 

@@ -525,13 +525,19 @@ describe("key exchange in the cores", () => {
     return { kind: "message" as const, from: { kind: "cm" as const, id: 0 }, message };
   }
 
+  /** A standby that knows the CM's key (OUTSIDER signs as the CM), sanitized and joining under l=3. */
+  function joiningStandbyWithCm(): StandbyNode {
+    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
+    node.step({ kind: "sanitized" }, 0);
+    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    return node;
+  }
+
   it("f+1 MIGRATE-NOWs certify a target when the CM's certificate names the same round (soak seed 61137)", () => {
     // f=1: r1 Byzantine and silent, the source r3 one COMMIT short of the round when the others
     // moved its id here (they no longer answer its node, the CM cuts it off): only r0 and r2 ever
     // send MIGRATE-NOW.
-    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
-    node.step({ kind: "sanitized" }, 0);
-    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    const node = joiningStandbyWithCm();
     const fetches = (effects: readonly { kind: string; message?: Message }[]) =>
       effects.filter((e) => e.kind === "send" && e.message?.type === "FetchState").length;
     expect(node.step(signedMigrateNow(0), 20)).toEqual([]);
@@ -555,9 +561,7 @@ describe("key exchange in the cores", () => {
   });
 
   it("a CM certificate held for CM_VOUCH_AFTER_MS lets the (f+1)-th MIGRATE-NOW certify, not the f-th", () => {
-    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
-    node.step({ kind: "sanitized" }, 0);
-    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    const node = joiningStandbyWithCm();
     expect(node.step(certificate(8, 4, STANDBY), 10)).toEqual([]);
     const later = 10 + CM_VOUCH_AFTER_MS;
     expect(node.step(signedMigrateNow(1), later)).toEqual([]);
@@ -568,9 +572,7 @@ describe("key exchange in the cores", () => {
   });
 
   it("a CM certificate of another round does not vouch for f+1 MIGRATE-NOWs", () => {
-    const node = standby([coprocessors.get(OUTSIDER)!.publicKey()]);
-    node.step({ kind: "sanitized" }, 0);
-    node.step({ kind: "counterIncremented", counter: 3 }, 0);
+    const node = joiningStandbyWithCm();
     expect(node.step(certificate(9, 4, STANDBY), 10)).toEqual([]);
     const later = 10 + CM_VOUCH_AFTER_MS;
     expect(node.step(signedMigrateNow(0), later)).toEqual([]);

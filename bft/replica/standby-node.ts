@@ -368,7 +368,7 @@ export class StandbyNode {
    * include a correct replica too: either alone certifies that a correct replica executed the
    * round at n with checkpoint digest C, which is what the 2f+1 stand for. Only once we have held
    * the certificate for CM_VOUCH_AFTER_MS: a target whose 2f+1 arrive is certified by them, as
-   * before (starting on f+1 whenever it could changed every round's timing and start view, and a
+   * before (starting on f+1 whenever it could changed the timing and start view of most rounds, and a
    * 10-minute run, f=1 seed 4, then ran 8 rounds instead of 228).
    */
   private cmVouches(message: MigrateNow, nowMs: number): boolean {

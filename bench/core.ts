@@ -26,7 +26,7 @@ import { clusterSecretFrom, createWire, dealHostKeys } from "../bft/host/index.j
 import type { Principal } from "../bft/messages.js";
 import { defaultReplicaConfig, type Effect, Replica } from "../bft/replica/index.js";
 import { sha256 } from "../bft/wire/index.js";
-import { csvLine, parseList, relaunchUnderHostFlags } from "./lib.js";
+import { csvLine, parseClientCounts, parseList, relaunchUnderHostFlags } from "./lib.js";
 
 const F = 1;
 const N = 3 * F + 1;
@@ -216,13 +216,9 @@ let execValues: number[];
 let clientCounts: number[];
 try {
   execValues = parseList(options.exec, "exec");
-  clientCounts = parseList(options.clients, "clients");
+  clientCounts = parseClientCounts(options.clients);
 } catch (error) {
   console.error(`bench:core: ${(error as Error).message}`);
-  process.exit(2);
-}
-if (clientCounts.some((count) => !Number.isSafeInteger(count) || count < 1)) {
-  console.error(`bench:core: --clients must list positive integers, got "${options.clients}"`);
   process.exit(2);
 }
 /** Every point, in the order given; in this process only once it runs under HOST_NODE_FLAGS. */

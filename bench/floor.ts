@@ -34,6 +34,7 @@ import { createTcpTransport, type FrameOrigin, type PeerAddress } from "../bft/t
 import {
   csvLine,
   freePorts,
+  parseClientCounts,
   parseDurationMs,
   parseList,
   processCpuMs,
@@ -278,15 +279,13 @@ async function main(): Promise<void> {
   let durationMs: number;
   let warmupMs: number;
   try {
-    clientCounts = parseList(options.clients, "clients");
+    clientCounts = parseClientCounts(options.clients);
     execValues = parseList(options.exec, "exec");
     durationMs = parseDurationMs(options.duration);
     warmupMs = parseDurationMs(options.warmup);
   } catch (error) {
     return usageError((error as Error).message);
   }
-  if (clientCounts.some((count) => !Number.isSafeInteger(count) || count < 1))
-    return usageError(`--clients must list positive integers, got "${options.clients}"`);
   if (durationMs <= 0) return usageError(`--duration must be positive, got "${options.duration}"`);
   console.log(
     csvLine([

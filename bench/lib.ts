@@ -21,6 +21,14 @@ export function parseList(text: string, name: string): number[] {
   return values;
 }
 
+/** A --clients list: parseList's rule, and every count a positive integer. */
+export function parseClientCounts(text: string): number[] {
+  const counts = parseList(text, "clients");
+  if (counts.some((count) => !Number.isSafeInteger(count) || count < 1))
+    throw new Error(`--clients must list positive integers, got "${text}"`);
+  return counts;
+}
+
 /** Ports the kernel hands out on loopback; closed again before use. */
 export async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];

@@ -344,16 +344,21 @@ export class StandbyNode {
     const known = this.migrateNows[signer];
     if (known !== undefined && known.seq > message.seq) return []; // a stale relayed copy
     this.migrateNows[signer] = message;
-    const key = migrateNowKey(message);
-    const matching = this.migrateNows.filter(
-      (vote): vote is MigrateNow => vote !== undefined && migrateNowKey(vote) === key,
-    );
+    const matching = this.matchingVotes(message);
     if (
       matching.length < quorumOf(this.f) &&
       !(matching.length >= weakQuorumOf(this.f) && this.cmVouches(message, nowMs))
     )
       return [];
     return this.certified(message, ours, matching);
+  }
+
+  /** The MIGRATE-NOWs we hold that agree with `message` on n, C and P (its own included once held). */
+  private matchingVotes(message: MigrateNow): MigrateNow[] {
+    const key = migrateNowKey(message);
+    return this.migrateNows.filter(
+      (vote): vote is MigrateNow => vote !== undefined && migrateNowKey(vote) === key,
+    );
   }
 
   /**
@@ -547,10 +552,7 @@ export class StandbyNode {
       if (vote === undefined || !this.cmVouches(vote, nowMs)) continue;
       const ours = vote.pairs.find((pair) => pair.targetNodeId === this.nodeId);
       if (ours === undefined || this.staleRound(vote.seq, ours)) continue;
-      const key = migrateNowKey(vote);
-      const matching = this.migrateNows.filter(
-        (other): other is MigrateNow => other !== undefined && migrateNowKey(other) === key,
-      );
+      const matching = this.matchingVotes(vote);
       if (matching.length >= weakQuorumOf(this.f)) return this.certified(vote, ours, matching);
     }
     return [];

@@ -407,8 +407,7 @@ export class MigrationRole {
     while (this.specialQueue.length > 0) {
       const special = this.specialQueue.shift()!;
       if (middleware === null) continue;
-      if (special.kind === "migration" && special.request.migrationNumber < middleware.migrationNumber)
-        continue;
+      if (special.kind === "migration" && special.request !== this.migrationPending) continue;
       if (special.kind === "join" && !this.pendingJoins.has(special.request.nodeId)) continue;
       if (special.kind === "leave" && !this.pendingLeaves.has(special.request.nodeId)) continue;
       this.proposedSpecials.add(specialKey(special));
@@ -844,6 +843,7 @@ export class MigrationRole {
     // An on-demand INIT-MIGRATION before the CM's request reached us is kept (one slot per
     // replica) and counts only once our own, built from the CM's request, matches it.
     this.initVotes[message.replicaId] = message;
+    this.dropSupersededRequest(message);
     this.core.takeParkedWithInit(message);
     const own = this.initVotes[this.core.config.replicaId];
     const ownCurrent = own !== undefined && own.migrationNumber === middleware.migrationNumber;
@@ -852,6 +852,24 @@ export class MigrationRole {
       this.startRound(message.trigger, onDemand ? this.onDemandSources : null);
       return;
     }
+    this.checkInitQuorum();
+  }
+
+  /**
+   * A replica replaced its vote (it restarted without memory, or switched between a timer and an
+   * on-demand round): a MIGRATION-REQUEST we built from its old INIT-MIGRATION carries a proof its
+   * peers can no longer vouch for (they hold the new vote) and, after a restart, nobody can
+   * authenticate (its session keys are new). Backups park such a PRE-PREPARE for good, and every
+   * primary re-proposed the request first in each view while it blocked all batches behind it
+   * (a barrier), so views timed out in turn (migration soak seed 61109). Build the request again
+   * from the current votes, or hold none until 2f+1 match again.
+   */
+  private dropSupersededRequest(vote: InitMigration): void {
+    const pending = this.migrationPending;
+    if (pending === null || pending.migrationNumber !== vote.migrationNumber) return;
+    const carried = pending.proofs.find((proof) => proof.replicaId === vote.replicaId);
+    if (carried === undefined || initMatches(carried, vote)) return;
+    this.migrationPending = null;
     this.checkInitQuorum();
   }
 

@@ -37,6 +37,12 @@
  *   its target held f+1 MIGRATE-NOWs (the silent replica's missing) for good and the service
  *   stopped; a target now also takes f+1 once it has held the CM's certificate of the same round
  *   for CM_VOUCH_AFTER_MS.
+ * - soak seed 61109 (f=3, r0 Byzantine "replay"): r8 restarted without memory after voting for an
+ *   on-demand round and voted for the timer round instead; the replicas that had built the
+ *   on-demand MIGRATION-REQUEST with r8's old vote, which nobody could authenticate any more,
+ *   kept it, so each new primary proposed it first, its backups parked it, and views 3 to 7 timed out in
+ *   turn past the stall bound. A replica now builds its request again when a signer replaces the
+ *   vote it carries (MigrationRole.dropSupersededRequest).
  * How: runMigrationSimulation with migrationCiOptions(seed), or the soak's options, then the
  * history checker.
  */
@@ -59,21 +65,28 @@ describe("migration regression seeds", () => {
   });
 });
 
+/** What `npm run sim:soak -- --migrate` runs for this seed (bft/sim/soak.ts: f cycles with the seed). */
+function runSoakSeed(seed: number) {
+  const options = resolveOptions({
+    seed,
+    f: 1 + (seed % 3),
+    clients: 4,
+    durationMs: 15_000,
+    app: "echo",
+    faults: "random",
+    migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000 },
+  });
+  const migration = options.migration;
+  if (migration === undefined) throw new Error("the soak's options run migrations");
+  return runMigrationSimulation({ ...options, migration });
+}
+
 describe("migration soak seeds", () => {
-  it("soak seed 61137 (f=1, r1 silent, a source that missed its round) keeps safety and liveness", () => {
-    // The options `npm run sim:soak -- --migrate` gives this seed (bft/sim/soak.ts).
-    const options = resolveOptions({
-      seed: 61137,
-      f: 1,
-      clients: 4,
-      durationMs: 15_000,
-      app: "echo",
-      faults: "random",
-      migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000 },
-    });
-    const migration = options.migration;
-    if (migration === undefined) throw new Error("the soak's options run migrations");
-    const result = runMigrationSimulation({ ...options, migration });
+  it.each([
+    [61137, "f=1, r1 silent, a source that missed its round"],
+    [61109, "f=3, a replica that restarted replaced the vote a MIGRATION-REQUEST carried"],
+  ])("soak seed %i (%s) keeps safety and liveness", (seed) => {
+    const result = runSoakSeed(seed);
     expect(result.ok, `${formatFailure(result)}\n${formatCheckReport(result.report)}`).toBe(true);
     expect(result.rounds.length).toBeGreaterThan(1);
   });

@@ -7,6 +7,11 @@
  * once 2f PREPAREs or f+1 COMMITs from others vouch for it (a correct replica authenticated the
  * proofs first). Checked at the wire before, such a PRE-PREPARE was dropped for good (migration
  * CI seeds 30, 79 and 107).
+ * A replica that built the request and later receives a different vote from one of its proofs'
+ * signers (the signer restarted, or switched between a timer and an on-demand round) builds it
+ * again from the current votes: its peers hold the new vote and, after a restart, nobody can
+ * check the old proof's authenticator, so every primary re-proposed a request its backups parked
+ * for good, ahead of all batches, and views timed out in turn (migration soak seed 61109).
  * How: the in-memory MigrationCluster; its `initMigrationAuthentic` hook stands for the wire's
  * MAC check, and envelopes are held back to control which votes reach the backup.
  */
@@ -89,5 +94,53 @@ describe("INIT-MIGRATION proofs inside a PRE-PREPARE (section 3.2)", () => {
     const { cluster, migrationSeq } = setUp({ initReachesBackup: true });
     expect(cluster.replica(BACKUP).metrics.dropped.initMigrationUnauthenticated).toBe(0);
     expect(preparedBy(cluster, BACKUP, migrationSeq)).toBe(true);
+  });
+});
+
+describe("a MIGRATION-REQUEST whose proof its signer has replaced", () => {
+  /**
+   * The timer round's INIT-MIGRATIONs all arrive (r1 builds the request from r0, r1 and r2), but
+   * the view-0 primary's PRE-PREPARE of it is lost. Then r2 alone gets the CM's on-demand request
+   * and votes for that round instead; r2's timer vote can no longer be authenticated (as after a
+   * restart, which renews its session keys).
+   */
+  function replacedVote() {
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
+    load(cluster);
+    cluster.filter = (envelope) =>
+      !(
+        envelope.message.type === "PrePrepare" &&
+        envelope.message.special?.kind === "migration" &&
+        envelope.message.view === 0
+      );
+    cluster.advance(TIMEOUT_MS + 50);
+    const built = cluster.replica(1).pendingMigration;
+    expect(built?.trigger).toBe("timer");
+    expect(built?.proofs.map((proof) => proof.replicaId)).toEqual([0, 1, 2]);
+    cluster.initMigrationAuthentic = (_nodeId, proof) =>
+      proof.replicaId !== 2 || proof.trigger === "onDemand";
+    cluster.onDemand([3]);
+    const viewZeroRequestLost = cluster.filter;
+    cluster.filter = (envelope) =>
+      viewZeroRequestLost(envelope) &&
+      (envelope.message.type !== "OnDemandMigration" ||
+        (envelope.to.kind === "replica" && envelope.to.id === 2));
+    cluster.deliverAll();
+    return cluster;
+  }
+
+  it("is built again from the current votes", () => {
+    const cluster = replacedVote();
+    const rebuilt = cluster.replica(1).pendingMigration;
+    expect(rebuilt?.trigger).toBe("timer");
+    expect(rebuilt?.proofs.map((proof) => proof.replicaId)).toEqual([0, 1, 3]);
+  });
+
+  it("the next primary proposes it rebuilt, and the round executes in that view", () => {
+    const cluster = replacedVote();
+    cluster.advance(3000);
+    const rounds = cluster.effectsOf("migrationExecuted");
+    expect(rounds.length).toBeGreaterThanOrEqual(3);
+    for (const replicaId of [0, 1, 3]) expect(cluster.replica(replicaId).view).toBe(1);
   });
 });

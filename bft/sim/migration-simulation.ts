@@ -1155,7 +1155,6 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
         case "migrationApplied":
           for (const pair of effect.pairs)
             this.cmWire.setMember(pair.replicaId, pair.targetNodeId, this.publicKeyOf(pair.targetNodeId));
-          if (process.env.SIM_PUBLISH_MEMBERSHIP) this.publishMembership(effect.pairs);
           break;
         case "membershipCertified":
           this.sendCertificate(effect.seq, effect.checkpointDigest, effect.members);
@@ -1164,26 +1163,6 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
           if (effect.reason === "sourceNotComplying") this.cutOffs += 1;
           this.log(`CM admin notification: n${effect.nodeId} ${effect.reason}`);
           break;
-      }
-    }
-  }
-
-  /**
-   * The CM (trusted) publishes who runs each logical id once f+1 MIGRATE-NOWs certify a round;
-   * every running replica's host re-keys its wire to it. Without this, a replica that missed
-   * the round's execution (it was in a view change or partitioned) keeps MAC keys of the old
-   * nodes, cannot talk to the new ones and never catches up: replicas send each other no
-   * NEW-MEMBERSHIP (section 3.3 covers clients and standbys only). The core's own membership
-   * then follows by execution or state transfer.
-   */
-  private publishMembership(
-    pairs: readonly { replicaId: number; sourceNodeId: number; targetNodeId: number }[],
-  ): void {
-    for (const node of this.nodes) {
-      if (node.role.kind !== "replica") continue;
-      for (const pair of pairs) {
-        if (pair.sourceNodeId === node.id || node.wire.nodeOf(pair.replicaId) === pair.targetNodeId) continue;
-        node.wire.setMember(pair.replicaId, pair.targetNodeId, this.publicKeyOf(pair.targetNodeId));
       }
     }
   }

@@ -48,6 +48,9 @@ export {
   type SimulationApp,
   type SimulationOptions,
   type SimulationProgress,
+  SOAK_DEFAULTS,
+  soakF,
+  soakSeedOptions,
 } from "./options.js";
 export { Prng } from "./prng.js";
 export { historyDigest } from "./recorder.js";

@@ -117,6 +117,35 @@ export const SIMULATION_DEFAULTS: Omit<SimulationOptions, "seed"> = {
 };
 
 /** Clients and simulated time are bounded so one seed always finishes. */
+/**
+ * What `npm run sim:soak` runs each seed with unless an option says otherwise (bft/sim/soak.ts):
+ * 4 clients, 15 s of load, echo, random faults, f cycling 1, 2, 3 with the seed, and with
+ * `--migrate` a migration timer of 1 s. Regression tests replay failing soak seeds through it.
+ */
+export const SOAK_DEFAULTS = {
+  clients: 4,
+  durationMs: 15_000,
+  app: "echo",
+  faults: "random",
+  migrationTimeoutMs: 1000,
+} as const;
+
+/** f for a soak seed when `--f` is not given. */
+export function soakF(seed: number): number {
+  return 1 + (seed % 3);
+}
+
+/** The options `npm run sim:soak [-- --migrate]` gives `seed` by default. */
+export function soakSeedOptions(seed: number, options: { readonly migrate: boolean }): SimulationOptions {
+  const { migrationTimeoutMs, ...base } = SOAK_DEFAULTS;
+  return resolveOptions({
+    ...base,
+    seed,
+    f: soakF(seed),
+    migration: options.migrate ? { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs } : undefined,
+  });
+}
+
 export const CLIENTS_SIM_MAX = 1000;
 export const DURATION_MS_SIM_MAX = 24 * 60 * 60 * 1000;
 export const KV_STATE_BYTES_SIM_MAX = 64 * 1024 * 1024;

@@ -12,7 +12,14 @@ import { Command } from "commander";
 import { parseChoice, parseDurationOption, parseIntegerOption } from "./cli-options.js";
 import { SimulationError } from "./errors.js";
 import { runMigrationSimulation } from "./migration-simulation.js";
-import { MIGRATION_RUN_DEFAULTS, resolveOptions, type SimulationOptions } from "./options.js";
+import {
+  formatDurationMs,
+  MIGRATION_RUN_DEFAULTS,
+  resolveOptions,
+  type SimulationOptions,
+  SOAK_DEFAULTS,
+  soakF,
+} from "./options.js";
 import { formatFailure } from "./report.js";
 import { runSimulation } from "./simulation.js";
 
@@ -46,13 +53,17 @@ function parse(argv: readonly string[]): { plan: SoakPlan; debug: boolean } | Si
     .option("--seeds <n>", "how many seeds", "1000")
     .option("--from <n>", "first seed", "1")
     .option("--f <n>", "faults tolerated (default: cycles 1, 2, 3 with the seed)")
-    .option("--clients <n>", "closed-loop clients per run", "4")
-    .option("--duration <d>", "simulated load time per seed", "15s")
-    .option("--app <name>", "echo or kv", "echo")
+    .option("--clients <n>", "closed-loop clients per run", String(SOAK_DEFAULTS.clients))
+    .option("--duration <d>", "simulated load time per seed", formatDurationMs(SOAK_DEFAULTS.durationMs))
+    .option("--app <name>", "echo or kv", SOAK_DEFAULTS.app)
     .option("--byzantine-count <n>", "exactly this many Byzantine replicas (default: the seed decides)")
     .option("--stop-on-failure", "stop at the first failing seed", false)
     .option("--migrate", "whole system with standbys, the CM and migrations", false)
-    .option("--migration-timeout <d>", "with --migrate: migration timer", "1s")
+    .option(
+      "--migration-timeout <d>",
+      "with --migrate: migration timer",
+      formatDurationMs(SOAK_DEFAULTS.migrationTimeoutMs),
+    )
     .option("--debug", "stack traces for option errors", false);
   command.parse(argv as string[]);
   const raw = command.opts<RawOptions>();
@@ -64,7 +75,7 @@ function parse(argv: readonly string[]): { plan: SoakPlan; debug: boolean } | Si
       clients: parseIntegerOption("clients", raw.clients, 1),
       durationMs: parseDurationOption("duration", raw.duration),
       app: parseChoice("app", raw.app, ["echo", "kv"] as const),
-      faults: "random" as const,
+      faults: SOAK_DEFAULTS.faults,
       byzantineCount:
         raw.byzantineCount === undefined
           ? undefined
@@ -77,7 +88,7 @@ function parse(argv: readonly string[]): { plan: SoakPlan; debug: boolean } | Si
         : undefined,
     };
     const optionsFor = (seed: number): SimulationOptions =>
-      resolveOptions({ ...base, seed, f: fixedF ?? 1 + (seed % 3) });
+      resolveOptions({ ...base, seed, f: fixedF ?? soakF(seed) });
     optionsFor(seedFirst); // validates the combination once, before the long run
     return { plan: { seedCount, seedFirst, optionsFor, stopOnFailure: raw.stopOnFailure }, debug: raw.debug };
   } catch (error) {

@@ -43,17 +43,12 @@
  *   kept it, so each new primary proposed it first, its backups parked it, and views 3 to 7 timed out in
  *   turn past the stall bound. A replica now builds its request again when a signer replaces the
  *   vote it carries (MigrationRole.dropSupersededRequest).
- * How: runMigrationSimulation with migrationCiOptions(seed), or the soak's options, then the
+ * How: runMigrationSimulation with migrationCiOptions(seed), or soakSeedOptions, then the
  * history checker.
  */
 import { describe, expect, it } from "vitest";
 import { formatCheckReport } from "../../bft/checker/index.js";
-import {
-  formatFailure,
-  MIGRATION_RUN_DEFAULTS,
-  resolveOptions,
-  runMigrationSimulation,
-} from "../../bft/sim/index.js";
+import { formatFailure, runMigrationSimulation, soakSeedOptions } from "../../bft/sim/index.js";
 import { runMigrationCiSeed } from "./migration-seed-suite.js";
 
 const SEEDS = [37, 66, 71, 74, 78, 79, 93, 144, 150, 153, 198];
@@ -65,17 +60,9 @@ describe("migration regression seeds", () => {
   });
 });
 
-/** What `npm run sim:soak -- --migrate` runs for this seed (bft/sim/soak.ts: f cycles with the seed). */
+/** What `npm run sim:soak -- --migrate` runs for this seed. */
 function runSoakSeed(seed: number) {
-  const options = resolveOptions({
-    seed,
-    f: 1 + (seed % 3),
-    clients: 4,
-    durationMs: 15_000,
-    app: "echo",
-    faults: "random",
-    migration: { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs: 1000 },
-  });
+  const options = soakSeedOptions(seed, { migrate: true });
   const migration = options.migration;
   if (migration === undefined) throw new Error("the soak's options run migrations");
   return runMigrationSimulation({ ...options, migration });

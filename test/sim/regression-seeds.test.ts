@@ -1,7 +1,8 @@
 /**
- * Seeds that once found a bug, kept as fixed regression runs (the soak's options: 4 clients, 15 s,
- * echo, random faults, f cycling with the seed). How: runSimulation, then the history checker; a
- * failure prints seed=<n> and the command that replays it.
+ * Seeds that once found a bug, kept as fixed regression runs with the soak's options
+ * (soakSeedOptions: 4 clients, 15 s, echo, random faults, f cycling with the seed). How:
+ * runSimulation, then the history checker; a failure prints seed=<n> and the command that
+ * replays it.
  * - 1014, 1164: liveness lost when the primary of a view lacked COMMITs from a replica that had
  *   moved alone to a higher view (fixed: replicas resend their old-view votes on STATUS).
  * - 1026, 1344: agreement broken by more than f replicas restarted without memory (fixed in the
@@ -14,20 +15,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { formatCheckReport } from "../../bft/checker/index.js";
-import { formatFailure, runSimulation } from "../../bft/sim/index.js";
+import { formatFailure, runSimulation, soakSeedOptions } from "../../bft/sim/index.js";
 
 const SEEDS = [1014, 1026, 1164, 1344, 1410, 20037];
 
 describe("regression seeds", () => {
   it.each(SEEDS)("seed=%i", (seed) => {
-    const result = runSimulation({
-      seed,
-      f: 1 + (seed % 3),
-      clients: 4,
-      durationMs: 15_000,
-      app: "echo",
-      faults: "random",
-    });
+    const result = runSimulation(soakSeedOptions(seed, { migrate: false }));
     if (!result.ok) expect.fail(`${formatFailure(result)}\n${formatCheckReport(result.report)}`);
     expect(result.requestsCompleted).toBeGreaterThan(0);
   });

@@ -114,6 +114,7 @@ import {
   sendAsReplica,
   tickByzantine,
 } from "./simulation-base.js";
+import { TimerGenerations } from "./timer-generations.js";
 
 /** What a run with migration reports beyond SimulationResult. */
 export interface MigrationRunResult extends SimulationResult {
@@ -170,7 +171,7 @@ interface SimNode {
   role: NodeRole;
   wire: Wire;
   context: ByzantineContext;
-  readonly timerGenerations: Map<string, number>;
+  readonly timerGenerations: TimerGenerations<string>;
   nic1: boolean;
   nic2: boolean;
   /** Down because of a planned crash (restarts at the plan's restart time). */
@@ -514,7 +515,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       role: { kind: "empty" },
       wire,
       context: undefined as unknown as ByzantineContext,
-      timerGenerations: new Map(),
+      timerGenerations: new TimerGenerations(),
       nic1: nodeId < this.n,
       nic2: true,
       planCrashed: false,
@@ -621,7 +622,6 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
   /** Forget timers and cores' pending events: a new epoch. */
   private resetNode(node: SimNode): void {
     node.epoch += 1;
-    node.timerGenerations.clear();
   }
 
   private stopNode(node: SimNode): void {
@@ -694,8 +694,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
   private onNodeTimer(event: Extract<OwnEvent, { kind: "nodeTimer" }>): void {
     const node = this.node(event.nodeId);
     if (!node.up || node.epoch !== event.epoch) return;
-    if (node.timerGenerations.get(event.timer) !== event.generation) return;
-    node.timerGenerations.delete(event.timer);
+    if (!node.timerGenerations.fire(event.timer, event.generation)) return;
     const role = node.role;
     if (role.kind === "replica")
       this.stepReplica(node, role.core, { kind: "timer", timer: event.timer as "status" });
@@ -705,8 +704,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
 
   private setTimer(node: SimNode, timer: string, afterMs: number): void {
     assert(afterMs >= 0, "timers fire in the future");
-    const generation = (node.timerGenerations.get(timer) ?? 0) + 1;
-    node.timerGenerations.set(timer, generation);
+    const generation = node.timerGenerations.set(timer);
     this.queue.push(this.nowMs + afterMs, {
       kind: "nodeTimer",
       nodeId: node.id,
@@ -717,7 +715,7 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
   }
 
   private cancelTimer(node: SimNode, timer: string): void {
-    node.timerGenerations.set(timer, (node.timerGenerations.get(timer) ?? 0) + 1);
+    node.timerGenerations.cancel(timer);
   }
 
   private onByzantineTick(nodeId: number, epoch: number): void {

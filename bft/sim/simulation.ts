@@ -49,6 +49,7 @@ import {
   sendAsReplica,
   tickByzantine,
 } from "./simulation-base.js";
+import { TimerGenerations } from "./timer-generations.js";
 
 export interface SimulationFailure {
   /** violation: the checker rejected the history. exception: a core or the simulator threw. */
@@ -107,8 +108,7 @@ interface ReplicaNode {
   core: Replica | undefined;
   wire: Wire;
   context: ByzantineContext;
-  /** Bumped by every setTimer/cancelTimer: a timer event fires only if its generation is current. */
-  readonly timerGenerations: Map<TimerId, number>;
+  readonly timerGenerations: TimerGenerations<TimerId>;
 }
 
 export function runSimulation(partial: Partial<SimulationOptions> & { seed: number }): SimulationResult {
@@ -201,7 +201,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
       core: undefined,
       wire,
       context: this.byzantineContext(id, wire, transport),
-      timerGenerations: new Map(),
+      timerGenerations: new TimerGenerations(),
     };
     this.network.setDown(principal, true);
     transport.onFrame((frame) => this.onReplicaFrame(node, frame));
@@ -247,7 +247,6 @@ export class Simulation extends SimulationBase<OwnEvent> {
     if (!node.up || this.healed) return;
     node.up = false;
     node.core = undefined;
-    node.timerGenerations.clear();
     this.network.setDown(node.principal, true);
     this.crashCount += 1;
     this.recorder.replicaCrashed(this.nowMs, node.id, node.incarnation);
@@ -278,8 +277,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
   private onReplicaTimer(event: Extract<OwnEvent, { kind: "replicaTimer" }>): void {
     const node = this.replicaNode(event.replicaId);
     if (!node.up || node.incarnation !== event.incarnation) return;
-    if (node.timerGenerations.get(event.timer) !== event.generation) return;
-    node.timerGenerations.delete(event.timer);
+    if (!node.timerGenerations.fire(event.timer, event.generation)) return;
     this.stepReplica(node, { kind: "timer", timer: event.timer });
   }
 
@@ -309,8 +307,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
           break;
         case "setTimer": {
           assert(effect.afterMs >= 0, "timers fire in the future");
-          const generation = (node.timerGenerations.get(effect.timer) ?? 0) + 1;
-          node.timerGenerations.set(effect.timer, generation);
+          const generation = node.timerGenerations.set(effect.timer);
           this.queue.push(this.nowMs + effect.afterMs, {
             kind: "replicaTimer",
             replicaId: node.id,
@@ -321,7 +318,7 @@ export class Simulation extends SimulationBase<OwnEvent> {
           break;
         }
         case "cancelTimer":
-          node.timerGenerations.set(effect.timer, (node.timerGenerations.get(effect.timer) ?? 0) + 1);
+          node.timerGenerations.cancel(effect.timer);
           break;
         default:
           this.recordReplicaEffect(node, effect);

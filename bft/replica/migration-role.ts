@@ -243,9 +243,16 @@ export class MigrationRole {
     this.migrationBarrierSeq = 0;
   }
 
-  /** A new primary: a special entry the NEW-VIEW decided is proposed already in this view. */
-  noteProposedSpecial(special: OrderedSpecial): void {
+  /**
+   * A new primary: a special entry the NEW-VIEW decided at `seq` is proposed already in this
+   * view. A MIGRATION-REQUEST there is a barrier as if we had proposed it: proposing our own
+   * request for the same l above it (built from other votes, so another entry) left a seq that
+   * every replica executing the first one then refused as stale, and nothing above it could
+   * execute until the next view (migration soak seed 61096).
+   */
+  noteProposedSpecial(special: OrderedSpecial, seq: number): void {
     this.proposedSpecials.add(specialKey(special));
+    if (special.kind === "migration") this.migrationBarrierSeq = Math.max(this.migrationBarrierSeq, seq);
   }
 
   /**

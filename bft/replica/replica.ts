@@ -1638,7 +1638,7 @@ export class Replica {
     this.proposedTimestamps.clear();
     for (const batch of decision.batches) {
       for (const request of batch.requests) this.noteProposed(request);
-      if (batch.special !== undefined) this.migration.noteProposedSpecial(batch.special);
+      if (batch.special !== undefined) this.migration.noteProposedSpecial(batch.special, batch.seq);
     }
     this.migration.requeueSpecials();
     for (const request of this.pending.values()) {

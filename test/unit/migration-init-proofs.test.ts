@@ -12,6 +12,8 @@
  * again from the current votes: its peers hold the new vote and, after a restart, nobody can
  * check the old proof's authenticator, so every primary re-proposed a request its backups parked
  * for good, ahead of all batches, and views timed out in turn (migration soak seed 61109).
+ * A MIGRATION-REQUEST that a NEW-VIEW carries is the new primary's barrier, as one it proposed
+ * itself would be (migration soak seed 61096).
  * How: the in-memory MigrationCluster; its `initMigrationAuthentic` hook stands for the wire's
  * MAC check, and envelopes are held back to control which votes reach the backup.
  */
@@ -142,5 +144,57 @@ describe("a MIGRATION-REQUEST whose proof its signer has replaced", () => {
     const rounds = cluster.effectsOf("migrationExecuted");
     expect(rounds.length).toBeGreaterThanOrEqual(3);
     for (const replicaId of [0, 1, 3]) expect(cluster.replica(replicaId).view).toBe(1);
+  });
+});
+
+describe("a MIGRATION-REQUEST that a NEW-VIEW carries", () => {
+  /**
+   * The view-0 primary's MIGRATION-REQUEST prepares everywhere, but its COMMITs are lost until
+   * `release`, so the backups' timers move them to view 1, whose NEW-VIEW carries it.
+   */
+  function carriedIntoViewOne() {
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
+    load(cluster);
+    let migrationSeq: number | null = null;
+    let commitsLost = true;
+    cluster.filter = (envelope) => {
+      const message = envelope.message;
+      if (message.type === "PrePrepare" && message.special?.kind === "migration") migrationSeq = message.seq;
+      return !(commitsLost && message.type === "Commit" && message.seq === migrationSeq);
+    };
+    cluster.advance(TIMEOUT_MS + 1500);
+    expect(cluster.replica(1).view).toBe(1);
+    expect(migrationSeq).not.toBeNull();
+    return {
+      cluster,
+      migrationSeq: migrationSeq as unknown as number,
+      release: () => {
+        commitsLost = false;
+      },
+    };
+  }
+
+  function proposedAbove(cluster: MigrationCluster, seq: number): number[] {
+    return cluster.effects
+      .filter(
+        (entry) =>
+          entry.actor.startsWith("r1@") &&
+          entry.effect.kind === "broadcast" &&
+          (entry.effect.message as Message).type === "PrePrepare",
+      )
+      .map((entry) => (entry.effect as { message: { seq: number } }).message.seq)
+      .filter((proposed) => proposed > seq);
+  }
+
+  it("is a barrier for the new primary: it proposes nothing above it until it executes", () => {
+    const { cluster, migrationSeq, release } = carriedIntoViewOne();
+    expect(cluster.replica(1).lastExecutedSeq).toBeLessThan(migrationSeq);
+    cluster.request(makeRequest(2, 1));
+    cluster.deliverAll();
+    expect(proposedAbove(cluster, migrationSeq)).toEqual([]);
+    release();
+    cluster.advance(300);
+    expect(cluster.replica(1).lastExecutedSeq).toBeGreaterThan(migrationSeq);
+    expect(proposedAbove(cluster, migrationSeq).length).toBeGreaterThan(0);
   });
 });

@@ -43,6 +43,10 @@
  *   kept it, so each new primary proposed it first, its backups parked it, and views 3 to 7 timed out in
  *   turn past the stall bound. A replica now builds its request again when a signer replaces the
  *   vote it carries (MigrationRole.dropSupersededRequest).
+ * - soak seed 61096 (f=2, r1 "wrongDigest", r3 silent): the simulators fired replaced timers (a
+ *   timer id's generations restarted at 1 after a fire), and a new primary proposed its own
+ *   MIGRATION-REQUEST above the one its NEW-VIEW carried, which the others then refused as stale;
+ *   generations now only grow (TimerGenerations), and a carried request is a barrier.
  * How: runMigrationSimulation with migrationCiOptions(seed), or soakSeedOptions, then the
  * history checker.
  */
@@ -72,6 +76,7 @@ describe("migration soak seeds", () => {
   it.each([
     [61137, "f=1, r1 silent, a source that missed its round"],
     [61109, "f=3, a replica that restarted replaced the vote a MIGRATION-REQUEST carried"],
+    [61096, "f=2, replaced timers fired; a new primary proposed a second request above the carried one"],
   ])("soak seed %i (%s) keeps safety and liveness", (seed) => {
     const result = runSoakSeed(seed);
     expect(result.ok, `${formatFailure(result)}\n${formatCheckReport(result.report)}`).toBe(true);

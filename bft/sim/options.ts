@@ -116,7 +116,6 @@ export const SIMULATION_DEFAULTS: Omit<SimulationOptions, "seed"> = {
   onMigrationRound: undefined,
 };
 
-/** Clients and simulated time are bounded so one seed always finishes. */
 /**
  * What `npm run sim:soak` runs each seed with unless an option says otherwise (bft/sim/soak.ts):
  * 4 clients, 15 s of load, echo, random faults, f cycling 1, 2, 3 with the seed, and with
@@ -146,6 +145,7 @@ export function soakSeedOptions(seed: number, options: { readonly migrate: boole
   });
 }
 
+/** Clients and simulated time are bounded so one seed always finishes. */
 export const CLIENTS_SIM_MAX = 1000;
 export const DURATION_MS_SIM_MAX = 24 * 60 * 60 * 1000;
 export const KV_STATE_BYTES_SIM_MAX = 64 * 1024 * 1024;

@@ -152,7 +152,11 @@ export class Replica {
   /** Seqs whose slot holds a parked PRE-PREPARE (Slot.parked); stale entries are skipped. */
   private readonly parkedSeqs = new Set<number>();
 
-  /** A retired source: it ignores all input (section 3.2, "stops accepting new request messages"). */
+  /**
+   * A retired source (section 3.2: it "stops accepting new request messages"): it orders,
+   * executes and sends nothing new and ignores all input but a peer's STATUS, which it answers with
+   * retransmissions of what it sent up to its round (`step`).
+   */
   private retired = false;
   /** Made by Replica.promoted and not yet started: start() sends STATUS at once. */
   private promotedAtStart = false;
@@ -328,9 +332,8 @@ export class Replica {
     this.advanceClock(nowMs);
     assert(this.effects.length === 0, "effects drained between steps");
     if (this.retired) {
-      this.metrics.dropped.retired++;
-      this.metrics.droppedTotal++;
-      return [];
+      this.onInputWhileRetired(input);
+      return this.takeEffects();
     }
     if (input.kind === "timer") this.onTimer(input.timer);
     else this.onMessage(input.from, input.message);
@@ -412,6 +415,27 @@ export class Replica {
       default:
         unreachable(message, "message type");
     }
+  }
+
+  /**
+   * A retired source still answers a peer's STATUS, only with retransmissions (StatusResponder
+   * changes nothing of ours): of the old membership's replicas, the f sources may be all the
+   * correct ones besides the f+1 that must execute the round for its targets to start, and a peer
+   * that lost a source's PREPARE or COMMIT of the round before the network healed could otherwise
+   * never execute it. Only peers that have not executed the round still key the id to our node,
+   * so only they reach us. Migration soak seed 61037 (f=3, three Byzantine replicas): two sources
+   * retired, three replicas short of COMMITs for the round never executed it, only three
+   * MIGRATE-NOWs (f) went out, and the service stopped for good. The CM sanitizes us once f+1
+   * MIGRATE-NOWs show the round executed and we comply.
+   */
+  private onInputWhileRetired(input: ReplicaInput): void {
+    if (input.kind === "message" && input.message.type === "Status" && input.from.kind === "replica") {
+      const message = input.message;
+      if (this.checkReplicaSender(input.from, message)) this.statusResponder.onStatusWhileRetired(message);
+      return;
+    }
+    this.metrics.dropped.retired++;
+    this.metrics.droppedTotal++;
   }
 
   /** One place checks that a replica message comes from a replica that is who it claims to be. */
@@ -780,12 +804,33 @@ export class Replica {
 
   private onCommit(message: Commit): void {
     const from: Principal = { kind: "replica", id: message.replicaId };
+    if (!this.viewActive) return void this.onCommitWhileViewChanging(from, message);
     if (!this.checkNormalCase(from, message.type, message.view, message.seq)) return;
     const slot = this.slotFor(message.seq);
     const added = slot.commitVotes.add(message.replicaId, message.digest);
     if (added !== "added")
       return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
     this.takeParkedPrePrepare(slot);
+    this.checkCommitted(slot);
+  }
+
+  /**
+   * In a view change, a COMMIT of the view we left still counts for a batch we prepared in it, and
+   * 2f+1 of them execute it: committed-local(m, v, n) proves m committed at n in view v, which
+   * every later view keeps (PBFT 4.5), so the NEW-VIEW decides n as we execute it. We send nothing
+   * for the old view (our VIEW-CHANGE already names the batch as prepared). Why: a replica whose
+   * COMMITs were lost when its view-change timer fired gets them again only from peers still in
+   * that view, or from a retired migration source (it answers STATUS with its votes), and the
+   * view change itself may need the round's targets, which start only once enough replicas
+   * executed the round (migration soak seed 61037, Replica.onInputWhileRetired).
+   */
+  private onCommitWhileViewChanging(from: Principal, message: Commit): void {
+    const slot = this.log.get(message.seq);
+    if (slot === undefined || slot.view !== message.view || !slot.prepared || slot.committed)
+      return void this.drop("viewChanging", from, message.type);
+    const added = slot.commitVotes.add(message.replicaId, message.digest);
+    if (added !== "added")
+      return void this.drop(added === "duplicate" ? "duplicate" : "conflictingVote", from, message.type);
     this.checkCommitted(slot);
   }
 

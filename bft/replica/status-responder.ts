@@ -43,11 +43,16 @@ export class StatusResponder {
       // seed 36 of the migration runs), and by then a migration may have moved the ids it trusts.
       if (message.lastExecutedSeq < this.core.stableSeq) this.resendCheckpoints(to, message.stableSeq);
     }
-    if (message.view > this.core.view) return; // we learn of higher views from VIEW-CHANGEs
+    if (message.view > this.core.view) {
+      // We learn of higher views from VIEW-CHANGEs; the peer may still execute with our COMMITs.
+      this.resendCommits(to, message);
+      return;
+    }
     if (!this.core.viewActive) {
       const own = this.core.ownViewChange;
       if (own !== undefined) this.core.retransmit(to, own);
       this.resendOldViewVotes(to, message);
+      this.resendCommits(to, message);
       return;
     }
     if (message.view < this.core.view) {
@@ -65,6 +70,39 @@ export class StatusResponder {
       this.resendLog(to, message.lastExecutedSeq);
     else if (message.replicaId !== this.core.primary) this.resendUnvoted(to, message);
     this.resendReproposed(to, message);
+  }
+
+  /**
+   * Our COMMITs, of whatever view we sent them in, for seqs above the peer's lastExecuted, when
+   * the peer is in a view change or we are: a replica in a view change still counts COMMITs of
+   * the view it left for batches it prepared there (Replica.onCommitWhileViewChanging), and
+   * otherwise nobody resends them once all have left that view.
+   */
+  private resendCommits(to: Principal, status: Status): void {
+    const replicaId = this.core.config.replicaId;
+    const seqLast = Math.min(
+      this.core.maxPrePreparedSeq,
+      this.core.stableSeq + this.core.config.logWindowSeqs,
+    );
+    for (let seq = Math.max(status.lastExecutedSeq + 1, this.core.stableSeq + 1); seq <= seqLast; seq++) {
+      const slot = this.core.slot(seq);
+      if (slot === undefined || slot.prePrepare === null || !slot.commitSent) continue;
+      const { view } = slot;
+      this.core.retransmit(to, { type: "Commit", view, seq, digest: slot.prePrepare.digest, replicaId });
+    }
+  }
+
+  /**
+   * A retired source's answer (Replica.onInputWhileRetired), in whatever view the peer is: our
+   * CHECKPOINTs above its stable checkpoint and our PREPAREs and COMMITs of our last view above
+   * its lastExecuted. A peer that had prepared the round's batch before it moved to a view change
+   * still counts COMMITs of that view for it (Replica.onCommitWhileViewChanging).
+   */
+  onStatusWhileRetired(message: Status): void {
+    const to: Principal = { kind: "replica", id: message.replicaId };
+    this.resendMigrationCheckpoint(to, message);
+    this.resendCheckpoints(to, message.stableSeq);
+    this.resendOldViewVotes(to, message, this.core.view);
   }
 
   /**
@@ -185,11 +223,12 @@ export class StatusResponder {
    * ahead of it) before it gathered its commit quorum, and without them it can neither execute
    * nor see a pending request to time out on (seed 1014: the primary of view 2 waited forever for
    * a COMMIT from the one replica that had moved to view 3). Resending the PREPAREs and COMMITs we
-   * sent in the peer's view is safe: they are the same votes, for the same digests.
+   * sent in the peer's view is safe: they are the same votes, for the same digests. `view` is
+   * the peer's unless a retired source resends those of its own last view.
    */
-  private resendOldViewVotes(to: Principal, status: Status): void {
+  private resendOldViewVotes(to: Principal, status: Status, view = status.view): void {
     const replicaId = this.core.config.replicaId;
-    for (const slot of this.loggedSlots(status.view, status.lastExecutedSeq + 1)) {
+    for (const slot of this.loggedSlots(view, status.lastExecutedSeq + 1)) {
       const { seq } = slot;
       const { view, digest } = slot.prePrepare;
       if (slot.prepareSent) this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });

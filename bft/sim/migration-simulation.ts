@@ -150,7 +150,12 @@ type NodeRole =
       readonly incarnation: number;
     }
   | { readonly kind: "standby"; readonly core: StandbyNode }
-  | { readonly kind: "retired"; readonly replicaId: number }
+  /**
+   * A source after its round. A correct one keeps its core, which answers only peers' STATUS
+   * (Replica.onInputWhileRetired), until the CM sanitizes the node; a Byzantine one keeps sending
+   * what its behaviour sends until the CM cuts it off.
+   */
+  | { readonly kind: "retired"; readonly replicaId: number; readonly core: Replica | null }
   | { readonly kind: "empty" };
 
 interface SimNode {
@@ -685,6 +690,8 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
       // invisible; the checker keeps only entries whose digest is the one executed at their seq.
       if (node.byzantine === undefined) this.recordSpecials(node, opened.message);
       this.stepReplica(node, role.core, { kind: "message", from: opened.from, message: opened.message });
+    } else if (role.kind === "retired" && role.core !== null) {
+      this.stepReplica(node, role.core, { kind: "message", from: opened.from, message: opened.message });
     } else if (role.kind === "standby") {
       if (opened.message.type === "StateChunk") node.transferBytes += opened.message.bytes.length;
       this.stepStandby(node, role.core, { kind: "message", from: opened.from, message: opened.message });
@@ -864,7 +871,8 @@ export class MigrationSimulation extends SimulationBase<OwnEvent> {
   }
 
   private onRetire(node: SimNode, replicaId: number, seq: number): void {
-    node.role = { kind: "retired", replicaId };
+    const core = node.role.kind === "replica" && node.byzantine === undefined ? node.role.core : null;
+    node.role = { kind: "retired", replicaId, core };
     this.recorder.record({ kind: "retired", atMs: this.nowMs, replicaId, nodeId: node.id, seq });
     this.log(
       `r${replicaId}@n${node.id} retired at seq ${seq}${node.byzantine === undefined ? "" : " (Byzantine: keeps running)"}`,

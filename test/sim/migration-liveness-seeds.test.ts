@@ -47,6 +47,12 @@
  *   timer id's generations restarted at 1 after a fire), and a new primary proposed its own
  *   MIGRATION-REQUEST above the one its NEW-VIEW carried, which the others then refused as stale;
  *   generations now only grow (TimerGenerations), and a carried request is a barrier.
+ * - soak seed 61037 (f=3, three Byzantine replicas): two sources executed the round and retired
+ *   while four correct replicas still lacked COMMITs of it, lost before the heal; the lagging ones
+ *   moved to a view change that could not complete without the sources, only f replicas sent
+ *   MIGRATE-NOW, and the service stopped for good. A retired source now answers STATUS with its
+ *   votes, and a replica in a view change executes a batch it prepared once 2f+1 COMMITs of the
+ *   view it left arrive.
  * How: runMigrationSimulation with migrationCiOptions(seed), or soakSeedOptions, then the
  * history checker.
  */
@@ -77,6 +83,7 @@ describe("migration soak seeds", () => {
     [61137, "f=1, r1 silent, a source that missed its round"],
     [61109, "f=3, a replica that restarted replaced the vote a MIGRATION-REQUEST carried"],
     [61096, "f=2, replaced timers fired; a new primary proposed a second request above the carried one"],
+    [61037, "f=3, replicas that lost a retired source's COMMITs of the round in a view change"],
   ])("soak seed %i (%s) keeps safety and liveness", (seed) => {
     const result = runSoakSeed(seed);
     expect(result.ok, `${formatFailure(result)}\n${formatCheckReport(result.report)}`).toBe(true);

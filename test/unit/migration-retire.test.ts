@@ -4,6 +4,9 @@
  * before the MIGRATION-REQUEST did: it executes nothing past its retirement and emits nothing after
  * its `retire` effect. Found by seeds 25 and 30 of test/sim/migration-seeds-1 with key exchange on
  * (the host asserted on an `executed` effect from a retired replica).
+ * After retiring it answers only a peer's STATUS, with retransmissions of its votes and
+ * CHECKPOINTs up to the round (a peer that lost them before the network healed could otherwise
+ * never execute the round: migration soak seed 61037), in any view the peer is in.
  * How: the in-memory MigrationCluster; the source's COMMITs for the migration's seq (and the
  * targets' MIGRATE-NOWs, so no target takes the id over) are held back until the next seq has
  * committed at the source, then STATUS retransmission delivers them.
@@ -44,5 +47,60 @@ describe("a retiring source", () => {
     const actor = `r${source}@${sourceHost.nodeId}`;
     const own = cluster.effects.filter((entry) => entry.actor === actor).map((entry) => entry.effect.kind);
     expect(own.at(-1)).toBe("retire");
+  });
+});
+
+describe("a retired source", () => {
+  function retiredSource() {
+    const cluster = new MigrationCluster({ f: 1 }).startRegistered();
+    const source = selectSources({ f: 1, round: 0 })[0]!;
+    cluster.filter = (envelope) => envelope.message.type !== "MigrateNow";
+    cluster.advance(600);
+    const host = cluster.retired.find((retired) => retired.replica.isRetired);
+    expect(host).toBeDefined();
+    const replica = host!.replica;
+    expect(replica.config.replicaId).toBe(source);
+    return { replica, source, seq: replica.lastExecutedSeq };
+  }
+
+  it("answers a lagging peer's STATUS, in a later view too, with its votes and checkpoints up to its round", () => {
+    const { replica, source, seq } = retiredSource();
+    const peer = (source + 1) % 4;
+    for (const view of [replica.view, replica.view + 1]) {
+      const effects = replica.step(
+        {
+          kind: "message",
+          from: { kind: "replica", id: peer },
+          message: { type: "Status", view, lastExecutedSeq: seq - 1, stableSeq: 0, replicaId: peer },
+        },
+        1000,
+      );
+      const sent = effects.flatMap((effect) => (effect.kind === "send" ? [effect.message] : []));
+      expect(effects.every((effect) => effect.kind === "send")).toBe(true);
+      expect(sent.some((message) => message.type === "Commit" && message.seq === seq)).toBe(true);
+      expect(sent.some((message) => message.type === "Checkpoint" && message.seq === seq)).toBe(true);
+      expect(sent.every((message) => !("seq" in message) || message.seq <= seq)).toBe(true);
+    }
+  });
+
+  it("ignores everything else: requests, votes, timers", () => {
+    const { replica, source, seq } = retiredSource();
+    const peer = (source + 1) % 4;
+    const from = { kind: "replica", id: peer } as const;
+    expect(
+      replica.step({ kind: "message", from: { kind: "client", id: 7 }, message: makeRequest(7, 9) }, 1000),
+    ).toEqual([]);
+    expect(
+      replica.step(
+        {
+          kind: "message",
+          from,
+          message: { type: "Commit", view: 0, seq: seq + 1, digest: new Uint8Array(32), replicaId: peer },
+        },
+        1000,
+      ),
+    ).toEqual([]);
+    expect(replica.step({ kind: "timer", timer: "status" }, 1000)).toEqual([]);
+    expect(replica.lastExecutedSeq).toBe(seq);
   });
 });

@@ -5,7 +5,8 @@
  * executes as a no-op; when the next primary is silent too, the replicas move on again with a
  * doubled timeout; a replica that missed the NEW-VIEW is brought in by STATUS; a backup that lacks
  * a PRE-PREPARE while level with the others gets it at its first STATUS (one is sent on entering
- * a view), and nothing is resent when nothing was lost.
+ * a view), and nothing is resent when nothing was lost; a replica in a view change still executes
+ * a batch it prepared once 2f+1 COMMITs of the view it left arrive.
  * How: the in-memory cluster harness; faults are crashes (all traffic to/from a replica dropped)
  * and message filters; time advances through the harness's simulated timers.
  */
@@ -63,6 +64,27 @@ describe("replica view change", () => {
       expect(c.replica(id).viewChanging).toBe(false);
       expect(c.executedRequests(id)).toEqual(["1/1"]);
     }
+    c.assertAgreement();
+  });
+
+  it("a replica in a view change executes a batch it prepared once COMMITs of the view it left arrive", () => {
+    // Replica 3 prepares the batch but every COMMIT to it is lost, so its timer moves it alone to
+    // a view change the others never join (f+1 must ask). They resend their view-0 COMMITs at its
+    // STATUS, and it counts them for the batch it prepared in view 0 (committed-local), as a
+    // migration source's votes reach a peer that moved on (migration soak seed 61037).
+    const c = cluster(1);
+    c.filter = (envelope) => !(envelope.message.type === "Commit" && envelope.to === 3);
+    c.request(makeRequest(1, 1), "all");
+    c.advance(TIMEOUT_MS / 2);
+    expect(c.executedRequests(0)).toEqual(["1/1"]);
+    expect(c.executedRequests(3)).toEqual([]);
+    c.advance(TIMEOUT_MS);
+    expect(c.replica(3).viewChanging).toBe(true);
+    c.filter = () => true;
+    c.advance(TIMEOUT_MS / 2);
+    expect(c.replica(3).viewChanging).toBe(true);
+    expect(c.executedRequests(3)).toEqual(["1/1"]);
+    for (const id of [0, 1, 2]) expect(c.replica(id).view).toBe(0);
     c.assertAgreement();
   });
 

@@ -419,14 +419,13 @@ export class Replica {
 
   /**
    * A retired source still answers a peer's STATUS, only with retransmissions (StatusResponder
-   * changes nothing of ours): of the old membership's replicas, the f sources may be all the
-   * correct ones besides the f+1 that must execute the round for its targets to start, and a peer
-   * that lost a source's PREPARE or COMMIT of the round before the network healed could otherwise
-   * never execute it. Only peers that have not executed the round still key the id to our node,
-   * so only they reach us. Migration soak seed 61037 (f=3, three Byzantine replicas): two sources
-   * retired, three replicas short of COMMITs for the round never executed it, only three
-   * MIGRATE-NOWs (f) went out, and the service stopped for good. The CM sanitizes us once f+1
-   * MIGRATE-NOWs show the round executed and we comply.
+   * changes nothing of ours). With f replicas faulty and f sources, the round's targets start
+   * only if every other correct replica executes the round too, and a peer that lost a source's
+   * PREPARE or COMMIT of it before the network healed could otherwise never execute it. Only peers
+   * that have not executed the round still key the id to our node, so only they reach us.
+   * Migration soak seed 61037 (f=3, three Byzantine replicas): two sources retired while four
+   * correct replicas lacked COMMITs of the round, only f MIGRATE-NOWs went out, and the service
+   * stopped for good. The CM sanitizes us once f+1 MIGRATE-NOWs show the round executed.
    */
   private onInputWhileRetired(input: ReplicaInput): void {
     if (input.kind === "message" && input.message.type === "Status" && input.from.kind === "replica") {

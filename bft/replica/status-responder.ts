@@ -73,12 +73,28 @@ export class StatusResponder {
   }
 
   /**
-   * Our COMMITs, of whatever view we sent them in, for seqs above the peer's lastExecuted, when
-   * the peer is in a view change or we are: a replica in a view change still counts COMMITs of
-   * the view it left for batches it prepared there (Replica.onCommitWhileViewChanging), and
-   * otherwise nobody resends them once all have left that view.
+   * Our COMMITs, in the views we sent them in, for seqs above the peer's lastExecuted, when the
+   * peer is in a view change or we are: a replica in a view change still counts COMMITs of the
+   * view it left for batches it prepared there (Replica.onCommitWhileViewChanging), and otherwise
+   * nobody resends them once all have left that view.
    */
   private resendCommits(to: Principal, status: Status): void {
+    this.resendVotesAnyView(to, status, { prepares: false });
+  }
+
+  /**
+   * A retired source's answer (Replica.onInputWhileRetired), in whatever view the peer is: our
+   * CHECKPOINTs above its stable checkpoint, and our PREPAREs and COMMITs above its lastExecuted,
+   * up to our round, in the views we sent them in.
+   */
+  onStatusWhileRetired(message: Status): void {
+    const to: Principal = { kind: "replica", id: message.replicaId };
+    this.resendMigrationCheckpoint(to, message);
+    this.resendCheckpoints(to, message.stableSeq);
+    this.resendVotesAnyView(to, message, { prepares: true });
+  }
+
+  private resendVotesAnyView(to: Principal, status: Status, options: { readonly prepares: boolean }): void {
     const replicaId = this.core.config.replicaId;
     const seqLast = Math.min(
       this.core.maxPrePreparedSeq,
@@ -86,23 +102,13 @@ export class StatusResponder {
     );
     for (let seq = Math.max(status.lastExecutedSeq + 1, this.core.stableSeq + 1); seq <= seqLast; seq++) {
       const slot = this.core.slot(seq);
-      if (slot === undefined || slot.prePrepare === null || !slot.commitSent) continue;
+      if (slot === undefined || slot.prePrepare === null) continue;
       const { view } = slot;
-      this.core.retransmit(to, { type: "Commit", view, seq, digest: slot.prePrepare.digest, replicaId });
+      const digest = slot.prePrepare.digest;
+      if (options.prepares && slot.prepareSent)
+        this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
+      if (slot.commitSent) this.core.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
     }
-  }
-
-  /**
-   * A retired source's answer (Replica.onInputWhileRetired), in whatever view the peer is: our
-   * CHECKPOINTs above its stable checkpoint and our PREPAREs and COMMITs of our last view above
-   * its lastExecuted. A peer that had prepared the round's batch before it moved to a view change
-   * still counts COMMITs of that view for it (Replica.onCommitWhileViewChanging).
-   */
-  onStatusWhileRetired(message: Status): void {
-    const to: Principal = { kind: "replica", id: message.replicaId };
-    this.resendMigrationCheckpoint(to, message);
-    this.resendCheckpoints(to, message.stableSeq);
-    this.resendOldViewVotes(to, message, this.core.view);
   }
 
   /**
@@ -223,12 +229,11 @@ export class StatusResponder {
    * ahead of it) before it gathered its commit quorum, and without them it can neither execute
    * nor see a pending request to time out on (seed 1014: the primary of view 2 waited forever for
    * a COMMIT from the one replica that had moved to view 3). Resending the PREPAREs and COMMITs we
-   * sent in the peer's view is safe: they are the same votes, for the same digests. `view` is
-   * the peer's unless a retired source resends those of its own last view.
+   * sent in the peer's view is safe: they are the same votes, for the same digests.
    */
-  private resendOldViewVotes(to: Principal, status: Status, view = status.view): void {
+  private resendOldViewVotes(to: Principal, status: Status): void {
     const replicaId = this.core.config.replicaId;
-    for (const slot of this.loggedSlots(view, status.lastExecutedSeq + 1)) {
+    for (const slot of this.loggedSlots(status.view, status.lastExecutedSeq + 1)) {
       const { seq } = slot;
       const { view, digest } = slot.prePrepare;
       if (slot.prepareSent) this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });

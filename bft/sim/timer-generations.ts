@@ -6,8 +6,8 @@
  * Generations only grow. Counting again from 1 after a timer fired (the simulators deleted the
  * entry then) reused the generation of an older event still in the queue, which then fired after
  * it had been replaced: in migration soak seed 61096 replaced view-change timers fired at 10.1 s
- * and 10.18 s, and the replica moved on to view 5 just before view 4's NEW-VIEW reached it. A real host
- * (bft/host/timers.ts) clears the timeout it replaces, so this never happens there.
+ * and 10.18 s, and the replica moved on to view 5 just before view 4's NEW-VIEW reached it. A
+ * real host (bft/host/timers.ts) clears the timeout it replaces, so this never happens there.
  */
 export class TimerGenerations<Id extends string> {
   private readonly current = new Map<Id, number>();

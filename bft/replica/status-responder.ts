@@ -79,7 +79,7 @@ export class StatusResponder {
    * nobody resends them once all have left that view.
    */
   private resendCommits(to: Principal, status: Status): void {
-    this.resendVotesAnyView(to, status, { prepares: false });
+    this.resendVotes(to, this.loggedSlots("any", status.lastExecutedSeq + 1), { prepares: false });
   }
 
   /**
@@ -91,24 +91,7 @@ export class StatusResponder {
     const to: Principal = { kind: "replica", id: message.replicaId };
     this.resendMigrationCheckpoint(to, message);
     this.resendCheckpoints(to, message.stableSeq);
-    this.resendVotesAnyView(to, message, { prepares: true });
-  }
-
-  private resendVotesAnyView(to: Principal, status: Status, options: { readonly prepares: boolean }): void {
-    const replicaId = this.core.config.replicaId;
-    const seqLast = Math.min(
-      this.core.maxPrePreparedSeq,
-      this.core.stableSeq + this.core.config.logWindowSeqs,
-    );
-    for (let seq = Math.max(status.lastExecutedSeq + 1, this.core.stableSeq + 1); seq <= seqLast; seq++) {
-      const slot = this.core.slot(seq);
-      if (slot === undefined || slot.prePrepare === null) continue;
-      const { view } = slot;
-      const digest = slot.prePrepare.digest;
-      if (options.prepares && slot.prepareSent)
-        this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
-      if (slot.commitSent) this.core.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
-    }
+    this.resendVotes(to, this.loggedSlots("any", message.lastExecutedSeq + 1), { prepares: true });
   }
 
   /**
@@ -173,11 +156,12 @@ export class StatusResponder {
   }
 
   /**
-   * Our slots of `view` that hold a PRE-PREPARE, from fromSeq through throughSeq, within what we
-   * logged: above our stable checkpoint, up to the highest seq we pre-prepared inside the window.
+   * Our slots of `view` (of any view, for "any") that hold a PRE-PREPARE, from fromSeq through
+   * throughSeq, within what we logged: above our stable checkpoint, up to the highest seq we
+   * pre-prepared inside the window.
    */
   private *loggedSlots(
-    view: number,
+    view: number | "any",
     fromSeq: number,
     throughSeq = Number.MAX_SAFE_INTEGER,
   ): Generator<LoggedSlot> {
@@ -188,7 +172,8 @@ export class StatusResponder {
     );
     for (let seq = Math.max(fromSeq, this.core.stableSeq + 1); seq <= seqLast; seq++) {
       const slot = this.core.slot(seq);
-      if (slot !== undefined && slot.prePrepare !== null && slot.view === view) yield slot as LoggedSlot;
+      if (slot !== undefined && slot.prePrepare !== null && (view === "any" || slot.view === view))
+        yield slot as LoggedSlot;
     }
   }
 
@@ -232,11 +217,21 @@ export class StatusResponder {
    * sent in the peer's view is safe: they are the same votes, for the same digests.
    */
   private resendOldViewVotes(to: Principal, status: Status): void {
+    this.resendVotes(to, this.loggedSlots(status.view, status.lastExecutedSeq + 1), { prepares: true });
+  }
+
+  /** Our COMMIT (and PREPARE, when `prepares`) for each slot, in the slot's view, where we sent it. */
+  private resendVotes(
+    to: Principal,
+    slots: Iterable<LoggedSlot>,
+    options: { readonly prepares: boolean },
+  ): void {
     const replicaId = this.core.config.replicaId;
-    for (const slot of this.loggedSlots(status.view, status.lastExecutedSeq + 1)) {
-      const { seq } = slot;
-      const { view, digest } = slot.prePrepare;
-      if (slot.prepareSent) this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
+    for (const slot of slots) {
+      const { seq, view } = slot;
+      const digest = slot.prePrepare.digest;
+      if (options.prepares && slot.prepareSent)
+        this.core.retransmit(to, { type: "Prepare", view, seq, digest, replicaId });
       if (slot.commitSent) this.core.retransmit(to, { type: "Commit", view, seq, digest, replicaId });
     }
   }

@@ -372,9 +372,10 @@ export class StandbyNode {
    * only on f+1 matching MIGRATE-NOWs, one of them a correct replica's, and f+1 matching ones here
    * include a correct replica too: either alone certifies that a correct replica executed the
    * round at n with checkpoint digest C, which is what the 2f+1 stand for. Only once we have held
-   * the certificate for CM_VOUCH_AFTER_MS: a target whose 2f+1 arrive is certified by them, as
-   * before (starting on f+1 whenever it could changed the timing and start view of most rounds, and a
-   * 10-minute run, f=1 seed 4, then ran 8 rounds instead of 228).
+   * the certificate for CM_VOUCH_AFTER_MS: a target whose 2f+1 arrive is certified by them, on
+   * the paper's path. (Starting on f+1 at once first made a 10-minute run, f=1 seed 4, stop after
+   * 8 rounds; that was a superseded MIGRATION-REQUEST, MigrationRole.dropSupersededRequest, and
+   * with it fixed both settings measure alike: docs/migration.md.)
    */
   private cmVouches(message: MigrateNow, nowMs: number): boolean {
     const held = this.ourCertificate;

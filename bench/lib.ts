@@ -86,7 +86,8 @@ export function processCpuMs(pid: number | undefined): number {
 /**
  * Watches replica processes a benchmark started: `failed` rejects as soon as one exits before
  * `expectExits()` is called (a bad configuration, a port taken, a crash), so a run raced against
- * it fails with the replica's id instead of hanging. Never an unhandled rejection.
+ * it fails with the replica's id instead of hanging. Never an unhandled rejection. The children
+ * end with this process (endWithThisProcess).
  */
 export function watchReplicaExits(children: readonly ChildProcess[]): {
   readonly failed: Promise<never>;
@@ -100,12 +101,44 @@ export function watchReplicaExits(children: readonly ChildProcess[]): {
       });
   });
   failed.catch(() => {}); // observed by the callers' races
+  endWithThisProcess(children);
   return {
     failed,
     expectExits: () => {
       stopping = true;
     },
   };
+}
+
+/** What runs when this process exits; see atExit. */
+const exitCleanups = new Set<() => void>();
+let exitHooksInstalled = false;
+
+/**
+ * Runs `cleanup` (synchronous) when this process exits, however it exits: returning from main, an
+ * error on any path, process.exit, SIGINT or SIGTERM (whose default action would skip it). Returns
+ * a function that unregisters it, for a cleanup already done.
+ */
+export function atExit(cleanup: () => void): () => void {
+  if (!exitHooksInstalled) {
+    exitHooksInstalled = true;
+    process.once("exit", () => {
+      for (const run of exitCleanups) run();
+    });
+    for (const signal of ["SIGINT", "SIGTERM"] as const)
+      process.once(signal, () => process.exit(128 + (constants.signals[signal] ?? 0)));
+  }
+  exitCleanups.add(cleanup);
+  return () => exitCleanups.delete(cleanup);
+}
+
+/** Ends the given child processes when this one exits: a failed benchmark leaves no replica running. */
+export function endWithThisProcess(children: readonly ChildProcess[]): void {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const forget = atExit(() => child.kill("SIGTERM"));
+    child.once("exit", forget);
+  }
 }
 
 /** Set in a benchmark process relaunchUnderHostFlags started, so it never relaunches again. */

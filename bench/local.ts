@@ -22,7 +22,7 @@
  * print a replica's metrics).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -40,8 +40,10 @@ import {
 } from "../bft/host/index.js";
 import { REQUEST_BATCH_MAX } from "../bft/limits.js";
 import {
+  atExit,
   csvLine,
   freePorts,
+  parseClientCounts,
   parseDurationMs,
   parseList,
   processCpuMs,
@@ -121,6 +123,9 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
     client: { host: "127.0.0.1", port: ports[2 * id + 1]! },
   }));
   const dir = mkdtempSync(join(tmpdir(), "bench-local-"));
+  // The configurations hold the replicas' keys: removed on stop, or when this process ends first.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  const forgetDir = atExit(removeDir);
   const children: ChildProcess[] = endpoints.map((endpoint) => {
     const config: ReplicaProcessConfig = {
       f: F,
@@ -157,6 +162,8 @@ async function startReplicas(execMs: number, core: ReplicaProcessConfig["core"])
           }),
       ),
     );
+    removeDir();
+    forgetDir();
   };
   return {
     endpoints,
@@ -358,12 +365,13 @@ async function startReadyCluster(
 ): Promise<{ cluster: Cluster; clients: Awaited<ReturnType<typeof startClients>> }> {
   for (let attempt = 1; ; attempt++) {
     const cluster = await startReplicas(execMs, core);
-    const clients = await startClients(cluster.endpoints, clientCount, firstClientId);
+    let clients: Awaited<ReturnType<typeof startClients>> | undefined;
     try {
+      clients = await startClients(cluster.endpoints, clientCount, firstClientId);
       await Promise.race([waitReady(cluster.endpoints), cluster.failed]);
       return { cluster, clients };
     } catch (error) {
-      await clients.close();
+      await clients?.close();
       await cluster.stop();
       if (attempt >= CLUSTER_STARTS_MAX) throw error;
       console.error(`cluster start ${attempt} failed (${(error as Error).message}); retrying on new ports`);
@@ -371,10 +379,16 @@ async function startReadyCluster(
   }
 }
 
+function writeCsv(lines: readonly string[]): void {
+  mkdirSync(join(options.out, ".."), { recursive: true });
+  writeFileSync(options.out, `${lines.join("\n")}\n`);
+}
+
 async function main(): Promise<void> {
-  const clientCounts = parseList(options.clients, "clients");
+  const clientCounts = parseClientCounts(options.clients);
   const execValues = parseList(options.exec, "exec");
   const durationMs = parseDurationMs(options.duration);
+  if (durationMs <= 0) throw new Error(`--duration must be positive, got "${options.duration}"`);
   const warmupMs = parseDurationMs(options.warmup);
   const settleMs = parseDurationMs(options.settle);
   const core = coreOverrides();
@@ -422,14 +436,13 @@ async function main(): Promise<void> {
         ]);
         lines.push(line);
         console.log(line);
+        writeCsv(lines); // each point as it comes: a run stopped later keeps what it measured
       }
     } finally {
       await clients.close();
       await cluster.stop();
     }
   }
-  mkdirSync(join(options.out, ".."), { recursive: true });
-  writeFileSync(options.out, `${lines.join("\n")}\n`);
   const rows = parseCsv(lines.join("\n"));
   for (const [y, title] of [
     ["throughput_rps", "bench:local throughput (f=1, 1 KiB echo)"],

@@ -26,7 +26,14 @@ import { clusterSecretFrom, createWire, dealHostKeys } from "../bft/host/index.j
 import type { Principal } from "../bft/messages.js";
 import { defaultReplicaConfig, type Effect, Replica } from "../bft/replica/index.js";
 import { sha256 } from "../bft/wire/index.js";
-import { csvLine, parseClientCounts, parseList, relaunchUnderHostFlags } from "./lib.js";
+import {
+  csvLine,
+  parseClientCounts,
+  parseList,
+  parsePositiveInt,
+  readOptionsOrExit,
+  relaunchUnderHostFlags,
+} from "./lib.js";
 
 const F = 1;
 const N = 3 * F + 1;
@@ -207,20 +214,11 @@ const header = csvLine([
   "exec_us_per_req",
   "protocol_us_per_req",
 ]);
-const requests = Number(options.requests);
-if (!Number.isSafeInteger(requests) || requests < 1) {
-  console.error(`bench:core: --requests must be a positive integer, got "${options.requests}"`);
-  process.exit(2);
-}
-let execValues: number[];
-let clientCounts: number[];
-try {
-  execValues = parseList(options.exec, "exec");
-  clientCounts = parseClientCounts(options.clients);
-} catch (error) {
-  console.error(`bench:core: ${(error as Error).message}`);
-  process.exit(2);
-}
+const { requests, execValues, clientCounts } = readOptionsOrExit("bench:core", () => ({
+  requests: parsePositiveInt(options.requests, "--requests"),
+  execValues: parseList(options.exec, "exec"),
+  clientCounts: parseClientCounts(options.clients),
+}));
 /** Every point, in the order given; in this process only once it runs under HOST_NODE_FLAGS. */
 function runPoints(): void {
   console.log(header);

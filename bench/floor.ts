@@ -37,7 +37,9 @@ import {
   parseClientCounts,
   parseDurationMs,
   parseList,
+  parsePositiveDurationMs,
   processCpuMs,
+  readOptionsOrExit,
   relaunchUnderHostFlags,
   summarize,
   watchReplicaExits,
@@ -274,19 +276,12 @@ async function main(): Promise<void> {
     };
     return runReplica(id, endpoints, execMs);
   }
-  let clientCounts: number[];
-  let execValues: number[];
-  let durationMs: number;
-  let warmupMs: number;
-  try {
-    clientCounts = parseClientCounts(options.clients);
-    execValues = parseList(options.exec, "exec");
-    durationMs = parseDurationMs(options.duration);
-    warmupMs = parseDurationMs(options.warmup);
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
-  if (durationMs <= 0) return usageError(`--duration must be positive, got "${options.duration}"`);
+  const { clientCounts, execValues, durationMs, warmupMs } = readOptionsOrExit("bench:floor", () => ({
+    clientCounts: parseClientCounts(options.clients),
+    execValues: parseList(options.exec, "exec"),
+    durationMs: parsePositiveDurationMs(options.duration, "--duration"),
+    warmupMs: parseDurationMs(options.warmup),
+  }));
   console.log(
     csvLine([
       "exec_ms",
@@ -298,11 +293,6 @@ async function main(): Promise<void> {
     ]),
   );
   for (const execMs of execValues) await runCluster(execMs, clientCounts, durationMs, warmupMs);
-}
-
-function usageError(message: string): void {
-  console.error(`bench:floor: ${message}`);
-  process.exit(2);
 }
 
 /** One cluster of replica processes spinning `execMs` per request, measured at each client count. */

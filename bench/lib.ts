@@ -13,6 +13,13 @@ export function parseDurationMs(text: string): number {
   return unit === "ms" ? value : unit === "s" ? value * 1000 : value * 60_000;
 }
 
+/** A duration that must be more than zero, e.g. a measured window. */
+export function parsePositiveDurationMs(text: string, name: string): number {
+  const ms = parseDurationMs(text);
+  if (ms <= 0) throw new Error(`${name} must be positive, got "${text}"`);
+  return ms;
+}
+
 export function parseList(text: string, name: string): number[] {
   const values = text.split(",").map((part) => Number(part.trim()));
   if (values.length === 0 || values.some((value) => !Number.isFinite(value) || value < 0)) {
@@ -27,6 +34,35 @@ export function parseClientCounts(text: string): number[] {
   if (counts.some((count) => !Number.isSafeInteger(count) || count < 1))
     throw new Error(`--clients must list positive integers, got "${text}"`);
   return counts;
+}
+
+/** A positive integer option, e.g. --rounds. */
+export function parsePositiveInt(text: string, name: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+/** A list of positive numbers, e.g. --sizes 1,5,10. */
+export function parsePositiveList(text: string, name: string): number[] {
+  const values = parseList(text, name);
+  if (values.some((value) => value <= 0))
+    throw new Error(`${name} must list positive numbers, got "${text}"`);
+  return values;
+}
+
+/**
+ * Reads a benchmark's options with `read`; a bad one ends the process with `<program>: <message>`
+ * and status 2 before anything starts.
+ */
+export function readOptionsOrExit<T>(program: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    console.error(`${program}: ${(error as Error).message}`);
+    process.exit(2);
+  }
 }
 
 /** Ports the kernel hands out on loopback; closed again before use. */

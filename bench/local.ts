@@ -46,7 +46,10 @@ import {
   parseClientCounts,
   parseDurationMs,
   parseList,
+  parsePositiveDurationMs,
+  parsePositiveInt,
   processCpuMs,
+  readOptionsOrExit,
   relaunchUnderHostFlags,
   summarize,
   watchReplicaExits,
@@ -94,18 +97,12 @@ interface Cluster {
   stop(): Promise<void>;
 }
 
-function optionalPositiveInt(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${name} must be a positive integer, got "${text}"`);
-  return value;
-}
-
 /** The replica core settings the options override, validated. */
 function coreOverrides(): ReplicaProcessConfig["core"] {
-  const inflight = optionalPositiveInt(options.inflight, "--inflight");
-  const batchMax = optionalPositiveInt(options.batchMax, "--batch-max");
+  const inflight =
+    options.inflight === undefined ? undefined : parsePositiveInt(options.inflight, "--inflight");
+  const batchMax =
+    options.batchMax === undefined ? undefined : parsePositiveInt(options.batchMax, "--batch-max");
   if (batchMax !== undefined && batchMax > REQUEST_BATCH_MAX)
     throw new Error(`--batch-max must be at most ${REQUEST_BATCH_MAX}, got ${batchMax}`);
   return {
@@ -385,13 +382,17 @@ function writeCsv(lines: readonly string[]): void {
 }
 
 async function main(): Promise<void> {
-  const clientCounts = parseClientCounts(options.clients);
-  const execValues = parseList(options.exec, "exec");
-  const durationMs = parseDurationMs(options.duration);
-  if (durationMs <= 0) throw new Error(`--duration must be positive, got "${options.duration}"`);
-  const warmupMs = parseDurationMs(options.warmup);
-  const settleMs = parseDurationMs(options.settle);
-  const core = coreOverrides();
+  const { clientCounts, execValues, durationMs, warmupMs, settleMs, core } = readOptionsOrExit(
+    "bench:local",
+    () => ({
+      clientCounts: parseClientCounts(options.clients),
+      execValues: parseList(options.exec, "exec"),
+      durationMs: parsePositiveDurationMs(options.duration, "--duration"),
+      warmupMs: parseDurationMs(options.warmup),
+      settleMs: parseDurationMs(options.settle),
+      core: coreOverrides(),
+    }),
+  );
   const lines = [
     csvLine([
       "exec_ms",

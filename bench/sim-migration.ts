@@ -13,12 +13,12 @@
  * blank line.
  */
 import { Command } from "commander";
-import { MIGRATION_RUN_DEFAULTS, runMigrationSimulation } from "../bft/sim/index.js";
-import { csvLine, parseList } from "./lib.js";
+import { KV_STATE_BYTES_SIM_MAX, MIGRATION_RUN_DEFAULTS, runMigrationSimulation } from "../bft/sim/index.js";
+import { csvLine, parsePositiveInt, parsePositiveList, readOptionsOrExit } from "./lib.js";
 
 const MB = 1024 * 1024;
 
-const options = new Command()
+const raw = new Command()
   .name("sim-migration")
   .option("--sizes <list>", "kv state sizes in MB", "1,5,10,50")
   .option("--bandwidth-mbit <n>", "link bandwidth", "100")
@@ -27,8 +27,23 @@ const options = new Command()
   .parse(process.argv)
   .opts<{ sizes: string; bandwidthMbit: string; rounds: string; throughputRounds: string }>();
 
+const options = readOptionsOrExit("bench:sim-migration", () => {
+  const stateBytes = parsePositiveList(raw.sizes, "--sizes").map((sizeMb) => Math.round(sizeMb * MB));
+  const tooLarge = stateBytes.find((bytes) => bytes > KV_STATE_BYTES_SIM_MAX);
+  if (tooLarge !== undefined)
+    throw new Error(`--sizes: the simulator holds at most ${KV_STATE_BYTES_SIM_MAX / MB} MB of kv state`);
+  const bandwidthMbit = Number(raw.bandwidthMbit);
+  if (!Number.isFinite(bandwidthMbit) || bandwidthMbit <= 0)
+    throw new Error(`--bandwidth-mbit must be a positive number, got "${raw.bandwidthMbit}"`);
+  return {
+    stateBytes,
+    bandwidthMbit,
+    rounds: parsePositiveInt(raw.rounds, "--rounds"),
+    throughputRounds: parsePositiveInt(raw.throughputRounds, "--throughput-rounds"),
+  };
+});
+
 function latencyRow(stateBytes: number): string {
-  const rounds = Number(options.rounds);
   const result = runMigrationSimulation({
     seed: 1,
     f: 1,
@@ -40,9 +55,9 @@ function latencyRow(stateBytes: number): string {
     faults: "none",
     migration: {
       ...MIGRATION_RUN_DEFAULTS,
-      rounds,
+      rounds: options.rounds,
       migrationTimeoutMs: 5000,
-      bandwidthMbit: Number(options.bandwidthMbit),
+      bandwidthMbit: options.bandwidthMbit,
       fault: "none",
     },
   });
@@ -53,7 +68,6 @@ function latencyRow(stateBytes: number): string {
 }
 
 function throughputRow(): string {
-  const rounds = Number(options.throughputRounds);
   const result = runMigrationSimulation({
     seed: 1,
     f: 1,
@@ -64,15 +78,28 @@ function throughputRow(): string {
     kvStateBytes: 4096,
     faults: "none",
     livenessBoundMs: 60_000,
-    migration: { ...MIGRATION_RUN_DEFAULTS, rounds, migrationTimeoutMs: 500, fault: "none" },
+    migration: {
+      ...MIGRATION_RUN_DEFAULTS,
+      rounds: options.throughputRounds,
+      migrationTimeoutMs: 500,
+      fault: "none",
+    },
   });
   if (!result.ok) throw new Error(`throughput run failed: ${result.failure?.message}`);
   const perMinute = (result.rounds.length * 60_000) / result.wallMs;
   return csvLine([result.rounds.length, result.wallMs.toFixed(0), perMinute.toFixed(0)]);
 }
 
-process.stdout.write("state_bytes,latency_ms\n");
-for (const sizeMb of parseList(options.sizes, "sizes"))
-  process.stdout.write(`${latencyRow(Math.round(sizeMb * MB))}\n`);
-process.stdout.write("\nrounds,wall_ms,rounds_per_wall_minute\n");
-process.stdout.write(`${throughputRow()}\n`);
+try {
+  process.stdout.write("state_bytes,latency_ms\n");
+  for (const stateBytes of options.stateBytes) {
+    console.error(`bench:sim-migration: ${options.rounds} rounds with ${stateBytes / MB} MB of state`);
+    process.stdout.write(`${latencyRow(stateBytes)}\n`);
+  }
+  console.error(`bench:sim-migration: ${options.throughputRounds} rounds for the throughput run`);
+  process.stdout.write("\nrounds,wall_ms,rounds_per_wall_minute\n");
+  process.stdout.write(`${throughputRow()}\n`);
+} catch (error) {
+  console.error(`bench:sim-migration: ${(error as Error).message}`);
+  process.exit(1);
+}

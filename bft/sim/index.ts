@@ -38,6 +38,7 @@ export {
 export {
   type FaultMode,
   formatDurationMs,
+  KV_STATE_BYTES_SIM_MAX,
   MIGRATION_RUN_DEFAULTS,
   type MigrationRoundReport,
   type MigrationRunOptions,

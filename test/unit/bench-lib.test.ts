@@ -1,7 +1,14 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { parseClientCounts, parseDurationMs, parseList } from "../../bench/lib.js";
+import {
+  parseClientCounts,
+  parseDurationMs,
+  parseList,
+  parsePositiveDurationMs,
+  parsePositiveInt,
+  parsePositiveList,
+} from "../../bench/lib.js";
 
 /** True while a process with this pid exists (signal 0 only checks). */
 function alive(pid: number): boolean {
@@ -85,5 +92,15 @@ describe("bench/lib: option parsing", () => {
     expect(parseDurationMs("2m")).toBe(120_000);
     expect(parseDurationMs("250")).toBe(250);
     expect(() => parseDurationMs("5x")).toThrow(/duration/);
+  });
+
+  it("reads positive integers, lists and durations and refuses the rest", () => {
+    expect(parsePositiveInt("40000", "--requests")).toBe(40_000);
+    for (const bad of ["0", "-2", "1.5", "", " ", "x", "1e400"])
+      expect(() => parsePositiveInt(bad, "--requests"), bad).toThrow(/--requests/);
+    expect(parsePositiveList("0.5,50", "--sizes")).toEqual([0.5, 50]);
+    expect(() => parsePositiveList("1,0", "--sizes")).toThrow(/--sizes/);
+    expect(parsePositiveDurationMs("1s", "--duration")).toBe(1000);
+    expect(() => parsePositiveDurationMs("0s", "--duration")).toThrow(/--duration must be positive/);
   });
 });

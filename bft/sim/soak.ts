@@ -6,7 +6,9 @@
  *                       [--migrate [--migration-timeout 1s]]   (whole system with migrations)
  *
  * Without --f, f cycles 1, 2, 3 with the seed. Each failing seed is printed at once with seed=<n> and
- * its reproduce command; a summary closes the run. Exits 1 if any seed failed, 2 on bad options.
+ * its reproduce command; a summary closes the run, also when SIGINT or SIGTERM stops it early (it
+ * then says where to resume). Exits 1 if any seed failed, 2 on bad options, 130 when stopped
+ * early with none failed.
  */
 import { Command } from "commander";
 import { parseChoice, parseDurationOption, parseIntegerOption } from "./cli-options.js";
@@ -100,7 +102,21 @@ function parse(argv: readonly string[]): { plan: SoakPlan; debug: boolean } | Si
   }
 }
 
-function soak(plan: SoakPlan): number {
+/** Exit status of a soak stopped by SIGINT or SIGTERM with no seed failed (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
+
+/**
+ * Runs the plan's seeds in order. SIGINT or SIGTERM stops it after the seed in progress, which
+ * still counts, and the summary says how far it got. Further signals change nothing: one Ctrl-C
+ * reaches this process more than once, from the terminal and again from npm and tsx passing it on
+ * (tsx ends a child that has no listener left).
+ */
+async function soak(plan: SoakPlan): Promise<number> {
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, onSignal);
   const startMs = performance.now();
   let lastProgressMs = startMs;
   const failed: number[] = [];
@@ -120,6 +136,9 @@ function soak(plan: SoakPlan): number {
         process.stdout.write(`    ${violation.message}\n`);
       if (plan.stopOnFailure) break;
     }
+    // A turn of the event loop between seeds, so that a signal can be seen.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (interrupted) break;
     const nowMs = performance.now();
     if (nowMs - lastProgressMs >= PROGRESS_INTERVAL_WALL_MS) {
       lastProgressMs = nowMs;
@@ -132,15 +151,19 @@ function soak(plan: SoakPlan): number {
     }
   }
   const wallS = (performance.now() - startMs) / 1000;
+  const stoppedAt = interrupted ? `interrupted after ${ran} of ${plan.seedCount} seeds` : `${ran} seeds`;
   process.stdout.write(
-    `soak: ${ran} seeds from ${plan.seedFirst}, ${failed.length} failed, ${requests} requests, ` +
+    `soak: ${stoppedAt} from ${plan.seedFirst}, ${failed.length} failed, ${requests} requests, ` +
       `${wallS.toFixed(1)}s wall (${(wallS / Math.max(1, ran)).toFixed(2)}s/seed)\n`,
   );
   if (failed.length > 0) process.stdout.write(`failing seeds: ${failed.join(" ")}\n`);
-  return failed.length > 0 ? 1 : 0;
+  if (interrupted && ran < plan.seedCount)
+    process.stdout.write(`resume with --from ${plan.seedFirst + ran} --seeds ${plan.seedCount - ran}\n`);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.removeListener(signal, onSignal);
+  return failed.length > 0 ? 1 : interrupted ? EXIT_INTERRUPTED : 0;
 }
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   const parsed = parse(argv);
   if (parsed instanceof SimulationError) {
     process.stderr.write(`error [${parsed.code}]: ${parsed.message}\n  hint: ${parsed.hint}\n`);
@@ -149,4 +172,4 @@ function main(argv: readonly string[]): number {
   return soak(parsed.plan);
 }
 
-process.exitCode = main(process.argv);
+process.exitCode = await main(process.argv);

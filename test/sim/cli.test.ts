@@ -2,9 +2,10 @@
  * Proves the simulator's command lines behave as documented: bad options exit 2 with
  * `error [SIM_BAD_OPTION]` and a hint and no stack trace; a clean run exits 0 with the summary and
  * "checker: ok"; a failing run exits 1 and prints seed=<n> with the exact command that reproduces it;
- * the soak runner summarizes its seeds. How: spawn the real scripts with node's tsx loader.
+ * the soak runner summarizes its seeds, also when a signal stops it early. How: spawn the real scripts with node's tsx loader.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 
 function run(
@@ -86,6 +87,31 @@ describe("soak runner", () => {
     ]);
     expect(result.stdout).toMatch(/soak: 2 seeds from 5/);
     expect([0, 1]).toContain(result.status);
+  });
+
+  it("stopped by Ctrl-C under npm, finishes the seed in progress, summarizes and says where to resume", async () => {
+    // As a terminal does: SIGINT to the whole process group (npm, sh, tsx and the soak), where npm
+    // and tsx may pass it on again.
+    const child = spawn(
+      "npm",
+      ["run", "--silent", "sim:soak", "--", "--seeds", "1000", "--from", "7", "--f", "1", "--duration", "1s"],
+      { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = once(child, "exit");
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    process.kill(-child.pid!, "SIGINT");
+    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+    const summary = /soak: interrupted after (\d+) of 1000 seeds from 7, 0 failed/.exec(stdout);
+    expect(summary, stdout).not.toBeNull();
+    const ran = Number(summary![1]);
+    expect(ran).toBeGreaterThan(0);
+    expect(stdout).toContain(`resume with --from ${7 + ran} --seeds ${1000 - ran}`);
+    // npm itself ends by the signal; the soak below it exits 130.
+    expect(code === 130 || signal === "SIGINT", `code ${code}, signal ${signal}`).toBe(true);
   });
 
   it("rejects bad options", () => {

@@ -30,7 +30,7 @@ import { type Delivery, DROP_REASONS, type SimNetwork } from "./network.js";
 import type { SimulationOptions } from "./options.js";
 import type { Prng } from "./prng.js";
 import { HistoryRecorder, historyDigest } from "./recorder.js";
-import type { SimulationFailure, SimulationResult } from "./simulation.js";
+import type { SimulationFailure, SimulationResult } from "./result.js";
 import { createOperationSource, type OperationSource } from "./workload.js";
 
 /** Events both simulators schedule and handle the same way (or through a hook). */

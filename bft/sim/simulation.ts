@@ -13,7 +13,6 @@
  * liveness deadline passed. The checker (bft/checker) then judges the recorded history.
  */
 import { assert } from "../assert.js";
-import type { CheckReport, History } from "../checker/index.js";
 import type { ClientDeps } from "../client/index.js";
 import type { Message, Principal } from "../messages.js";
 import {
@@ -41,6 +40,7 @@ import { createFaultPlan, type FaultPlan } from "./fault-plan.js";
 import { SimNetwork } from "./network.js";
 import { resolveOptions, type SimulationOptions } from "./options.js";
 import { Prng } from "./prng.js";
+import type { SimulationFailure, SimulationResult } from "./result.js";
 import {
   type ClientNode,
   faultPlanOptions,
@@ -51,42 +51,7 @@ import {
 } from "./simulation-base.js";
 import { TimerGenerations } from "./timer-generations.js";
 
-export interface SimulationFailure {
-  /** violation: the checker rejected the history. exception: a core or the simulator threw. */
-  readonly kind: "violation" | "exception";
-  readonly message: string;
-  readonly stack?: string;
-  /** Simulated time of the failure (exceptions) or of the end of the run (violations). */
-  readonly atMs: number;
-}
-
-export interface SimulationResult {
-  readonly ok: boolean;
-  readonly seed: number;
-  readonly options: SimulationOptions;
-  readonly plan: FaultPlan;
-  readonly failure: SimulationFailure | undefined;
-  readonly report: CheckReport;
-  readonly simulatedMs: number;
-  readonly wallMs: number;
-  readonly requestsCompleted: number;
-  readonly requestsAbandoned: number;
-  /** Completed requests per simulated second of client load (durationMs). */
-  readonly throughputPerSecond: number;
-  /** Highest view a correct replica entered: the number of view changes the cluster went through. */
-  readonly viewMax: number;
-  /** Checkpoints installed by state transfer on correct replicas. */
-  readonly stateTransfers: number;
-  readonly crashes: number;
-  readonly framesSent: number;
-  readonly framesDelivered: number;
-  /** Frames lost, by reason: network reasons, and `wire:<reason>` for frames Wire.open rejected. */
-  readonly dropped: Readonly<Record<string, number>>;
-  readonly eventsProcessed: number;
-  /** SHA-256 of the history's JSON: equal for equal seeds and options. */
-  readonly historyDigest: string;
-  readonly history: History;
-}
+export type { SimulationFailure, SimulationResult };
 
 type OwnEvent =
   | {

@@ -102,7 +102,10 @@ describe("soak runner", () => {
       stdout += chunk.toString();
     });
     const exited = once(child, "exit");
-    await new Promise((resolve) => setTimeout(resolve, 6000));
+    // The first progress line (after 5 s of seeds) says the loop, and so its handler, is running.
+    const started = Date.now();
+    while (!/seeds \d+\/1000/.test(stdout) && Date.now() - started < 60_000)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     process.kill(-child.pid!, "SIGINT");
     const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
     const summary = /soak: interrupted after (\d+) of 1000 seeds from 7, 0 failed/.exec(stdout);

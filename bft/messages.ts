@@ -156,6 +156,11 @@ export interface NewView {
 export interface Status {
   readonly type: "Status";
   readonly view: number;
+  /**
+   * False while the sender waits for the NEW-VIEW of `view` (PBFT's status-pending): a peer
+   * active in that view then resends it, which a peer level in view number could not tell.
+   */
+  readonly viewActive: boolean;
   readonly lastExecutedSeq: number;
   readonly stableSeq: number;
   readonly replicaId: number;

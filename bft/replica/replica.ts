@@ -1718,6 +1718,7 @@ export class Replica {
     const status: Status = {
       type: "Status",
       view: this.viewCurrent,
+      viewActive: this.viewActive,
       lastExecutedSeq: this.lastExecuted,
       stableSeq: this.stable,
       replicaId: this.config.replicaId,

@@ -1,6 +1,7 @@
 /**
  * The answer to a peer's STATUS (PBFT's status messages; the retransmission note at the top of
- * replica.ts): whatever the sender shows it lacks, resent from our own state. The NEW-VIEW, or our VIEW-CHANGE, if it is in an older view; our CHECKPOINTs if it is
+ * replica.ts): whatever the sender shows it lacks, resent from our own state. The NEW-VIEW of the
+ * view it waits in, if we hold it; the NEW-VIEW, or our VIEW-CHANGE, if it is in an older view; our CHECKPOINTs if it is
  * below our stable checkpoint (so it can fetch the state); for each logged seq above its
  * lastExecuted our PREPARE and COMMIT, then the PRE-PREPARE, which the receiver takes only as a
  * relay (Replica.onRelayedPrePrepare); the same for a seq the peer executed in an earlier view and
@@ -30,6 +31,7 @@ export class StatusResponder {
 
   onStatus(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
+    this.resendAwaitedNewView(to, message);
     this.resendMigrationCheckpoint(to, message);
     // A peer behind the round our CM certificate names may have missed it (the CM sends it once):
     // with it, its wire authenticates the round's targets (authenticateCertifiedMembers).
@@ -89,9 +91,26 @@ export class StatusResponder {
    */
   onStatusWhileRetired(message: Status): void {
     const to: Principal = { kind: "replica", id: message.replicaId };
+    this.resendAwaitedNewView(to, message);
     this.resendMigrationCheckpoint(to, message);
     this.resendCheckpoints(to, message.stableSeq);
     this.resendVotes(to, this.loggedSlots("any", message.lastExecutedSeq + 1), { prepares: true });
+  }
+
+  /**
+   * The NEW-VIEW of the view the peer is in but not yet active in (PBFT's status-pending), when we
+   * hold it, whatever view we are in now. The peer missed it (a partition while the primary sent
+   * it), and its view-change timer runs only once it holds 2f+1 VIEW-CHANGEs for that view, which
+   * those who entered the view no longer send. Any holder may relay it: the receiver checks the
+   * primary's signature and re-runs the decision. Migration soak seed 77043 (f=1, 8 clients): a
+   * backup missed view 2's NEW-VIEW; the primary executed a round in view 2 and retired as its
+   * source, the other backup moved on to view 3, the fourth replica was Byzantine, and the
+   * service stopped for good.
+   */
+  private resendAwaitedNewView(to: Principal, status: Status): void {
+    const newView = this.core.newView;
+    if (!status.viewActive && newView !== null && newView.view === status.view)
+      this.core.retransmit(to, newView);
   }
 
   /**

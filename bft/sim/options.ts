@@ -135,12 +135,16 @@ export function soakF(seed: number): number {
 }
 
 /** The options `npm run sim:soak [-- --migrate]` gives `seed` by default. */
-export function soakSeedOptions(seed: number, options: { readonly migrate: boolean }): SimulationOptions {
+export function soakSeedOptions(
+  seed: number,
+  options: { readonly migrate: boolean; readonly f?: number; readonly clients?: number },
+): SimulationOptions {
   const { migrationTimeoutMs, ...base } = SOAK_DEFAULTS;
   return resolveOptions({
     ...base,
     seed,
-    f: soakF(seed),
+    f: options.f ?? soakF(seed),
+    clients: options.clients ?? base.clients,
     migration: options.migrate ? { ...MIGRATION_RUN_DEFAULTS, migrationTimeoutMs } : undefined,
   });
 }

@@ -54,7 +54,18 @@ import {
 } from "./bounds.js";
 import { evidenceLayout, MIGRATION_LAYOUTS, special } from "./codec-migration.js";
 import { DecodeFailure, Reader, Writer } from "./cursor.js";
-import { constant, type FieldCodec, list, longBytes, shortBytes, struct, u8, u32, u64 } from "./fields.js";
+import {
+  constant,
+  enumByte,
+  type FieldCodec,
+  list,
+  longBytes,
+  shortBytes,
+  struct,
+  u8,
+  u32,
+  u64,
+} from "./fields.js";
 import type { DecodeReason } from "./reasons.js";
 import { validateMessage, validateViewChangeFields } from "./validate.js";
 
@@ -192,6 +203,7 @@ const LAYOUTS: { readonly [K in MessageType]: FieldCodec<Extract<Message, { type
   Status: struct<Status>({
     type: constant("Status"),
     view: u64,
+    viewActive: enumByte([false, true], "unknownKind"),
     lastExecutedSeq: u64,
     stableSeq: u64,
     replicaId: u8,

@@ -125,7 +125,14 @@ export function sampleMessages(): Record<MessageType, Message> {
       replicaId: 3,
       signature: filledBytes(SIGNATURE_BYTES, 3),
     },
-    Status: { type: "Status", view: 4, lastExecutedSeq: 1000, stableSeq: 960, replicaId: 2 },
+    Status: {
+      type: "Status",
+      view: 4,
+      viewActive: true,
+      lastExecutedSeq: 1000,
+      stableSeq: 960,
+      replicaId: 2,
+    },
     FetchState: { type: "FetchState", seq: 960, stateDigest: digest, chunkIndex: 5, replicaId: 1 },
     StateChunk: {
       type: "StateChunk",

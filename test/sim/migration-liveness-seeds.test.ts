@@ -53,6 +53,12 @@
  *   MIGRATE-NOW, and the service stopped for good. A retired source now answers STATUS with its
  *   votes, and a replica in a view change executes a batch it prepared once 2f+1 COMMITs of the
  *   view it left arrive.
+ * - soak seed 77043 (`--f 1 --clients 8`, r0 silent): a backup partitioned away missed the
+ *   NEW-VIEW of view 2, whose primary then executed a round and retired as its source, while the
+ *   other backup went on to a view change to view 3; the backup's STATUS showed only the view
+ *   number, level with the others, so nobody resent the NEW-VIEW and the service stopped for
+ *   good. STATUS now says whether the sender is active in its view, and any replica holding that
+ *   view's NEW-VIEW resends it to a peer still waiting for it.
  * How: runMigrationSimulation with migrationCiOptions(seed), or soakSeedOptions, then the
  * history checker.
  */
@@ -70,9 +76,9 @@ describe("migration regression seeds", () => {
   });
 });
 
-/** What `npm run sim:soak -- --migrate` runs for this seed. */
-function runSoakSeed(seed: number) {
-  const options = soakSeedOptions(seed, { migrate: true });
+/** What `npm run sim:soak -- --migrate [--f f] [--clients n]` runs for this seed. */
+function runSoakSeed(seed: number, f?: number, clients?: number) {
+  const options = soakSeedOptions(seed, { migrate: true, f, clients });
   const migration = options.migration;
   if (migration === undefined) throw new Error("the soak's options run migrations");
   return runMigrationSimulation({ ...options, migration });
@@ -86,6 +92,12 @@ describe("migration soak seeds", () => {
     [61037, "f=3, replicas that lost a retired source's COMMITs of the round in a view change"],
   ])("soak seed %i (%s) keeps safety and liveness", (seed) => {
     const result = runSoakSeed(seed);
+    expect(result.ok, `${formatFailure(result)}\n${formatCheckReport(result.report)}`).toBe(true);
+    expect(result.rounds.length).toBeGreaterThan(1);
+  });
+
+  it("soak seed 77043 with --f 1 --clients 8 (a backup missed the NEW-VIEW of a view whose primary then retired) keeps safety and liveness", () => {
+    const result = runSoakSeed(77043, 1, 8);
     expect(result.ok, `${formatFailure(result)}\n${formatCheckReport(result.report)}`).toBe(true);
     expect(result.rounds.length).toBeGreaterThan(1);
   });

@@ -71,7 +71,14 @@ describe("a retired source", () => {
         {
           kind: "message",
           from: { kind: "replica", id: peer },
-          message: { type: "Status", view, lastExecutedSeq: seq - 1, stableSeq: 0, replicaId: peer },
+          message: {
+            type: "Status",
+            view,
+            viewActive: true,
+            lastExecutedSeq: seq - 1,
+            stableSeq: 0,
+            replicaId: peer,
+          },
         },
         1000,
       );

@@ -102,6 +102,7 @@ describe("a restarted primary and the views it may have led", () => {
     c.inject({ kind: "replica", id: 2 }, 1, {
       type: "Status",
       view: 1,
+      viewActive: true,
       lastExecutedSeq: 1,
       stableSeq: 0,
       replicaId: 2,

@@ -436,6 +436,7 @@ describe("properties", () => {
     fc.record({
       type: fc.constant("Status" as const),
       view: safe,
+      viewActive: fc.boolean(),
       lastExecutedSeq: safe,
       stableSeq: safe,
       replicaId,

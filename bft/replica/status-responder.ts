@@ -1,8 +1,8 @@
 /**
  * The answer to a peer's STATUS (PBFT's status messages; the retransmission note at the top of
  * replica.ts): whatever the sender shows it lacks, resent from our own state. The NEW-VIEW of the
- * view it waits in, if we hold it; the NEW-VIEW, or our VIEW-CHANGE, if it is in an older view; our CHECKPOINTs if it is
- * below our stable checkpoint (so it can fetch the state); for each logged seq above its
+ * view it waits in, if we hold it; the NEW-VIEW, or our VIEW-CHANGE, if it is in an older view;
+ * our CHECKPOINTs if it is below our stable checkpoint (so it can fetch the state); for each logged seq above its
  * lastExecuted our PREPARE and COMMIT, then the PRE-PREPARE, which the receiver takes only as a
  * relay (Replica.onRelayedPrePrepare); the same for a seq the peer executed in an earlier view and
  * this view re-proposed, while we lack its COMMIT; and, with migration, the latest migration

@@ -22,16 +22,16 @@ import {
 
 /**
  * Version byte of an encoded message; bump on any layout change (3: JOIN-APPROVED is signed; 4:
- * MEMBERSHIP-CERTIFICATE carries the round's checkpoint digest).
+ * MEMBERSHIP-CERTIFICATE carries the round's checkpoint digest; 5: STATUS carries viewActive).
  */
-export const CODEC_VERSION = 4;
+export const CODEC_VERSION = 5;
 /**
  * Version byte of a frame header (sender, receivers, MACs). 4: the frame MAC covers header and
  * body directly (1 MACed a digest of the body). 5: the frame MAC of a client's REQUEST and of a
  * PRE-PREPARE of requests covers request digests instead of operations (wire.ts, digestMaced).
- * 6: STATUS carries viewActive. Never 2 or 3, the authenticator tags (auth.ts).
+ * Never 2 or 3, the authenticator tags (auth.ts).
  */
-export const FRAME_VERSION = 6;
+export const FRAME_VERSION = 5;
 
 /** Views, seqs and timestamps travel as u64 (two u32); a safe integer's high word is below 2^21. */
 export const U64_SAFE_HIGH_WORD_LIMIT = 2 ** 21;

@@ -29,8 +29,7 @@ const raw = new Command()
 
 const options = readOptionsOrExit("bench:sim-migration", () => {
   const stateBytes = parsePositiveList(raw.sizes, "--sizes").map((sizeMb) => Math.round(sizeMb * MB));
-  const tooLarge = stateBytes.find((bytes) => bytes > KV_STATE_BYTES_SIM_MAX);
-  if (tooLarge !== undefined)
+  if (stateBytes.some((bytes) => bytes > KV_STATE_BYTES_SIM_MAX))
     throw new Error(`--sizes: the simulator holds at most ${KV_STATE_BYTES_SIM_MAX / MB} MB of kv state`);
   const bandwidthMbit = Number(raw.bandwidthMbit);
   if (!Number.isFinite(bandwidthMbit) || bandwidthMbit <= 0)

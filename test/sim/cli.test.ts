@@ -2,7 +2,8 @@
  * Proves the simulator's command lines behave as documented: bad options exit 2 with
  * `error [SIM_BAD_OPTION]` and a hint and no stack trace; a clean run exits 0 with the summary and
  * "checker: ok"; a failing run exits 1 and prints seed=<n> with the exact command that reproduces it;
- * the soak runner summarizes its seeds, also when a signal stops it early. How: spawn the real scripts with node's tsx loader.
+ * the soak runner summarizes its seeds, also when a signal stops it early. How: spawn the real
+ * scripts with node's tsx loader.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
